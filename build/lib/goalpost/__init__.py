@@ -1,0 +1,1 @@
+"""Goalpost: a data stack in a box."""

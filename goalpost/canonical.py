@@ -1,0 +1,73 @@
+"""The canonical entities every source is normalised into, and their typed fields.
+
+This is the contract between the loaders (which check typed fields before landing a record)
+and the SQLMesh staging models (which cast them). A source maps its own columns onto these
+fields; unmapped fields fall back to a source column of the same name.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+FieldType = Literal["text", "integer", "number", "date", "timestamp"]
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    type: FieldType
+    required: bool = False
+    description: str = ""
+
+
+ENTITIES: dict[str, tuple[Field, ...]] = {
+    "locations": (
+        Field("location_id", "text", True, "the source's id of the shop or site"),
+        Field("name", "text", True),
+        Field("city", "text"),
+        Field("opened_on", "date"),
+    ),
+    "products": (
+        Field("product_id", "text", True, "SKU or the source's product id"),
+        Field("name", "text", True),
+        Field("category", "text"),
+        Field("unit_price", "number", description="list price, tax included"),
+        Field("unit_cost", "number"),
+        Field("reorder_point", "number", description="units under which to reorder"),
+    ),
+    "customers": (
+        Field("customer_id", "text", True),
+        Field("first_name", "text"),
+        Field("last_name", "text"),
+        Field("email", "text"),
+        Field("phone", "text"),
+        Field("created_at", "timestamp", description="when the customer was first recorded"),
+    ),
+    "order_lines": (
+        Field("order_id", "text", True, "receipt or order number"),
+        Field("line_number", "integer"),
+        Field("ordered_at", "timestamp", True, "local wall time of the sale"),
+        Field("location_id", "text", True),
+        Field("channel", "text", description="e.g. in-store, delivery, online"),
+        Field("customer_id", "text", description="empty for anonymous sales"),
+        Field("product_id", "text", True),
+        Field("product_name", "text"),
+        Field("quantity", "number", True, "negative for returns"),
+        Field("unit_price", "number"),
+        Field("discount", "number"),
+        Field("line_total", "number", True, "amount paid for the line, after discount"),
+    ),
+    "inventory_levels": (
+        Field("counted_on", "date", True),
+        Field("location_id", "text", True),
+        Field("product_id", "text", True),
+        Field("on_hand", "number", True),
+    ),
+}
+
+ENTITY_NAMES = tuple(ENTITIES)
+
+
+def fields(entity: str) -> tuple[Field, ...]:
+    return ENTITIES[entity]

@@ -1,0 +1,147 @@
+"""The client registry's schema: what a `clients/<slug>.yaml` may say.
+
+Validation errors are turned into messages naming the file, line and field by
+goalpost.registry.loader. Metrics, goals, alert rules and dashboards join this schema in later
+versions; unknown keys are refused so that typos do not pass silently.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from croniter import croniter
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from goalpost.canonical import ENTITIES, ENTITY_NAMES
+from goalpost.identifiers import NAME_RE
+
+EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+Name = Annotated[str, Field(pattern=NAME_RE.pattern, max_length=40)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class Owner(_Strict):
+    """Someone at the client who reads the dashboards and the alert emails."""
+
+    name: str = Field(min_length=1)
+    email: str
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, value: str) -> str:
+        if not EMAIL_RE.match(value):
+            raise ValueError(f"{value!r} is not an email address (expected name@example.com)")
+        return value.lower()
+
+
+class FileStream(_Strict):
+    """One stream of a file source: the files of one kind (e.g. the monthly sales exports)."""
+
+    name: Name
+    path: str = Field(min_length=1, description="a file, a folder or a glob; relative paths "
+                      "are relative to the project root")
+    entity: Literal[ENTITY_NAMES]  # type: ignore[valid-type]
+    primary_key: list[str] = Field(default_factory=list)
+    columns: dict[str, str] = Field(default_factory=dict)
+    format: Literal["auto", "csv", "xlsx"] = "auto"
+    delimiter: str = "auto"
+    encoding: str = "auto"
+    decimal: Literal["auto", ".", ","] = "auto"
+    date_format: str = "auto"
+    sheet: str | None = None
+
+    @field_validator("delimiter")
+    @classmethod
+    def _delimiter(cls, value: str) -> str:
+        value = {"tab": "\t", "\\t": "\t"}.get(value, value)
+        if value != "auto" and len(value) != 1:
+            raise ValueError("use one character (, ; | or tab) or auto")
+        return value
+
+    @field_validator("encoding")
+    @classmethod
+    def _encoding(cls, value: str) -> str:
+        if value == "auto":
+            return value
+        import codecs
+
+        try:
+            return codecs.lookup(value).name
+        except LookupError:
+            raise ValueError(f"unknown encoding {value!r} (try utf-8, cp1252, latin-1)") from None
+
+    @model_validator(mode="after")
+    def _columns(self) -> FileStream:
+        known = {field.name for field in ENTITIES[self.entity]}
+        unknown = sorted(set(self.columns) - known)
+        if unknown:
+            raise ValueError(
+                f"columns maps unknown field(s) {', '.join(unknown)} for entity {self.entity}; "
+                f"known fields: {', '.join(sorted(known))}"
+            )
+        return self
+
+
+class Source(_Strict):
+    """A system the client's data comes from."""
+
+    name: Name
+    connector: Literal["files"] = Field(description="files now; REST connectors come next")
+    streams: list[FileStream] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _unique_streams(self) -> Source:
+        names = [stream.name for stream in self.streams]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"stream names must be unique; repeated: {', '.join(dupes)}")
+        return self
+
+
+class Client(_Strict):
+    """A client of the consultancy, as declared in clients/<slug>.yaml."""
+
+    name: str = Field(min_length=1)
+    timezone: str = "UTC"
+    currency: str = Field(default="EUR", pattern=r"^[A-Z]{3}$")
+    country: str = Field(default="FR", pattern=r"^[A-Z]{2}$")
+    schedule: str = "0 6 * * *"
+    owners: list[Owner] = Field(default_factory=list)
+    sources: list[Source] = Field(default_factory=list)
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown time zone {value!r} (use an IANA name such as Europe/Paris)"
+            ) from None
+        return value
+
+    @field_validator("schedule")
+    @classmethod
+    def _schedule(cls, value: str) -> str:
+        if not croniter.is_valid(value) or len(value.split()) != 5:
+            raise ValueError(
+                f"{value!r} is not a 5-field cron expression (e.g. '0 6 * * *' for 06:00 daily)"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _unique_sources(self) -> Client:
+        names = [source.name for source in self.sources]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"source names must be unique; repeated: {', '.join(dupes)}")
+        return self
+
+    def source(self, name: str) -> Source | None:
+        return next((source for source in self.sources if source.name == name), None)

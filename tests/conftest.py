@@ -1,0 +1,83 @@
+"""Test fixtures: one real PostgreSQL server for the session, a fresh database per test.
+
+The server is the same embedded server Goalpost uses, started in a temporary folder; each
+test gets its own migrated database, its own project root (clients/) and state folder.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from goalpost.warehouse import connection
+from goalpost.warehouse.embedded import EmbeddedPostgres
+from goalpost.warehouse.migrations import migrate
+
+_counter = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[str]:
+    """URL of the session's server (its `goalpost` database)."""
+    external = os.environ.get("GOALPOST_TEST_DATABASE_URL")
+    if external:
+        yield external
+        return
+    folder = Path(tempfile.mkdtemp(prefix="goalpost-test-pg-"))
+    os.chmod(folder, 0o755)
+    server = EmbeddedPostgres(folder)
+    url = server.start()
+    try:
+        yield url
+    finally:
+        server.stop()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _roles(admin: psycopg.Connection) -> set[str]:
+    return {row[0] for row in admin.execute("SELECT rolname FROM pg_roles")}
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty project root with a clients/ folder and its own state folder."""
+    root = tmp_path / "project"
+    (root / "clients").mkdir(parents=True)
+    monkeypatch.setenv("GOALPOST_HOME", str(root))
+    monkeypatch.setenv("GOALPOST_STATE_DIR", str(root / ".goalpost"))
+    return root
+
+
+@pytest.fixture
+def database_url(pg_server: str, project: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A fresh, migrated database; GOALPOST_DATABASE_URL points at it for the test."""
+    name = f"t{os.getpid()}_{next(_counter)}"
+    base, _ = pg_server.rsplit("/", 1)
+    with psycopg.connect(pg_server, autocommit=True) as admin:
+        roles_before = _roles(admin)
+        admin.execute(f'CREATE DATABASE "{name}"')
+    url = f"{base}/{name}"
+    with psycopg.connect(url, autocommit=True) as conn:
+        migrate(conn)
+    monkeypatch.setenv("GOALPOST_DATABASE_URL", url)
+    monkeypatch.setattr(connection, "_cached_url", None)
+    try:
+        yield url
+    finally:
+        with psycopg.connect(pg_server, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            for role in sorted(_roles(admin) - roles_before):
+                admin.execute(f'DROP ROLE IF EXISTS "{role}"')
+
+
+@pytest.fixture
+def conn(database_url: str) -> Iterator[psycopg.Connection]:
+    with psycopg.connect(database_url, autocommit=True) as connection_:
+        yield connection_
