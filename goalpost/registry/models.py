@@ -12,7 +12,14 @@ from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import croniter
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from goalpost.canonical import ENTITIES, ENTITY_NAMES
 from goalpost.identifiers import NAME_RE
@@ -76,16 +83,20 @@ class FileStream(_Strict):
         except LookupError:
             raise ValueError(f"unknown encoding {value!r} (try utf-8, cp1252, latin-1)") from None
 
-    @model_validator(mode="after")
-    def _columns(self) -> FileStream:
-        known = {field.name for field in ENTITIES[self.entity]}
-        unknown = sorted(set(self.columns) - known)
+    @field_validator("columns")
+    @classmethod
+    def _columns(cls, value: dict[str, str], info: ValidationInfo) -> dict[str, str]:
+        entity = info.data.get("entity")
+        if entity is None:
+            return value
+        known = {field.name for field in ENTITIES[entity]}
+        unknown = sorted(set(value) - known)
         if unknown:
             raise ValueError(
-                f"columns maps unknown field(s) {', '.join(unknown)} for entity {self.entity}; "
-                f"known fields: {', '.join(sorted(known))}"
+                f"unknown field(s) {', '.join(unknown)} for entity {entity}; the keys are "
+                f"canonical fields ({', '.join(sorted(known))}), the values your file's columns"
             )
-        return self
+        return value
 
 
 class Source(_Strict):
@@ -109,8 +120,8 @@ class Client(_Strict):
 
     name: str = Field(min_length=1)
     timezone: str = "UTC"
-    currency: str = Field(default="EUR", pattern=r"^[A-Z]{3}$")
-    country: str = Field(default="FR", pattern=r"^[A-Z]{2}$")
+    currency: str = "EUR"
+    country: str = "FR"
     schedule: str = "0 6 * * *"
     owners: list[Owner] = Field(default_factory=list)
     sources: list[Source] = Field(default_factory=list)
@@ -125,6 +136,20 @@ class Client(_Strict):
                 f"unknown time zone {value!r} (use an IANA name such as Europe/Paris)"
             ) from None
         return value
+
+    @field_validator("currency")
+    @classmethod
+    def _currency(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Za-z]{3}", value):
+            raise ValueError(f"{value!r} is not an ISO 4217 currency code (e.g. EUR, GBP, USD)")
+        return value.upper()
+
+    @field_validator("country")
+    @classmethod
+    def _country(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Za-z]{2}", value):
+            raise ValueError(f"{value!r} is not an ISO 3166 country code (e.g. FR, GB, US)")
+        return value.upper()
 
     @field_validator("schedule")
     @classmethod

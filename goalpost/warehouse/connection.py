@@ -54,3 +54,18 @@ def connect(url: str | None = None, **kwargs: object) -> psycopg.Connection:
             hint="check GOALPOST_DATABASE_URL, or unset it to use the embedded server "
             "(`goalpost db start`)",
         ) from exc
+
+
+_migrated: set[str] = set()
+
+
+def ready(url: str | None = None) -> psycopg.Connection:
+    """An autocommit connection to a warehouse whose control schema is up to date."""
+    from goalpost.warehouse.migrations import migrate
+
+    target = url or database_url()
+    conn = connect(target, autocommit=True)
+    if target not in _migrated:
+        migrate(conn)
+        _migrated.add(target)
+    return conn

@@ -102,11 +102,13 @@ class EmbeddedPostgres:
 
     def status(self) -> ServerStatus:
         running = self._is_running()
-        url = None
-        if running:
-            url = self._pgserver(start=False).get_uri(DATABASE) if (
-                self.backend == "pgserver") else self._url()
-        return ServerStatus(running, self.backend, self.data_dir, url, self._pid() if running else None)
+        if not running:
+            return ServerStatus(False, self.backend, self.data_dir, None, None)
+        if self.backend == "pgserver":
+            url = self._pgserver(start=False).get_uri(DATABASE)
+        else:
+            url = self._url()
+        return ServerStatus(True, self.backend, self.data_dir, url, self._pid())
 
     # --- system binaries ------------------------------------------------------------------
 

@@ -1,0 +1,365 @@
+"""The `goalpost` command: a thin shell over the library functions.
+
+Exit codes: 0 success, 1 a run or check failed, 2 invalid input or configuration, 3 not
+found, 4 warehouse unreachable, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+import orjson
+
+from goalpost import clients, registry
+from goalpost.errors import ConfigError, GoalpostError
+
+JSON = click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+
+
+def _emit_json(value: Any) -> None:
+    click.echo(orjson.dumps(value, option=orjson.OPT_INDENT_2, default=str).decode())
+
+
+def _progress(message: str) -> None:
+    click.echo(click.style("  · ", fg="cyan") + message, err=True)
+
+
+def _interactive() -> bool:
+    return sys.stdin.isatty() and sys.stdout.isatty()
+
+
+class _Goalpost(click.Group):
+    """Turns user mistakes (GoalpostError) into a message and an exit code, not a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except GoalpostError as exc:
+            click.echo(click.style("error: ", fg="red") + str(exc), err=True)
+            ctx.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            ctx.exit(130)
+
+
+@click.group(cls=_Goalpost,
+             context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(package_name="goalpost")
+def cli() -> None:
+    """Goalpost: a data stack in a box for small-business analytics.
+
+    Clients live in clients/<slug>.yaml (the registry); their data in Postgres, in schemas
+    <slug>_raw, <slug>_staging, <slug>_marts and <slug>_insights. Without
+    GOALPOST_DATABASE_URL an embedded Postgres under .goalpost/ is started and reused.
+
+    Start with `goalpost demo`, or `goalpost client add` then `goalpost source add`.
+    """
+
+
+# --- db ---------------------------------------------------------------------------------
+
+
+@cli.group()
+def db() -> None:
+    """Manage the embedded Postgres (used when GOALPOST_DATABASE_URL is unset)."""
+
+
+@db.command("start")
+def db_start() -> None:
+    """Start the embedded server (initialising it on first use) and migrate it."""
+    from goalpost.warehouse import connection, ready
+
+    url = connection.embedded_server().start()
+    ready(url).close()
+    click.echo(f"embedded Postgres running: {connection.redact(url)}")
+
+
+@db.command("stop")
+def db_stop() -> None:
+    """Stop the embedded server."""
+    from goalpost.warehouse import connection
+
+    stopped = connection.embedded_server().stop()
+    click.echo("embedded Postgres stopped" if stopped else "embedded Postgres was not running")
+
+
+@db.command("status")
+@JSON
+def db_status(as_json: bool) -> None:
+    """Say whether the warehouse is reachable and which one is in use."""
+    import os
+
+    from goalpost.warehouse import connection
+
+    if os.environ.get("GOALPOST_DATABASE_URL"):
+        url = os.environ["GOALPOST_DATABASE_URL"]
+        connection.connect(url).close()
+        info = {"mode": "external", "running": True, "url": connection.redact(url)}
+    else:
+        status = connection.embedded_server().status()
+        info = {"mode": "embedded", "backend": status.backend, "running": status.running,
+                "data_dir": str(status.data_dir), "pid": status.pid,
+                "url": connection.redact(status.url) if status.url else None}
+    if as_json:
+        _emit_json(info)
+        return
+    for key, value in info.items():
+        click.echo(f"{key:9} {value}")
+    if not info["running"]:
+        sys.exit(1)
+
+
+@db.command("url")
+def db_url() -> None:
+    """Print the warehouse URL (with its password), starting the embedded server if needed."""
+    from goalpost.warehouse import database_url
+
+    click.echo(database_url())
+
+
+# --- client -------------------------------------------------------------------------------
+
+
+@cli.group()
+def client() -> None:
+    """Add, inspect, validate and remove clients (clients/<slug>.yaml)."""
+
+
+@client.command("add")
+@click.argument("slug", required=False)
+@click.option("--name", help="The business name shown on dashboards.")
+@click.option("--timezone", help="IANA time zone, e.g. Europe/Paris.")
+@click.option("--currency", help="ISO 4217 code, e.g. EUR.")
+@click.option("--country", help="ISO 3166 code, e.g. FR (used for holidays and date formats).")
+@click.option("--schedule", help="Cron for scheduled runs, in the client's time zone.")
+@click.option("--owner", "owners", multiple=True, help="'Name <email>'; repeatable.")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask; use defaults for what is missing.")
+def client_add(slug: str | None, name: str | None, timezone: str | None, currency: str | None,
+               country: str | None, schedule: str | None, owners: tuple[str, ...],
+               yes: bool) -> None:
+    """Create clients/SLUG.yaml, the client's schemas and its read-only role.
+
+    Asks for what is missing when run in a terminal; with --yes (or without a terminal)
+    defaults are used and a missing name is an error. Safe to run again: an existing client
+    is left as it is and its schemas and role are checked.
+    """
+    from goalpost.warehouse import ready
+
+    ask = _interactive() and not yes
+    if not slug:
+        if not ask:
+            raise ConfigError("a client slug is required", hint="goalpost client add panpan ...")
+        slug = click.prompt("Client slug (e.g. panpan)")
+    slug = slug.strip()
+    if registry.client_path(slug).exists():
+        existing = registry.load_client(slug)
+        with ready() as conn:
+            clients.sync(conn, slug, existing)
+        click.echo(f"client {slug} already exists ({registry.client_path(slug).name}); "
+                   "schemas and role checked")
+        return
+    defaults = {"timezone": "Europe/Paris", "currency": "EUR", "country": "FR",
+                "schedule": "0 6 * * *"}
+    given = {"name": name, "timezone": timezone, "currency": currency, "country": country,
+             "schedule": schedule}
+    values: dict[str, Any] = {}
+    for key, value in given.items():
+        if value is None and ask:
+            value = click.prompt(key.capitalize(), default=defaults.get(key))
+        if value is None and key == "name":
+            raise ConfigError("--name is required", hint=f"goalpost client add {slug} --name ...")
+        values[key] = value if value is not None else defaults[key]
+    owner_list = [clients.parse_owner(o) for o in owners]
+    if not owner_list and ask:
+        entered = click.prompt("Owner ('Name <email>', empty to skip)", default="",
+                               show_default=False)
+        if entered:
+            owner_list.append(clients.parse_owner(entered))
+    values["owners"] = owner_list
+    values["sources"] = []
+    path, _ = clients.create(slug, values)
+    with ready() as conn:
+        clients.sync(conn, slug, registry.load_client(slug))
+    click.echo(f"created {registry.store.display_path(path)}, schemas {slug}_raw/_staging/_marts/"
+               f"_insights and role {slug}_reader")
+    click.echo(f"next: goalpost source add {slug} <name> --path '<folder or glob>' "
+               "--entity order_lines")
+
+
+@client.command("list")
+@JSON
+def client_list(as_json: bool) -> None:
+    """List the clients in the registry, and whether each file is valid."""
+    rows = []
+    for slug in registry.list_slugs():
+        try:
+            item = registry.load_client(slug)
+            rows.append({"slug": slug, "name": item.name, "valid": True,
+                         "sources": [s.name for s in item.sources], "error": None})
+        except GoalpostError as exc:
+            rows.append({"slug": slug, "name": None, "valid": False, "sources": [],
+                         "error": exc.message})
+    if as_json:
+        _emit_json(rows)
+        return
+    if not rows:
+        click.echo("no clients yet: goalpost client add <slug> --name '...'")
+    for row in rows:
+        state = ", ".join(row["sources"]) or "no sources" if row["valid"] else "INVALID"
+        click.echo(f"{row['slug']:20} {row['name'] or '':30} {state}")
+
+
+@client.command("show")
+@click.argument("slug")
+@JSON
+def client_show(slug: str, as_json: bool) -> None:
+    """Show a client's definition as validated (defaults filled in)."""
+    item = registry.load_client(slug)
+    data = {"slug": slug, **item.model_dump(mode="json")}
+    if as_json:
+        _emit_json(data)
+    else:
+        click.echo(registry.store.dump(data), nl=False)
+
+
+@client.command("validate")
+@click.argument("slugs", nargs=-1)
+def client_validate(slugs: tuple[str, ...]) -> None:
+    """Validate client files (all of them by default); exit 2 if any is invalid."""
+    bad = 0
+    for slug in slugs or registry.list_slugs():
+        try:
+            registry.load_client(slug)
+            click.echo(f"ok       {registry.client_path(slug).name}")
+        except GoalpostError as exc:
+            bad += 1
+            click.echo(f"invalid  {exc}", err=True)
+    if bad:
+        sys.exit(2)
+
+
+@client.command("remove")
+@click.argument("slug")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--keep-file", is_flag=True, help="Keep clients/SLUG.yaml; drop only the data.")
+def client_remove(slug: str, yes: bool, keep_file: bool) -> None:
+    """Drop a client's schemas, role, run state and (unless --keep-file) its YAML."""
+    from goalpost.warehouse import ready
+
+    if not yes:
+        if not _interactive():
+            raise ConfigError("removing a client deletes its data", hint="add --yes to confirm")
+        click.confirm(f"Drop every schema of {slug} and its data?", abort=True)
+    with ready() as conn:
+        removed = clients.remove(conn, slug, keep_file=keep_file)
+    click.echo(f"removed {slug}: " + ", ".join(removed))
+
+
+# --- run / status -----------------------------------------------------------------------
+
+
+@cli.command("run")
+@click.argument("slug")
+@click.option("--full-refresh", is_flag=True, help="Reload every source from scratch.")
+@JSON
+def run(slug: str, full_refresh: bool, as_json: bool) -> None:
+    """Extract the client's sources, then build its models; exit 1 if a step failed."""
+    from goalpost.orchestrator import run_client
+
+    result = run_client(slug, full_refresh=full_refresh, progress=None if as_json else _progress)
+    if as_json:
+        _emit_json(result.as_dict())
+    else:
+        _print_run(result.as_dict())
+    if result.status != "succeeded":
+        sys.exit(1)
+
+
+def _print_run(run: dict[str, Any]) -> None:
+    colour = "green" if run["status"] == "succeeded" else "red"
+    click.echo(click.style(f"run {run['run_id']} of {run['client']}: {run['status']}", fg=colour))
+    for step in run["steps"]:
+        extra = ""
+        if step["kind"] == "extract":
+            d = step["details"]
+            extra = (f"{step['rows_loaded']:,} rows from {d.get('files_loaded', 0)} new file(s), "
+                     f"{d.get('files_skipped', 0)} already loaded, "
+                     f"{step['rows_quarantined']:,} quarantined")
+        click.echo(f"  {step['status']:9} {step['name']:32} {step['seconds']:7.2f}s  {extra}")
+        if step["error"]:
+            click.echo(click.style(f"            {step['error']}", fg="red"))
+    if run["models"]:
+        click.echo("  rows: " + ", ".join(f"{k} {v:,}" for k, v in run["models"].items()))
+
+
+@cli.command("status")
+@JSON
+def status(as_json: bool) -> None:
+    """The last run of every client: when, how long, status and rows."""
+    from goalpost.runs import last_runs
+    from goalpost.warehouse import ready
+
+    with ready() as conn:
+        runs = {row["client"]: row for row in last_runs(conn)}
+    rows = []
+    for slug in sorted(set(registry.list_slugs()) | set(runs)):
+        last = runs.get(slug)
+        rows.append({
+            "client": slug,
+            "last_run": last["id"] if last else None,
+            "status": last["status"] if last else "never run",
+            "started_at": last["started_at"] if last else None,
+            "seconds": round(float(last["seconds"]), 1) if last else None,
+            "rows_loaded": (last["summary"] or {}).get("rows_loaded") if last else None,
+            "error": last["error"] if last else None,
+        })
+    if as_json:
+        _emit_json(rows)
+        return
+    if not rows:
+        click.echo("no clients yet")
+    for row in rows:
+        when = row["started_at"].strftime("%Y-%m-%d %H:%M") if row["started_at"] else "-"
+        click.echo(f"{row['client']:20} {row['status']:10} {when:16} "
+                   f"{row['seconds'] if row['seconds'] is not None else '-':>7}s "
+                   f"{row['rows_loaded'] if row['rows_loaded'] is not None else '-'} rows")
+        if row["error"]:
+            click.echo(click.style(f"    {row['error']}", fg="red"))
+
+
+@cli.command("doctor")
+def doctor() -> None:
+    """Check the environment and say what to fix; exit 1 if something is wrong."""
+    from goalpost.doctor import run_checks
+
+    failed = 0
+    for check in run_checks():
+        mark = {"ok": click.style("ok  ", fg="green"), "warn": click.style("warn", fg="yellow"),
+                "fail": click.style("FAIL", fg="red")}[check.status]
+        click.echo(f"{mark} {check.name}: {check.detail}")
+        if check.fix and check.status != "ok":
+            click.echo(f"     fix: {check.fix}")
+        failed += check.status == "fail"
+    if failed:
+        sys.exit(1)
+
+
+@cli.command("demo")
+@click.option("--days", default=730, show_default=True, help="Days of generated history.")
+@click.option("--scale", default=1.0, show_default=True, help="Multiplier on customer traffic.")
+@click.option("--fresh", is_flag=True, help="Remove the demo client and its data first.")
+def demo(days: int, scale: float, fresh: bool) -> None:
+    """Run the PanPan bakery demo end to end: generate, onboard, load, build, summarise."""
+    from goalpost.demo.run import run_demo
+
+    summary = run_demo(days=days, scale=scale, fresh=fresh, progress=_progress)
+    click.echo(summary.render())
+    if summary.status != "succeeded":
+        sys.exit(1)
+
+
+def main() -> None:
+    """Entry point of the console script."""
+    cli()

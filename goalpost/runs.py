@@ -1,0 +1,111 @@
+"""Recording runs and their steps in `goalpost.runs` / `goalpost.run_steps`.
+
+The recorder uses its own autocommit connection, so that a run's record survives whatever
+happens to the transactions doing the work.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+import psycopg
+from psycopg.rows import dict_row
+
+from goalpost.errors import GoalpostError
+
+
+@dataclass
+class Step:
+    """What a step reports; filled in by the code running it."""
+
+    name: str
+    kind: str
+    status: str = "running"
+    rows_loaded: int = 0
+    rows_quarantined: int = 0
+    details: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+    seconds: float = 0.0
+
+
+class RunRecorder:
+    """One run of one client: a row in goalpost.runs and a row per step."""
+
+    def __init__(self, url: str, slug: str, *, trigger: str = "cli", full_refresh: bool = False):
+        self.conn = psycopg.connect(url, autocommit=True)
+        self.slug = slug
+        self.steps: list[Step] = []
+        self.run_id: int = self.conn.execute(
+            "INSERT INTO goalpost.runs (client, trigger, full_refresh) VALUES (%s, %s, %s) "
+            "RETURNING id",
+            (slug, trigger, full_refresh),
+        ).fetchone()[0]
+
+    @contextmanager
+    def step(self, name: str, kind: str) -> Iterator[Step]:
+        """Run a step; a GoalpostError marks it failed (and is not re-raised), bugs propagate."""
+        step = Step(name, kind)
+        self.steps.append(step)
+        step_id = self.conn.execute(
+            "INSERT INTO goalpost.run_steps (run_id, name, kind) VALUES (%s, %s, %s) RETURNING id",
+            (self.run_id, name, kind),
+        ).fetchone()[0]
+        started = time.perf_counter()
+        try:
+            yield step
+            if step.status == "running":
+                step.status = "failed" if step.error else "succeeded"
+        except GoalpostError as exc:
+            step.status, step.error = "failed", str(exc)
+        except BaseException as exc:
+            step.status, step.error = "failed", f"{type(exc).__name__}: {exc}"
+            raise
+        finally:
+            step.seconds = time.perf_counter() - started
+            self.conn.execute(
+                "UPDATE goalpost.run_steps SET status=%s, finished_at=clock_timestamp(), "
+                "rows_loaded=%s, rows_quarantined=%s, details=%s::jsonb, error=%s WHERE id=%s",
+                (step.status, step.rows_loaded, step.rows_quarantined,
+                 orjson.dumps(step.details, default=str).decode(), step.error, step_id),
+            )
+
+    def finish(self, summary: dict[str, Any]) -> str:
+        failed = [step for step in self.steps if step.status == "failed"]
+        status = "failed" if failed else "succeeded"
+        error = "; ".join(f"{s.name}: {s.error}" for s in failed) or None
+        self.conn.execute(
+            "UPDATE goalpost.runs SET status=%s, finished_at=clock_timestamp(), error=%s, "
+            "summary=%s::jsonb WHERE id=%s",
+            (status, error, orjson.dumps(summary, default=str).decode(), self.run_id),
+        )
+        self.conn.close()
+        return status
+
+
+def last_runs(conn: psycopg.Connection, limit_per_client: int = 1) -> list[dict[str, Any]]:
+    """The latest runs of every client, newest first."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(
+            """SELECT * FROM (
+                   SELECT r.*, extract(epoch FROM coalesce(finished_at, clock_timestamp())
+                                                 - started_at) AS seconds,
+                          row_number() OVER (PARTITION BY client ORDER BY started_at DESC) AS n
+                   FROM goalpost.runs r) ranked
+               WHERE n <= %s ORDER BY client, started_at DESC""",
+            (limit_per_client,),
+        ).fetchall()
+
+
+def run_steps(conn: psycopg.Connection, run_id: int) -> list[dict[str, Any]]:
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(
+            "SELECT name, kind, status, rows_loaded, rows_quarantined, error, details, "
+            "extract(epoch FROM finished_at - started_at) AS seconds "
+            "FROM goalpost.run_steps WHERE run_id = %s ORDER BY id",
+            (run_id,),
+        ).fetchall()
