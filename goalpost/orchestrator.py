@@ -57,13 +57,13 @@ def run_client(
     progress: Progress | None = None,
 ) -> RunResult:
     """Extract and transform one client, recorded as a run with per-step status."""
+    client = registry.load_client(slug)
+    # Imported here: SQLMesh takes a second to import and most commands never need it.
+    from goalpost.transform import build_client
     from pipelines.files.loader import load_file_stream
     from pipelines.raw import ensure_raw_table
 
-    from goalpost.transform import build_client
-
     say = progress or _quiet
-    client = registry.load_client(slug)
     url = database_url()
     with ready(url) as conn:
         clients.sync(conn, slug, client)

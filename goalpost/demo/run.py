@@ -16,10 +16,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from goalpost.demo.generator import generate_panpan
 from psycopg import sql
 
 from goalpost import clients, registry
+from goalpost.demo.generator import generate_panpan
 from goalpost.identifiers import LAYERS, schema_name
 from goalpost.orchestrator import Progress, RunResult, run_client
 from goalpost.paths import project_root
