@@ -13,6 +13,7 @@ import click
 import orjson
 
 from goalpost import clients, registry
+from goalpost.canonical import ENTITY_NAMES
 from goalpost.errors import ConfigError, GoalpostError
 
 JSON = click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
@@ -255,6 +256,163 @@ def client_remove(slug: str, yes: bool, keep_file: bool) -> None:
     with ready() as conn:
         removed = clients.remove(conn, slug, keep_file=keep_file)
     click.echo(f"removed {slug}: " + ", ".join(removed))
+
+
+# --- source -----------------------------------------------------------------------------
+
+
+@cli.group()
+def source() -> None:
+    """Add, list, test and remove a client's sources."""
+
+
+@source.command("add")
+@click.argument("slug")
+@click.argument("name")
+@click.option("--connector", type=click.Choice(["files"]), default="files", show_default=True,
+              help="The kind of source.")
+@click.option("--stream", "stream_name", help="Stream name (default: the entity's name).")
+@click.option("--path", help="A file, folder or glob, relative to the project root.")
+@click.option("--entity", type=click.Choice(sorted(ENTITY_NAMES)),
+              help="What the rows are.")
+@click.option("--primary-key", help="Comma-separated columns that identify a record.")
+@click.option("--map", "mappings", multiple=True, metavar="FIELD=COLUMN",
+              help="Canonical field = your file's column; repeatable.")
+@click.option("--delimiter", help="Override the detected delimiter (',', ';', '|', 'tab').")
+@click.option("--encoding", help="Override the detected encoding (utf-8, cp1252, ...).")
+@click.option("--decimal", type=click.Choice([".", ","]), help="Override the decimal mark.")
+@click.option("--date-format", help="Override the detected date format (strptime, e.g. %d/%m/%Y).")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for what is missing.")
+def source_add(slug: str, name: str, connector: str, stream_name: str | None, path: str | None,
+               entity: str | None, primary_key: str | None, mappings: tuple[str, ...],
+               delimiter: str | None, encoding: str | None, decimal: str | None,
+               date_format: str | None, yes: bool) -> None:
+    """Add a stream of files to source NAME of client SLUG (creating the source).
+
+    The files are read first: the detected dialect is shown, and a required field that no
+    column provides is asked for (in a terminal) or refused with the columns to choose from.
+    Secrets never go into the YAML; REST connectors reference them as env:NAME.
+    """
+    from goalpost import sources
+
+    ask = _interactive() and not yes
+    registry.load_client(slug)
+    if entity is None:
+        if not ask:
+            raise ConfigError("--entity is required", hint="one of " + ", ".join(ENTITY_NAMES))
+        entity = click.prompt("Entity", type=click.Choice(sorted(ENTITY_NAMES)))
+    if path is None:
+        if not ask:
+            raise ConfigError("--path is required", hint="a file, folder or glob")
+        path = click.prompt("Files (file, folder or glob)")
+    mapping = {}
+    for item in mappings:
+        field_name, sep, column = item.partition("=")
+        if not sep or not field_name.strip() or not column.strip():
+            raise ConfigError(f"--map {item!r} is not FIELD=COLUMN")
+        mapping[field_name.strip()] = column.strip()
+    values: dict[str, Any] = {"name": stream_name or entity, "path": path, "entity": entity}
+    if primary_key:
+        values["primary_key"] = [c.strip() for c in primary_key.split(",") if c.strip()]
+    overrides = {"delimiter": delimiter, "encoding": encoding, "decimal": decimal,
+                 "date_format": date_format}
+    values.update({k: v for k, v in overrides.items() if v})
+    values["columns"] = mapping
+    client_now = registry.load_client(slug)
+    probe = sources.probe_new_stream(slug, name, values, client_now)
+    missing = sources.missing_required(entity, mapping, probe.columns)
+    for field_name in missing:
+        if not ask:
+            raise ConfigError(
+                f"no column provides the required field {field_name} of {entity} "
+                f"(file columns: {', '.join(probe.columns)})",
+                hint=f"add --map {field_name}=<column>",
+            )
+        mapping[field_name] = click.prompt(f"Column for {field_name}",
+                                           type=click.Choice(probe.columns))
+    values["columns"] = mapping
+    added, changed = sources.add_file_stream(slug, name, values)
+    from goalpost.warehouse import ready
+    from pipelines.raw import ensure_raw_table
+
+    with ready() as conn:
+        clients.sync(conn, slug, registry.load_client(slug))
+        ensure_raw_table(conn, slug, name, added.name)
+    if not changed:
+        click.echo(f"stream {name}.{added.name} already in clients/{slug}.yaml; nothing to do")
+        return
+    click.echo(f"added stream {name}.{added.name} ({entity}) to clients/{slug}.yaml: "
+               f"{len(probe.files)} file(s) match, dialect {probe.dialect_summary()}")
+    click.echo(f"next: goalpost source test {slug} {name}, then goalpost run {slug}")
+
+
+@source.command("list")
+@click.argument("slug")
+@JSON
+def source_list(slug: str, as_json: bool) -> None:
+    """List a client's sources and streams with what has been loaded from each."""
+    from goalpost import sources
+    from goalpost.warehouse import ready
+
+    item = registry.load_client(slug)
+    with ready() as conn:
+        rows = sources.list_streams(conn, slug, item)
+    if as_json:
+        _emit_json(rows)
+        return
+    if not rows:
+        click.echo(f"{slug} has no sources yet: goalpost source add {slug} <name> ...")
+    for row in rows:
+        click.echo(f"{row['source'] + '.' + row['stream']:28} {row['entity']:17} "
+                   f"{row['files_loaded']:>4} files {row['rows_loaded']:>10,} rows "
+                   f"{row['rows_quarantined']:>6,} quarantined  {row['path']}")
+
+
+@source.command("test")
+@click.argument("slug")
+@click.argument("name", required=False)
+@JSON
+def source_test(slug: str, name: str | None, as_json: bool) -> None:
+    """Read each stream's files and check dialect and mapping, writing nothing.
+
+    Exit 1 when a stream has a problem.
+    """
+    from goalpost import sources
+
+    checks = sources.test_streams(slug, registry.load_client(slug), name)
+    if as_json:
+        _emit_json([vars(c) for c in checks])
+    else:
+        for check in checks:
+            mark = click.style("ok  ", fg="green") if check.ok else click.style("FAIL", fg="red")
+            click.echo(f"{mark} {check.source}.{check.stream}: {len(check.files)} file(s), "
+                       f"{check.sample_rows} sample rows read, {check.sample_rejected} rejected")
+            if check.dialect:
+                click.echo(f"     dialect: {check.dialect_summary()}")
+            for problem in check.problems:
+                click.echo(click.style(f"     {problem}", fg="red"))
+    if not all(check.ok for check in checks):
+        sys.exit(1)
+
+
+@source.command("remove")
+@click.argument("slug")
+@click.argument("name")
+@click.option("--drop-data", is_flag=True, help="Also drop its raw tables and load history.")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+def source_remove(slug: str, name: str, drop_data: bool, yes: bool) -> None:
+    """Remove source NAME from client SLUG (its raw data is kept unless --drop-data)."""
+    from goalpost import sources
+    from goalpost.warehouse import ready
+
+    if drop_data and not yes:
+        if not _interactive():
+            raise ConfigError("--drop-data deletes loaded data", hint="add --yes to confirm")
+        click.confirm(f"Drop the raw tables of {slug}.{name}?", abort=True)
+    with ready() as conn:
+        sources.remove_source(conn, slug, name, drop_data=drop_data)
+    click.echo(f"removed source {name} from clients/{slug}.yaml"
+               + (" and dropped its raw data" if drop_data else "; its raw tables are kept"))
 
 
 # --- run / status -----------------------------------------------------------------------
