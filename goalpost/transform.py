@@ -1,0 +1,396 @@
+"""Build one client's SQLMesh models: staging and marts, in that client's own SQLMesh state.
+
+Every client gets its own SQLMesh Context over the shared model files in sqlmesh/ (instantiated
+for it by blueprints), with its state in `sqlmesh_state__<slug>`: planning cost grows with the
+square of the number of models in a context, so one small context per client keeps a plan
+under a second. Contexts are cached per process and reused while the client's spec, the
+warehouse and the model files are unchanged.
+
+Model kinds: file staging (`stg_files__*`), `orders` and the marts are FULL tables and the
+canonical entities are views over the staging tables. A FULL model is rebuilt only when its
+definition changes or when it is restated, so `build_client(..., restate=True)` (which the
+orchestrator passes whenever an extract loaded rows) restates every model of the client, even
+twice on the same day; without it and without model changes a build touches nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import getpass
+import hashlib
+import json
+import os
+import threading
+import time
+import warnings
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import psycopg2
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict
+from sqlglot import exp
+from sqlmesh.core.config import (
+    Config,
+    GatewayConfig,
+    ModelDefaultsConfig,
+    PostgresConnectionConfig,
+)
+from sqlmesh.core.console import Console, NoopConsole, get_console, set_console
+from sqlmesh.core.constants import IGNORE_PATTERNS
+from sqlmesh.core.context import Context
+from sqlmesh.utils.errors import SQLMeshError
+
+from goalpost.canonical import ENTITIES
+from goalpost.errors import ConfigError, GoalpostError
+from goalpost.identifiers import check_slug
+from goalpost.paths import SQLMESH_DIR, state_dir
+from goalpost.registry.models import Client
+from goalpost.warehouse import tenants
+from goalpost.warehouse.connection import connect, redact
+
+Progress = Callable[[str], None]
+
+# SQLMesh silences this pandas warning with catch_warnings(), which is not thread-safe: with
+# concurrent tasks it leaks to stderr now and then. Nothing to act on, so it is ignored.
+warnings.filterwarnings(
+    "ignore", category=UserWarning, message=".*pandas only supports SQLAlchemy connectable.*"
+)
+
+# The canonical entities each connector ships a `stg_<connector>__<entity>` model for.
+STAGED_ENTITIES: dict[str, tuple[str, ...]] = {
+    "files": ("locations", "products", "customers", "order_lines"),
+}
+MAX_WARM_CONTEXTS = 64
+
+
+@dataclass
+class TransformResult:
+    """What one build did: models evaluated or re-pointed, row counts, time, audit failures."""
+
+    client: str
+    models: list[str] = field(default_factory=list)
+    rows: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+    audit_failures: list[str] = field(default_factory=list)
+
+
+def client_variables(slug: str, client: Client) -> dict[str, dict[str, Any]]:
+    """The SQLMesh variables describing one client, each keyed by slug.
+
+    They are split by the macros that read them (see sqlmesh/macros/goalpost_macros.py) so
+    that a change reaches only the models whose SQL it changes.
+    """
+    connectors = sorted(set(STAGED_ENTITIES) | {source.connector for source in client.sources})
+    staging = {
+        entity: [c for c in connectors if entity in STAGED_ENTITIES.get(c, ())]
+        for entity in ENTITIES
+    }
+    streams = [
+        {
+            "source": source.name,
+            "stream": stream.name,
+            "entity": stream.entity,
+            "columns": dict(sorted(stream.columns.items())),
+        }
+        for source in client.sources
+        if source.connector == "files"
+        for stream in source.streams
+    ]
+    return {
+        "goalpost_clients": {slug: {"connectors": connectors}},
+        "goalpost_staging": {slug: {entity: names for entity, names in staging.items() if names}},
+        "goalpost_files": {slug: {"currency": client.currency, "streams": streams}},
+    }
+
+
+def entity_spec() -> dict[str, list[list[str]]]:
+    """goalpost.canonical as data, so that the contract is part of the models' fingerprints."""
+    return {entity: [[f.name, f.type] for f in fields] for entity, fields in ENTITIES.items()}
+
+
+def connection_config(url: str) -> PostgresConnectionConfig:
+    """SQLMesh's connection from a libpq URL or DSN, including `?host=/socket/dir` forms."""
+    try:
+        params = conninfo_to_dict(url)
+    except psycopg.ProgrammingError as exc:
+        raise ConfigError(f"invalid warehouse URL {redact(url)}: {exc}") from None
+    user = params.get("user") or os.environ.get("PGUSER") or getpass.getuser()
+    extra = {key: params[key] for key in ("sslmode", "application_name") if params.get(key)}
+    if params.get("connect_timeout"):
+        extra["connect_timeout"] = int(params["connect_timeout"])
+    return PostgresConnectionConfig(
+        host=params.get("host") or os.environ.get("PGHOST") or "localhost",
+        port=int(params.get("port") or os.environ.get("PGPORT") or 5432),
+        user=user,
+        password=params.get("password") or os.environ.get("PGPASSWORD") or "",
+        database=params.get("dbname") or os.environ.get("PGDATABASE") or user,
+        concurrent_tasks=2,
+        **extra,
+    )
+
+
+def sqlmesh_config(slug: str, client: Client, url: str) -> Config:
+    """The SQLMesh config of one client: its warehouse, its own state schema, its spec."""
+    check_slug(slug)
+    used = set(client_variables(slug, client)["goalpost_clients"][slug]["connectors"])
+    unused = [f"models/staging/{name}/*" for name in sorted(set(STAGED_ENTITIES) - used)]
+    return Config(
+        gateways={
+            "warehouse": GatewayConfig(
+                connection=connection_config(url), state_schema=tenants.state_schema(slug)
+            )
+        },
+        default_gateway="warehouse",
+        model_defaults=ModelDefaultsConfig(dialect="postgres", cron="@daily"),
+        variables={"goalpost_entities": entity_spec(), **client_variables(slug, client)},
+        ignore_patterns=[*IGNORE_PATTERNS, *unused],
+        cache_dir=str(state_dir() / "sqlmesh-cache"),
+        disable_anonymized_analytics=True,
+    )
+
+
+def cli_config(slug: str | None) -> Config:
+    """The config for the `sqlmesh` CLI run in sqlmesh/: the client named by GOALPOST_CLIENT."""
+    from goalpost.registry import load_client
+    from goalpost.warehouse import database_url
+
+    if not slug:
+        raise ConfigError(
+            "GOALPOST_CLIENT is not set: the SQLMesh project is built for one client at a time",
+            hint="run e.g. `GOALPOST_CLIENT=panpan sqlmesh -p sqlmesh plan`",
+        )
+    return sqlmesh_config(slug, load_client(slug), database_url())
+
+
+class _RoutingConsole(NoopConsole):
+    """SQLMesh's console for library builds: no terminal output, messages go to `progress`,
+    and what a build reports (models evaluated or re-pointed, audit failures, failed models)
+    is kept. SQLMesh calls it from its worker threads, hence the lock."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._lock = threading.Lock()
+        self.reset(None)
+
+    def reset(self, progress: Progress | None) -> None:
+        self.progress = progress
+        self.evaluated: set[str] = set()
+        self.promoted: set[str] = set()
+        self.audit_failures: list[str] = []
+        self.failures: list[tuple[str, str]] = []
+
+    def _say(self, message: str) -> None:
+        message = " ".join(message.split())
+        if self.progress and message:
+            with self._lock:
+                self.progress(message)
+
+    def update_snapshot_evaluation_progress(self, snapshot: Any, *args: Any, **kwargs: Any) -> None:
+        self.evaluated.add(snapshot.node.name)
+        duration = args[2] if len(args) > 2 else kwargs.get("duration_ms")
+        self._say(f"built {snapshot.node.name}" + (f" ({duration} ms)" if duration else ""))
+
+    def update_promotion_progress(self, snapshot: Any, promoted: bool) -> None:
+        if promoted:
+            self.promoted.add(snapshot.node.name)
+
+    def log_warning(self, short_message: str, long_message: str | None = None) -> None:
+        if "audit error" in short_message:
+            with self._lock:
+                self.audit_failures.append(" ".join(short_message.split()).rstrip("."))
+        self._say(f"warning: {short_message}")
+
+    def log_error(self, message: str) -> None:
+        self._say(f"error: {message}")
+
+    def log_status_update(self, message: str) -> None:
+        self._say(message)
+
+    def log_failed_models(self, errors: list[Any]) -> None:
+        for error in errors:
+            node = getattr(error, "node", None)
+            name = getattr(node, "snapshot_name", None) or str(node)
+            cause = error.__cause__ or error
+            with self._lock:
+                self.failures.append((name, _first_line(cause)))
+
+
+_CONSOLE = _RoutingConsole()
+_CONTEXTS: OrderedDict[tuple[str, str], Context] = OrderedDict()
+_LOCK = threading.Lock()
+
+
+def _first_line(error: BaseException) -> str:
+    lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
+    return lines[0] if lines else type(error).__name__
+
+
+def _project_signature() -> list[tuple[str, int, int]]:
+    """The model, macro and config files as (path, mtime, size): edits make a new context."""
+    files = []
+    for path in sorted(SQLMESH_DIR.rglob("*")):
+        relative = path.relative_to(SQLMESH_DIR)
+        if not path.is_file() or relative.parts[0] in ("logs", ".cache") or (
+            "__pycache__" in relative.parts
+        ):
+            continue
+        stat = path.stat()
+        files.append((str(relative), stat.st_mtime_ns, stat.st_size))
+    return files
+
+
+def _fingerprint(slug: str, client: Client, url: str) -> str:
+    payload = {
+        "slug": slug,
+        "url": url,
+        "variables": client_variables(slug, client),
+        "entities": entity_spec(),
+        "project": _project_signature(),
+        "state_dir": str(state_dir()),
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+def _context(slug: str, client: Client, url: str) -> Context:
+    """The warm Context of this client, or a new one (evicting the least recently used)."""
+    key = (slug, _fingerprint(slug, client, url))
+    context = _CONTEXTS.get(key)
+    if context is not None:
+        _CONTEXTS.move_to_end(key)
+        return context
+    for stale in [k for k in _CONTEXTS if k[0] == slug]:
+        _close(_CONTEXTS.pop(stale))
+    context = Context(paths=str(SQLMESH_DIR), config=sqlmesh_config(slug, client, url))
+    context.console = _CONSOLE
+    _CONTEXTS[key] = context
+    while len(_CONTEXTS) > MAX_WARM_CONTEXTS:
+        _close(_CONTEXTS.popitem(last=False)[1])
+    return context
+
+
+def _close(context: Context) -> None:
+    with contextlib.suppress(Exception):
+        context.close()
+
+
+def forget_contexts(slug: str | None = None) -> None:
+    """Close and drop cached contexts (of one client, or all): after deprovisioning, in tests."""
+    with _LOCK:
+        for key in [k for k in _CONTEXTS if slug is None or k[0] == slug]:
+            _close(_CONTEXTS.pop(key))
+
+
+def _plan(context: Context, restate: bool) -> None:
+    """Apply model changes to prod, then, with `restate`, rebuild from raw every model of the
+    client that the changes did not already rebuild (SQLMesh refuses changes and restatements
+    in one plan)."""
+    context.plan_builder("prod", skip_tests=True, skip_linter=True).apply()
+    if not restate:
+        return
+    pending = sorted(
+        model.name for model in context.models.values() if model.name not in _CONSOLE.evaluated
+    )
+    if pending:
+        context.plan_builder(
+            "prod", skip_tests=True, skip_linter=True, restate_models=pending
+        ).apply()
+
+
+def _clean_up(context: Context) -> None:
+    """Drop table versions no environment uses any more, once past SQLMesh's snapshot TTL.
+
+    `sqlmesh run` does this itself; plans do not. A failure here leaves garbage, not wrong
+    data, so it is reported and the build goes on.
+    """
+    try:
+        context.run_janitor(ignore_ttl=False)
+    except SQLMeshError as exc:
+        _CONSOLE.log_warning(f"cleanup of old table versions failed: {_first_line(exc)}")
+
+
+def _count_rows(url: str, names: list[str]) -> dict[str, int]:
+    rows: dict[str, int] = {}
+    with connect(url, autocommit=True) as conn:
+        for name in names:
+            schema, table = name.split(".")
+            query = sql.SQL("SELECT count(*) FROM {}.{}").format(
+                sql.Identifier(schema), sql.Identifier(table)
+            )
+            rows[name] = conn.execute(query).fetchone()[0]
+    return rows
+
+
+def _display(model: str) -> str:
+    """`"db"."schema"."table"` as `schema.table`, as the model files name it."""
+    table = exp.to_table(model, dialect="postgres")
+    return f"{table.db}.{table.name}" if table.db else table.name
+
+
+def _error(slug: str, exc: Exception) -> GoalpostError:
+    """A SQLMesh failure as a message naming the model and the database error."""
+    if _CONSOLE.failures:
+        details = "; ".join(f"{_display(model)}: {error}" for model, error in _CONSOLE.failures)
+        return GoalpostError(
+            f"transform of {slug} failed in {details}",
+            hint="fix the mapping or the file, then run again (raw data is kept)",
+        )
+    return GoalpostError(f"transform of {slug} failed: {_first_line(exc)}")
+
+
+def _restate_marker(slug: str) -> Path:
+    """Present while a build that had to restate has not succeeded: the next build restates
+    even if its extract loaded nothing, so rows landed before a failed build are not missed."""
+    return state_dir() / "transform" / f"{slug}.restate"
+
+
+def build_client(
+    slug: str,
+    client: Client,
+    *,
+    url: str,
+    restate: bool = False,
+    progress: Progress | None = None,
+) -> TransformResult:
+    """Plan and apply `prod` for one client's models, then grant its reader the marts.
+
+    Builds in one process run one at a time: SQLMesh's console is process-wide.
+    """
+    check_slug(slug)
+    started = time.monotonic()
+    marker = _restate_marker(slug)
+    restate = restate or marker.exists()
+    with _LOCK:
+        previous: Console = get_console()
+        _CONSOLE.reset(progress)
+        set_console(_CONSOLE)
+        try:
+            context = _context(slug, client, url)
+            _plan(context, restate)
+            _clean_up(context)
+        except (SQLMeshError, psycopg2.Error) as exc:
+            for key in [k for k in _CONTEXTS if k[0] == slug]:
+                _close(_CONTEXTS.pop(key))
+            if restate:
+                marker.parent.mkdir(parents=True, exist_ok=True)
+                marker.touch()
+            raise _error(slug, exc) from None
+        finally:
+            set_console(previous)
+        marker.unlink(missing_ok=True)
+        names = sorted(model.name for model in context.models.values())
+        result = TransformResult(
+            client=slug,
+            models=sorted(_CONSOLE.evaluated | _CONSOLE.promoted),
+            audit_failures=list(_CONSOLE.audit_failures),
+        )
+        _CONSOLE.reset(None)
+    with connect(url, autocommit=True) as conn:
+        tenants.refresh_grants(conn, slug)
+    result.rows = _count_rows(url, names)
+    result.seconds = round(time.monotonic() - started, 3)
+    return result

@@ -1,0 +1,200 @@
+"""Macros that turn the client registry (passed in config variables) into per-client SQL.
+
+Config variables, set by goalpost.transform.sqlmesh_config, each keyed by client slug:
+- `goalpost_clients`: {slug: {"connectors": [...]}}: who gets a blueprint.
+- `goalpost_staging`: {slug: {entity: [connector, ...]}}: whose `stg_<connector>__<entity>`
+  models a canonical entity unions.
+- `goalpost_files`: {slug: {"currency", "streams": [{"source", "stream", "entity", "columns"}]}}:
+  the file streams, with the registry's column mapping {field: file column}.
+and `goalpost_entities`: {entity: [[field, type], ...]}, goalpost.canonical as data.
+
+Each model's fingerprint covers the variables its macros read, so the variables are split by
+use: a change to one client's file streams must not look like a direct change of the canonical
+views (SQLMesh would then categorise the views as non-breaking and skip rebuilding `orders`).
+The macros never import goalpost: SQLMesh serialises macro code into each model, and an import
+would hide contract changes from the fingerprints.
+"""
+
+from __future__ import annotations
+
+import typing as t
+
+from sqlglot import exp
+from sqlmesh.core.macros import MacroEvaluator, macro
+
+SQL_TYPES = {
+    "text": "TEXT",
+    "integer": "BIGINT",
+    "number": "NUMERIC",
+    "date": "DATE",
+    "timestamp": "TIMESTAMP",
+}
+# Entities that carry money: their rows get the client's currency next to the amounts.
+MONEY_ENTITIES = ("products", "order_lines")
+LINEAGE = (("source", "TEXT"), ("_key", "TEXT"), ("_loaded_at", "TIMESTAMPTZ"))
+
+
+def _name(value: t.Any) -> str:
+    """A macro argument (literal, identifier or Python value) as a plain string."""
+    return value.name if isinstance(value, exp.Expr) else str(value)
+
+
+def _lit(value: str) -> str:
+    return exp.Literal.string(value).sql(dialect="postgres")
+
+
+def _ident(value: str) -> str:
+    return exp.to_identifier(value, quoted=True).sql(dialect="postgres")
+
+
+def _fields(evaluator: MacroEvaluator, entity: str) -> list[tuple[str, str]]:
+    entities = evaluator.var("goalpost_entities") or {}
+    if entity not in entities:
+        raise ValueError(f"unknown canonical entity {entity!r}")
+    return [(name, kind) for name, kind in entities[entity]]
+
+
+def _columns(evaluator: MacroEvaluator, entity: str) -> list[tuple[str, str]]:
+    """The output columns of an entity at the staging layer, with their SQL types."""
+    columns = list(LINEAGE)
+    columns += [(name, SQL_TYPES[kind]) for name, kind in _fields(evaluator, entity)]
+    if entity in MONEY_ENTITIES:
+        columns.append(("currency", "TEXT"))
+    return columns
+
+
+@macro()
+def goalpost_blueprints(evaluator: MacroEvaluator, connector: t.Any = None) -> list[exp.Expr]:
+    """One blueprint `(client := '<slug>')` per client of this context, so model files are
+    written once and built per client. With `connector`, only the clients having a source of
+    that connector: for `models/staging/<connector>/`, which goalpost.transform ignores in
+    contexts where no client uses the connector (SQLMesh refuses an empty blueprint list)."""
+    wanted = _name(connector) if connector is not None else None
+    blueprints: list[exp.Expr] = []
+    for slug, spec in sorted((evaluator.var("goalpost_clients") or {}).items()):
+        if wanted and wanted not in spec.get("connectors", []):
+            continue
+        blueprints.append(
+            exp.Tuple(
+                expressions=[
+                    exp.PropertyEQ(
+                        this=exp.to_identifier("client"), expression=exp.Literal.string(slug)
+                    )
+                ]
+            )
+        )
+    return blueprints
+
+
+def _parsed_stream(
+    slug: str, stream: dict[str, t.Any], fields: list[tuple[str, str]]
+) -> str:
+    """One file stream's raw rows with every canonical field cast from the file's dialect.
+
+    The dialect of each row comes from goalpost.source_files (the file it was read from): the
+    decimal and thousands separators, the date formats and the file column of each field. A
+    field is read from the column the registry maps it to when the row has that column (so a
+    fixed mapping replays over files already loaded), else from the column recorded in the
+    dialect, else from a column named like the field. Empty cells are NULL.
+    """
+    source, name = stream["source"], stream["stream"]
+    mapping: dict[str, str] = stream.get("columns") or {}
+    inner = [
+        "raw._key",
+        "raw._loaded_at",
+        "raw._file",
+        "raw._row",
+        "COALESCE(JSONB_EXTRACT_PATH_TEXT(f.dialect, 'thousands'), '') AS _thousands",
+        "COALESCE(NULLIF(JSONB_EXTRACT_PATH_TEXT(f.dialect, 'decimal'), ''), '.') AS _decimal",
+    ]
+    outer = [f"{_lit(source)} AS source", "r._key", "r._loaded_at", "r._file", "r._row"]
+    for field, kind in fields:
+        candidates = [
+            f"JSONB_EXTRACT_PATH_TEXT(raw.data, JSONB_EXTRACT_PATH_TEXT(f.dialect, 'columns', "
+            f"{_lit(field)}))",
+            f"JSONB_EXTRACT_PATH_TEXT(raw.data, {_lit(field)})",
+        ]
+        if field in mapping:
+            candidates.insert(0, f"JSONB_EXTRACT_PATH_TEXT(raw.data, {_lit(mapping[field])})")
+        value = _ident("v_" + field)
+        inner.append(f"NULLIF(BTRIM(COALESCE({', '.join(candidates)})), '') AS {value}")
+        value = f"r.{value}"
+        if kind in ("date", "timestamp"):
+            inner.append(
+                f"JSONB_EXTRACT_PATH_TEXT(f.dialect, 'date_formats', {_lit(field)}, 'postgres') "
+                f"AS {_ident('f_' + field)}"
+            )
+            fmt = f"r.{_ident('f_' + field)}"
+            # Parsed as UTC and read back in UTC: the wall time written in the file, whatever
+            # the session's TimeZone (no DST gaps or shifts).
+            parsed = f"TO_TIMESTAMP({value} || ' +00:00', {fmt} || ' TZH:TZM') AT TIME ZONE 'UTC'"
+            typ = SQL_TYPES[kind]
+            typed = (
+                f"CASE WHEN {fmt} IS NULL THEN CAST({value} AS {typ}) "
+                f"ELSE CAST({parsed} AS {typ}) END"
+            )
+        elif kind in ("number", "integer"):
+            typed = f"CAST(REPLACE(REPLACE({value}, r._thousands, ''), r._decimal, '.') AS NUMERIC)"
+            if kind == "integer":
+                typed = f"CAST({typed} AS BIGINT)"
+        else:
+            typed = f"CAST({value} AS TEXT)"
+        outer.append(f"{typed} AS {_ident(field)}")
+    return (
+        f"SELECT {', '.join(outer)} FROM (SELECT {', '.join(inner)} "
+        f"FROM {_ident(slug + '_raw')}.{_ident(source + '__' + name)} AS raw "
+        "LEFT JOIN goalpost.source_files AS f "
+        f"ON f.client = {_lit(slug)} AND f.source = {_lit(source)} "
+        f"AND f.stream = {_lit(name)} AND f.sha256 = raw._file_sha256) AS r"
+    )
+
+
+@macro()
+def files_staging(evaluator: MacroEvaluator, client: t.Any, entity: t.Any) -> exp.Query:
+    """The query of `stg_files__<entity>`: the client's file streams of that entity, typed,
+    unioned and deduplicated by (source, _key) keeping the latest load (ties: the later file
+    name, then the later row); an empty, typed result when the client has no such stream."""
+    slug, entity_name = _name(client), _name(entity)
+    spec = (evaluator.var("goalpost_files") or {}).get(slug)
+    if spec is None:
+        raise ValueError(f"client {slug!r} is not in the goalpost_files variable")
+    fields = _fields(evaluator, entity_name)
+    columns = _columns(evaluator, entity_name)
+    streams = [s for s in spec.get("streams", []) if s["entity"] == entity_name]
+    currency = _lit(spec.get("currency", ""))
+
+    def output(column: str, typ: str, value: str) -> str:
+        # Explicit casts give SQLMesh the column types it cannot infer from the raw tables.
+        return f"CAST({currency if column == 'currency' else value} AS {typ}) AS {_ident(column)}"
+
+    if not streams:
+        nulls = ", ".join(output(column, typ, "NULL") for column, typ in columns)
+        return t.cast(exp.Query, evaluator.parse_one(f"SELECT {nulls} WHERE FALSE"))
+
+    union = " UNION ALL ".join(_parsed_stream(slug, stream, fields) for stream in streams)
+    parsed_columns = ", ".join(_ident(c) for c, _ in columns if c != "currency")
+    sql = (
+        f"SELECT {', '.join(output(c, typ, _ident(c)) for c, typ in columns)} FROM ("
+        f"SELECT {parsed_columns}, ROW_NUMBER() OVER (PARTITION BY source, _key "
+        "ORDER BY _loaded_at DESC, _file DESC, _row DESC) AS _rank "
+        f"FROM ({union}) AS parsed) AS ranked WHERE _rank = 1"
+    )
+    return t.cast(exp.Query, evaluator.parse_one(sql))
+
+
+@macro()
+def canonical_union(evaluator: MacroEvaluator, client: t.Any, entity: t.Any) -> exp.Query:
+    """The query of a canonical entity: UNION ALL of `stg_<connector>__<entity>` over the
+    connectors of the client that stage it (a new connector adds its staging models and its
+    entry in goalpost.transform.STAGED_ENTITIES, nothing here)."""
+    slug, entity_name = _name(client), _name(entity)
+    connectors = (evaluator.var("goalpost_staging") or {}).get(slug, {}).get(entity_name, [])
+    columns = ", ".join(_ident(column) for column, _ in _columns(evaluator, entity_name))
+    parts = [
+        f"SELECT {columns} FROM {_ident(slug + '_staging')}."
+        f"{_ident('stg_' + connector + '__' + entity_name)}"
+        for connector in connectors
+    ]
+    if not parts:
+        raise ValueError(f"client {slug!r} has no staging model for {entity_name!r}")
+    return t.cast(exp.Query, evaluator.parse_one(" UNION ALL ".join(parts)))

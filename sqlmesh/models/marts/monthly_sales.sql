@@ -1,0 +1,47 @@
+MODEL (
+  name @{client}_marts.monthly_sales,
+  kind FULL,
+  blueprints @goalpost_blueprints(),
+  grain (sales_month, location_id),
+  audits (
+    not_null_non_blocking(columns := (sales_month, location_id)),
+    unique_combination_of_columns_non_blocking(columns := (sales_month, location_id))
+  )
+);
+
+/* Sales per calendar month (first day of the month) and location, computed from orders rather
+   than summed from daily_sales so that a customer buying on several days counts once.
+   Same conventions as daily_sales: revenue and items net of returns, orders and customers
+   from sales receipts only, average_ticket = revenue / orders rounded to cents. */
+WITH location_names AS (
+  SELECT
+    location_id,
+    name AS location_name
+  FROM (
+    SELECT
+      location_id,
+      name,
+      ROW_NUMBER() OVER (PARTITION BY location_id ORDER BY _loaded_at DESC, source) AS _rank
+    FROM @{client}_staging.locations
+  ) AS ranked
+  WHERE
+    _rank = 1
+)
+SELECT
+  CAST(DATE_TRUNC('MONTH', o.order_date) AS DATE) AS sales_month,
+  CAST(o.location_id AS TEXT) AS location_id,
+  CAST(MAX(n.location_name) AS TEXT) AS location_name,
+  CAST(COUNT(*) FILTER(WHERE NOT o.is_return) AS BIGINT) AS orders,
+  CAST(SUM(o.total) AS NUMERIC) AS revenue,
+  CAST(SUM(o.items) AS NUMERIC) AS items,
+  CAST(COUNT(DISTINCT o.customer_id) FILTER(WHERE NOT o.is_return) AS BIGINT) AS customers,
+  CAST(
+    ROUND(SUM(o.total) / NULLIF(COUNT(*) FILTER(WHERE NOT o.is_return), 0), 2) AS NUMERIC
+  ) AS average_ticket,
+  CAST(MIN(o.currency) AS TEXT) AS currency
+FROM @{client}_staging.orders AS o
+LEFT JOIN location_names AS n
+  ON n.location_id = o.location_id
+GROUP BY
+  CAST(DATE_TRUNC('MONTH', o.order_date) AS DATE),
+  o.location_id

@@ -1,0 +1,13 @@
+MODEL (
+  name @{client}_staging.stg_files__customers,
+  kind FULL,
+  blueprints @goalpost_blueprints(),
+  grain (source, _key),
+  audits (
+    not_null_non_blocking(columns := (source, _key, customer_id)),
+    unique_combination_of_columns_non_blocking(columns := (source, customer_id))
+  )
+);
+
+/* Customers from the client's file streams, typed with each file's dialect. */
+@files_staging(@client, 'customers')

@@ -1,0 +1,8 @@
+MODEL (
+  name @{client}_staging.products,
+  kind VIEW,
+  blueprints @goalpost_blueprints()
+);
+
+/* Canonical products: every connector's staging of them, unioned. */
+@canonical_union(@client, 'products')
