@@ -73,21 +73,23 @@ def ensure_client_file() -> Path:
     return path
 
 
-def ensure_data(days: int, scale: float, progress: Progress) -> Path:
-    """Generate the exports unless today's set with the same parameters is there already."""
+def ensure_data(days: int, scale: float, progress: Progress) -> bool:
+    """Generate the exports unless a set with the same parameters is there; True if generated.
+
+    Existing data is kept even when it ends before yesterday, so that repeated demos load
+    nothing new; `--fresh` regenerates up to yesterday.
+    """
     folder = demo_data_dir()
-    end = date.today() - timedelta(days=1)
     marker = folder / "ground_truth.json"
     if marker.exists():
         params = json.loads(marker.read_text()).get("params", {})
-        if (params.get("end"), params.get("days"), params.get("scale")) == (
-            end.isoformat(), days, scale,
-        ):
-            progress(f"demo data up to {end} already generated in {folder}")
-            return folder
-    progress(f"generating {days} days of PanPan POS exports into {folder}")
+        if (params.get("days"), params.get("scale")) == (days, scale):
+            progress(f"demo data ({params.get('start')} to {params.get('end')}) already in {folder}")
+            return False
+    end = date.today() - timedelta(days=1)
+    progress(f"generating {days} days of PanPan POS exports up to {end} into {folder}")
     generate_panpan(folder, end=end, days=days, scale=scale, progress=progress)
-    return folder
+    return True
 
 
 def layer_counts(slug: str) -> dict[str, dict[str, int]]:
@@ -115,8 +117,9 @@ def run_demo(*, days: int = 730, scale: float = 1.0, fresh: bool = False,
             clients.remove(conn, SLUG, keep_file=True)
         shutil.rmtree(demo_data_dir(), ignore_errors=True)
     ensure_client_file()
-    ensure_data(days, scale, progress)
-    result = run_client(SLUG, trigger="demo", progress=progress)
+    regenerated = ensure_data(days, scale, progress)
+    # New exports replace the old ones, so raw is reloaded from them rather than added to.
+    result = run_client(SLUG, trigger="demo", full_refresh=regenerated, progress=progress)
     summary = DemoSummary(result.status, result, 0.0, layer_counts(SLUG))
     with ready() as conn:
         rows = conn.execute(
