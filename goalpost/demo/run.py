@@ -84,7 +84,7 @@ def ensure_data(days: int, scale: float, progress: Progress) -> bool:
     if marker.exists():
         params = json.loads(marker.read_text()).get("params", {})
         if (params.get("days"), params.get("scale")) == (days, scale):
-            progress(f"demo data ({params.get('start')} to {params.get('end')}) already in {folder}")
+            progress(f"demo data {params.get('start')}..{params.get('end')} already in {folder}")
             return False
     end = date.today() - timedelta(days=1)
     progress(f"generating {days} days of PanPan POS exports up to {end} into {folder}")
