@@ -331,6 +331,10 @@ def source_add(slug: str, name: str, connector: str, stream_name: str | None, pa
         mapping[field_name] = click.prompt(f"Column for {field_name}",
                                            type=click.Choice(probe.columns))
     values["columns"] = mapping
+    if missing:
+        probe = sources.probe_new_stream(slug, name, values, client_now)
+    for problem in probe.problems:
+        click.echo(click.style(f"warning: {problem}", fg="yellow"), err=True)
     added, changed = sources.add_file_stream(slug, name, values)
     from goalpost.warehouse import ready
     from pipelines.raw import ensure_raw_table
@@ -391,6 +395,10 @@ def source_test(slug: str, name: str | None, as_json: bool) -> None:
                 click.echo(f"     dialect: {check.dialect_summary()}")
             for problem in check.problems:
                 click.echo(click.style(f"     {problem}", fg="red"))
+            for example in check.rejected_examples:
+                click.echo(click.style(f"     would quarantine {example}", fg="yellow"))
+            for note in check.notes:
+                click.echo(f"     {note}")
     if not all(check.ok for check in checks):
         sys.exit(1)
 

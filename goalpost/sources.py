@@ -36,6 +36,8 @@ class StreamCheck:
     problems: list[str] = field(default_factory=list)
     sample_rows: int = 0
     sample_rejected: int = 0
+    rejected_examples: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
     def dialect_summary(self) -> str:
         d = self.dialect

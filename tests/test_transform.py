@@ -23,6 +23,7 @@ from goalpost import transform
 from goalpost.errors import ConfigError, GoalpostError
 from goalpost.registry.models import Client
 from goalpost.warehouse import tenants
+from pipelines.raw import ensure_raw_table, raw_identifier
 
 ISO = {"format": "csv", "encoding": "utf-8", "delimiter": ",", "decimal": ".", "thousands": ""}
 SALES_COLUMNS = {
@@ -132,34 +133,36 @@ def make_client(name: str = "Tiny Bakery", currency: str = "EUR") -> Client:
 
 
 class Raw:
-    """Writes raw rows and their source_files entries the way the file loader does."""
+    """Writes raw rows and their source_files entries the way the file loader does: each row
+    an array of cells, the header's positions in the file's dialect."""
 
     def __init__(self, conn: psycopg.Connection, slug: str) -> None:
         self.conn, self.slug, self.run_id = conn, slug, 0
         for stream in ("shops", "products", "customers", "sales"):
-            self.conn.execute(sql.SQL(
-                "CREATE TABLE {}.{} (_key text NOT NULL, _loaded_at timestamptz NOT NULL, "
-                "_run_id bigint, _file text, _file_sha256 text, _row bigint, data jsonb NOT NULL)"
-            ).format(sql.Identifier(f"{slug}_raw"), sql.Identifier(f"pos__{stream}")))
+            ensure_raw_table(conn, slug, "pos", stream)
 
     def load(self, stream: str, file: str, rows: list[dict[str, str]], dialect: dict[str, Any],
              key: tuple[str, ...], loaded_at: str) -> None:
         self.run_id += 1
         sha = hashlib.sha256(f"{self.slug}/{file}/{json.dumps(rows)}".encode()).hexdigest()
+        header = list(rows[0])
+        dialect = dict(dialect, header=header, positions={c: i for i, c in enumerate(header)})
         with self.conn.transaction():
-            self.conn.execute(
+            file_id = self.conn.execute(
                 "INSERT INTO goalpost.source_files (client, source, stream, sha256, path, "
                 "size_bytes, rows_loaded, rows_quarantined, dialect, run_id, loaded_at) "
-                "VALUES (%s, 'pos', %s, %s, %s, 100, %s, 0, %s, %s, %s)",
+                "VALUES (%s, 'pos', %s, %s, %s, 100, %s, 0, %s, %s, %s) RETURNING id",
                 (self.slug, stream, sha, file, len(rows), json.dumps(dialect), self.run_id,
                  loaded_at),
-            )
-            table = sql.Identifier(f"{self.slug}_raw"), sql.Identifier(f"pos__{stream}")
+            ).fetchone()[0]
             with self.conn.cursor() as cur:
                 cur.executemany(
-                    sql.SQL("INSERT INTO {}.{} VALUES (%s, %s, %s, %s, %s, %s, %s)").format(*table),
-                    [("|".join(row[k] for k in key), loaded_at, self.run_id, file, sha, number,
-                      json.dumps(row)) for number, row in enumerate(rows, start=1)],
+                    sql.SQL("INSERT INTO {} (_key, _loaded_at, _run_id, _file, _file_id, _row, "
+                            "data) VALUES (%s, %s, %s, %s, %s, %s, %s)").format(
+                        raw_identifier(self.slug, "pos", stream)),
+                    [("|".join(row[k] for k in key), loaded_at, self.run_id, file, file_id,
+                      number, json.dumps([row[c] for c in header]))
+                     for number, row in enumerate(rows, start=1)],
                 )
 
 

@@ -60,7 +60,9 @@ CREATE TABLE goalpost.extract_state (
 );
 
 -- Files already loaded by file sources, by content hash, with the dialect they were read with.
+-- Raw rows point here by `_file_id`; their cells are read through `dialect -> 'positions'`.
 CREATE TABLE goalpost.source_files (
+    id                bigserial UNIQUE,
     client            text NOT NULL,
     source            text NOT NULL,
     stream            text NOT NULL,

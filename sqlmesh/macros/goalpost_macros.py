@@ -92,7 +92,8 @@ def _parsed_stream(
     """One file stream's raw rows with every canonical field cast from the file's dialect.
 
     The dialect of each row comes from goalpost.source_files (the file it was read from): the
-    decimal and thousands separators, the date formats and the file column of each field. A
+    positions of its columns, the decimal and thousands separators, the date formats and the
+    file column of each field. A
     field is read from the column the registry maps it to when the row has that column (so a
     fixed mapping replays over files already loaded), else from the column recorded in the
     dialect, else from a column named like the field. Empty cells are NULL.
@@ -108,14 +109,18 @@ def _parsed_stream(
         "COALESCE(NULLIF(JSONB_EXTRACT_PATH_TEXT(f.dialect, 'decimal'), ''), '.') AS _decimal",
     ]
     outer = [f"{_lit(source)} AS source", "r._key", "r._loaded_at", "r._file", "r._row"]
+    def cell(column: str) -> str:
+        # Raw file rows are arrays of cells; the file's header gives each column's position.
+        return (f"JSONB_EXTRACT_PATH_TEXT(raw.data, "
+                f"JSONB_EXTRACT_PATH_TEXT(f.dialect, 'positions', {column}))")
+
     for field, kind in fields:
         candidates = [
-            f"JSONB_EXTRACT_PATH_TEXT(raw.data, JSONB_EXTRACT_PATH_TEXT(f.dialect, 'columns', "
-            f"{_lit(field)}))",
-            f"JSONB_EXTRACT_PATH_TEXT(raw.data, {_lit(field)})",
+            cell(f"JSONB_EXTRACT_PATH_TEXT(f.dialect, 'columns', {_lit(field)})"),
+            cell(_lit(field)),
         ]
         if field in mapping:
-            candidates.insert(0, f"JSONB_EXTRACT_PATH_TEXT(raw.data, {_lit(mapping[field])})")
+            candidates.insert(0, cell(_lit(mapping[field])))
         value = _ident("v_" + field)
         inner.append(f"NULLIF(BTRIM(COALESCE({', '.join(candidates)})), '') AS {value}")
         value = f"r.{value}"
@@ -145,7 +150,7 @@ def _parsed_stream(
         f"FROM {_ident(slug + '_raw')}.{_ident(source + '__' + name)} AS raw "
         "LEFT JOIN goalpost.source_files AS f "
         f"ON f.client = {_lit(slug)} AND f.source = {_lit(source)} "
-        f"AND f.stream = {_lit(name)} AND f.sha256 = raw._file_sha256) AS r"
+        f"AND f.stream = {_lit(name)} AND f.id = raw._file_id) AS r"
     )
 
 

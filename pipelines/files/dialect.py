@@ -1,0 +1,235 @@
+"""How a file is written: encoding, delimiter, decimal mark, date formats and column mapping.
+
+Each setting comes from the stream's registry entry when it is set there, else it is detected
+from the first rows of the file. The result is stored with every loaded file (in
+`goalpost.source_files.dialect`), and the staging models read the file's rows with it, so files
+of one stream may differ (a new export format, a corrections file) and still load.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from goalpost.canonical import ENTITIES, Field
+
+DELIMITERS = (",", ";", "\t", "|")
+DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
+ISO = "iso"
+
+# Date layouts tried on a field's sample values, as strptime formats; ISO 8601 is tried first.
+_DAY_FIRST = ("%d/%m/%Y", "%d.%m.%Y", "%d-%m-%Y", "%d/%m/%y", "%d.%m.%y")
+_MONTH_FIRST = ("%m/%d/%Y", "%m-%d-%Y", "%m/%d/%y")
+_YEAR_FIRST = ("%Y/%m/%d", "%Y.%m.%d")
+_TIMES = ("", " %H:%M", " %H:%M:%S", " %H:%M:%S.%f", "T%H:%M:%S")
+_PG_CODES = {"%d": "DD", "%m": "MM", "%Y": "YYYY", "%y": "YY", "%H": "HH24", "%M": "MI",
+             "%S": "SS", "%f": "US", "%I": "HH12", "%p": "AM", "%b": "Mon", "%B": "Month"}
+_ISO_START = re.compile(r"^\d{4}-\d{2}-\d{2}")
+
+_COMMA_DECIMAL = re.compile(r"^[+-]?\d{1,3}(?:[. \u00a0\u202f]\d{3})*,\d+$|^[+-]?\d+,\d+$")
+_DOT_DECIMAL = re.compile(r"^[+-]?\d{1,3}(?:[, \u00a0\u202f']\d{3})*\.\d+$|^[+-]?\d+\.\d+$")
+_GROUPED = re.compile(r"^[+-]?\d{1,3}(?:([. ,'\u00a0\u202f])\d{3})+(?:[.,]\d+)?$")
+
+
+@dataclass
+class Dialect:
+    """Everything needed to read one file's rows back, as stored with the file."""
+
+    format: str
+    encoding: str | None = None
+    compression: str | None = None
+    delimiter: str | None = None
+    decimal: str = "."
+    thousands: str = ""
+    header: list[str] = field(default_factory=list)
+    columns: dict[str, str] = field(default_factory=dict)
+    date_formats: dict[str, dict[str, str | None]] = field(default_factory=dict)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "format": self.format,
+            "encoding": self.encoding,
+            "compression": self.compression,
+            "delimiter": self.delimiter,
+            "decimal": self.decimal,
+            "thousands": self.thousands,
+            "header": self.header,
+            "positions": {name: index for index, name in enumerate(self.header)},
+            "columns": self.columns,
+            "date_formats": self.date_formats,
+        }
+
+
+def detect_encoding(head: bytes) -> str:
+    """utf-8 (with or without BOM) when the bytes mostly read as UTF-8, else cp1252.
+
+    A file that is UTF-8 but for a few bad bytes stays UTF-8, so that its good rows load and
+    the bad ones are quarantined, rather than every accent turning into mojibake.
+    """
+    if head.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    decoder = codecs.getincrementaldecoder("utf-8")("strict")
+    try:
+        decoder.decode(head, final=False)
+        return "utf-8"
+    except UnicodeDecodeError:
+        pass
+    text = head.decode("utf-8", errors="surrogateescape")
+    invalid = sum(1 for ch in text if "\udc80" <= ch <= "\udcff")
+    multibyte = sum(1 for ch in text if ch >= "\u0080" and not "\udc80" <= ch <= "\udcff")
+    return "utf-8" if multibyte > invalid else "cp1252"
+
+
+def detect_delimiter(lines: Sequence[str]) -> str | None:
+    """The candidate that splits the header and the next lines into the same number of fields
+    (more than one), preferring the one giving the most fields; None when none does."""
+    best: tuple[float, str] | None = None
+    sample = [line for line in lines if line.strip()][:50]
+    if not sample:
+        return None
+    for delimiter in DELIMITERS:
+        widths = [len(row) for row in csv.reader(sample, delimiter=delimiter)]
+        if not widths or widths[0] < 2:
+            continue
+        consistent = sum(1 for w in widths if w == widths[0]) / len(widths)
+        if consistent < 0.8:
+            continue
+        score = consistent * 1000 + widths[0]
+        if best is None or score > best[0]:
+            best = (score, delimiter)
+    return best[1] if best else None
+
+
+def clean_header(cells: Sequence[str]) -> list[str]:
+    """Header names trimmed, blanks named `column_<n>` and repeats suffixed `_2`, `_3`..."""
+    names: list[str] = []
+    seen: dict[str, int] = {}
+    for index, cell in enumerate(cells, start=1):
+        name = cell.strip().lstrip("\ufeff") or f"column_{index}"
+        if name in seen:
+            seen[name] += 1
+            name = f"{name}_{seen[name]}"
+        else:
+            seen[name] = 1
+        names.append(name)
+    return names
+
+
+def resolve_columns(
+    entity: str, header: Sequence[str], mapping: dict[str, str]
+) -> tuple[dict[str, str], list[str]]:
+    """{canonical field: file column} and the problems: required fields with no column.
+
+    A field is read from the column the registry maps it to, else from a column of its own
+    name; header names match exactly, then ignoring case and spaces.
+    """
+    folded = {name.strip().lower(): name for name in header}
+    present = set(header)
+    columns: dict[str, str] = {}
+    problems: list[str] = []
+    for f in ENTITIES[entity]:
+        wanted = mapping.get(f.name, f.name)
+        found = wanted if wanted in present else folded.get(wanted.strip().lower())
+        if found is not None:
+            columns[f.name] = found
+        elif f.required:
+            via = f"column {wanted!r}" if f.name in mapping else f"a column named {f.name!r}"
+            problems.append(f"no {via} for required field {f.name}")
+    return columns, problems
+
+
+def detect_decimal(values: Sequence[str], delimiter: str | None) -> tuple[str, str]:
+    """(decimal mark, thousands separator) from sample values of the number fields."""
+    comma = sum(1 for v in values if _COMMA_DECIMAL.match(v.strip()))
+    dot = sum(1 for v in values if _DOT_DECIMAL.match(v.strip()))
+    decimal = "," if comma > dot else "."
+    thousands = ""
+    for value in values:
+        match = _GROUPED.match(value.strip())
+        if match and match.group(1) != decimal:
+            thousands = match.group(1)
+            break
+    if decimal == "," and not thousands:
+        # With a decimal comma a dot can only group thousands (1.250,00).
+        thousands = "."
+    if thousands == "," and delimiter == ",":
+        thousands = ""
+    return decimal, thousands
+
+
+def postgres_format(python_format: str) -> str:
+    """The TO_TIMESTAMP pattern for a strptime format (ISO has none: it is CAST)."""
+    out, i = [], 0
+    while i < len(python_format):
+        code = python_format[i:i + 2]
+        if code in _PG_CODES:
+            out.append(_PG_CODES[code])
+            i += 2
+        elif python_format[i].isalpha():
+            out.append(f'"{python_format[i]}"')
+            i += 1
+        else:
+            out.append(python_format[i])
+            i += 1
+    return "".join(out)
+
+
+def is_iso(value: str) -> bool:
+    if not _ISO_START.match(value):
+        return False
+    try:
+        datetime.fromisoformat(value)
+    except ValueError:
+        return False
+    return True
+
+
+def parses(value: str, python_format: str) -> bool:
+    if python_format == ISO:
+        return is_iso(value)
+    try:
+        datetime.strptime(value, python_format)
+    except ValueError:
+        return False
+    return True
+
+
+def date_candidates(country: str) -> list[str]:
+    """Formats in the order they are preferred when several read every sample value."""
+    dates = [*_DAY_FIRST, *_MONTH_FIRST] if country != "US" else [*_MONTH_FIRST, *_DAY_FIRST]
+    dates += list(_YEAR_FIRST)
+    return [ISO] + [d + t for d in dates for t in _TIMES]
+
+
+def detect_date_format(values: Sequence[str], country: str) -> str | None:
+    """The preferred format reading the most sample values (None when none reads any)."""
+    values = [v.strip() for v in values if v.strip()]
+    if not values:
+        return ISO
+    best, best_count = None, 0
+    # Only formats that read one of the first values are counted over the whole sample.
+    head = values[:5]
+    candidates = date_candidates(country)
+    survivors = [c for c in candidates if any(parses(v, c) for v in head)] or candidates
+    for candidate in survivors:
+        count = sum(1 for v in values if parses(v, candidate))
+        if count > best_count:
+            best, best_count = candidate, count
+            if count == len(values):
+                break
+    return best
+
+
+def date_format_entry(python_format: str) -> dict[str, str | None]:
+    return {"python": python_format,
+            "postgres": None if python_format == ISO else postgres_format(python_format)}
+
+
+def typed_fields(entity: str, columns: dict[str, str]) -> list[tuple[Field, str]]:
+    """The entity's fields that have a column in the file, with that column."""
+    return [(f, columns[f.name]) for f in ENTITIES[entity] if f.name in columns]

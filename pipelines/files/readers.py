@@ -1,0 +1,256 @@
+"""Finding a stream's files and reading them as rows of strings, whatever their format.
+
+CSV (plain or gzip'd, told apart by their first bytes rather than their names) and XLSX both
+come out as: a header, the first rows (for detecting the dialect) and an iterator over every
+row, read as a stream so that memory does not grow with the file.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import glob
+import gzip
+import hashlib
+import io
+import itertools
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
+from pathlib import Path
+from typing import Any
+
+from pipelines.files.dialect import Dialect, clean_header, detect_delimiter, detect_encoding
+
+SUFFIXES = (".csv", ".tsv", ".txt", ".gz", ".xlsx", ".xlsm")
+SAMPLE_ROWS = 1000
+HEAD_BYTES = 1 << 20
+GZIP_MAGIC = b"\x1f\x8b"
+ZIP_MAGIC = b"PK\x03\x04"
+
+csv.field_size_limit(max(csv.field_size_limit(), 1 << 24))
+
+
+class FileProblem(Exception):
+    """A file that cannot be read at all (empty, truncated, not a table): nothing of it loads."""
+
+
+class Unreadable(list):
+    """A row the CSV parser gave up on; it is quarantined with `reason`."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__()
+        self.reason = reason
+
+
+def discover(spec: str, root: Path) -> list[Path]:
+    """The files a stream's `path` names: one file, every table file in a folder, or a glob.
+
+    Relative paths are relative to the project root; results are sorted by name so that files
+    load in the order they were exported.
+    """
+    base = Path(spec).expanduser()
+    if not base.is_absolute():
+        base = root / base
+    if any(ch in spec for ch in "*?["):
+        found = [Path(p) for p in glob.glob(str(base), recursive=True)]
+    elif base.is_dir():
+        found = [p for p in base.iterdir() if p.name.lower().endswith(SUFFIXES)]
+    else:
+        found = [base] if base.exists() else []
+    return sorted(p for p in found if p.is_file() and not p.name.startswith((".", "~$")))
+
+
+def display_path(path: Path, root: Path) -> str:
+    """The path as stored and shown: relative to the project root when inside it."""
+    try:
+        return str(path.resolve().relative_to(root.resolve()))
+    except ValueError:
+        return str(path)
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def sniff_format(path: Path) -> tuple[str, str | None]:
+    """(format, compression) from the file's first bytes."""
+    with open(path, "rb") as handle:
+        magic = handle.read(4)
+    if magic.startswith(GZIP_MAGIC):
+        return "csv", "gzip"
+    if magic.startswith(ZIP_MAGIC):
+        return "xlsx", None
+    return "csv", None
+
+
+@dataclass
+class OpenedFile:
+    """A file open for reading: its dialect (format and text settings), header and rows."""
+
+    path: Path
+    dialect: Dialect
+    header: list[str]
+    sample: list[list[str]]
+    rows: Iterator[list[str]]
+    line: Any = None
+    _closers: list[Any] = field(default_factory=list)
+
+    def line_number(self) -> int | None:
+        """The current line in the file (CSV), for messages."""
+        return self.line() if self.line else None
+
+    def close(self) -> None:
+        for closer in reversed(self._closers):
+            closer()
+
+    def __enter__(self) -> OpenedFile:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _binary(path: Path, compression: str | None) -> io.BufferedIOBase:
+    raw = open(path, "rb", buffering=HEAD_BYTES)  # noqa: SIM115 - closed by OpenedFile
+    if compression == "gzip":
+        return io.BufferedReader(gzip.GzipFile(fileobj=raw, mode="rb"), HEAD_BYTES)
+    return raw
+
+
+def _safe_rows(reader: Iterator[list[str]]) -> Iterator[list[str]]:
+    """Rows of the sample, turning parser errors into Unreadable rows."""
+    while True:
+        try:
+            yield next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            yield Unreadable(f"cannot be parsed as CSV: {exc}")
+
+
+def open_csv(path: Path, *, encoding: str, delimiter: str, compression: str | None) -> OpenedFile:
+    """Open a CSV file; encoding and delimiter may be "auto"."""
+    try:
+        with _binary(path, compression) as binary:
+            head = binary.read(HEAD_BYTES)
+    except (EOFError, OSError, gzip.BadGzipFile) as exc:
+        raise FileProblem(f"is truncated or corrupt ({exc})") from None
+    if not head.strip():
+        raise FileProblem("is empty")
+    if encoding == "auto":
+        encoding = detect_encoding(head)
+    else:
+        encoding = codecs.lookup(encoding).name
+        if encoding == "utf-8" and head.startswith(codecs.BOM_UTF8):
+            encoding = "utf-8-sig"
+    if delimiter == "auto":
+        text = head.decode(encoding, errors="replace")
+        lines = text.splitlines()[:60]
+        if len(head) == HEAD_BYTES and len(lines) > 1:
+            lines = lines[:-1]  # the last line of the head may be cut in the middle
+        detected = detect_delimiter(lines)
+        if detected is None:
+            raise FileProblem(
+                "has a single column: its delimiter is none of , ; tab | "
+                "(set `delimiter` on the stream if it uses another)"
+            )
+        delimiter = detected
+    binary = _binary(path, compression)
+    text_stream = io.TextIOWrapper(binary, encoding=encoding, errors="surrogateescape", newline="")
+    reader = csv.reader(text_stream, delimiter=delimiter)
+    try:
+        header = next(reader)
+        sample = list(itertools.islice(_safe_rows(reader), SAMPLE_ROWS))
+    except StopIteration:
+        text_stream.close()
+        raise FileProblem("is empty") from None
+    except (EOFError, OSError, gzip.BadGzipFile) as exc:
+        text_stream.close()
+        raise FileProblem(f"is truncated or corrupt ({exc})") from None
+    dialect = Dialect(format="csv", encoding=encoding, compression=compression,
+                      delimiter=delimiter, header=clean_header(header))
+    return OpenedFile(path, dialect, dialect.header, sample, itertools.chain(sample, reader),
+                      line=lambda: reader.line_num, _closers=[text_stream.close])
+
+
+def _cell(value: Any) -> str:
+    """An XLSX cell as the text a CSV export of it would hold (ISO dates, plain numbers)."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, datetime):
+        if value.time() == time(0) and value.tzinfo is None:
+            return value.date().isoformat()
+        return value.isoformat(sep=" ")
+    if isinstance(value, (date, time)):
+        return value.isoformat()
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() and abs(value) < 1e15 else repr(value)
+    return str(value)
+
+
+def _xlsx_rows(sheet: Any, width: int) -> Iterator[list[str]]:
+    for values in sheet.iter_rows(min_row=2, values_only=True):
+        row = [_cell(v) for v in values]
+        while len(row) > width and row[-1] == "":
+            row.pop()
+        if not any(row):
+            yield []
+            continue
+        if len(row) < width:
+            row.extend([""] * (width - len(row)))
+        yield row
+
+
+def open_xlsx(path: Path, *, sheet: str | None) -> OpenedFile:
+    """Open an XLSX workbook's sheet (the first one unless named) in streaming mode."""
+    from openpyxl import load_workbook
+
+    try:
+        workbook = load_workbook(path, read_only=True, data_only=True)
+    except (zipfile.BadZipFile, OSError, KeyError, ValueError) as exc:
+        raise FileProblem(f"is not a readable XLSX workbook ({exc})") from None
+    try:
+        if sheet is not None and sheet not in workbook.sheetnames:
+            raise FileProblem(f"has no sheet {sheet!r} (sheets: {', '.join(workbook.sheetnames)})")
+        worksheet = workbook[sheet] if sheet else workbook.worksheets[0]
+        first = next(worksheet.iter_rows(max_row=1, values_only=True), None)
+        cells = [_cell(v) for v in (first or ())]
+        while cells and cells[-1] == "":
+            cells.pop()
+        if not cells:
+            raise FileProblem("is empty (its first sheet has no header row)")
+        header = clean_header(cells)
+        rows = _xlsx_rows(worksheet, len(header))
+        sample = list(itertools.islice(rows, SAMPLE_ROWS))
+    except FileProblem:
+        workbook.close()
+        raise
+    except (zipfile.BadZipFile, OSError, KeyError, ValueError, EOFError) as exc:
+        workbook.close()
+        raise FileProblem(f"is not a readable XLSX workbook ({exc})") from None
+    dialect = Dialect(format="xlsx", header=header)
+    return OpenedFile(path, dialect, header, sample, itertools.chain(sample, rows),
+                      _closers=[workbook.close])
+
+
+def open_table(path: Path, *, format: str = "auto", encoding: str = "auto",
+               delimiter: str = "auto", sheet: str | None = None) -> OpenedFile:
+    """Open any supported file; raises FileProblem when it cannot be read at all."""
+    if path.stat().st_size == 0:
+        raise FileProblem("is empty (0 bytes)")
+    detected, compression = sniff_format(path)
+    if format == "auto":
+        format = detected
+    if format == "xlsx":
+        if detected != "xlsx":
+            raise FileProblem("is not an XLSX workbook (set `format: csv` if it is a CSV)")
+        return open_xlsx(path, sheet=sheet)
+    return open_csv(path, encoding=encoding, delimiter=delimiter, compression=compression)

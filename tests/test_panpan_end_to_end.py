@@ -1,0 +1,117 @@
+"""PanPan from generated POS exports to marts, through the same code as `goalpost demo`."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+
+import pandas as pd
+import psycopg
+import pytest
+from click.testing import CliRunner
+from psycopg import sql
+
+from goalpost.cli import cli
+from goalpost.demo import run as demo_run
+from goalpost.demo.generator import generate_panpan
+from goalpost.orchestrator import run_client
+from goalpost.warehouse import tenants
+
+END = date(2025, 1, 31)
+DAYS = 75
+
+
+@pytest.fixture
+def panpan(project: Path, database_url: str) -> Path:
+    demo_run.ensure_client_file()
+    folder = demo_run.demo_data_dir()
+    generate_panpan(folder, end=END, days=DAYS, scale=0.08, seed=3)
+    return folder
+
+
+def fingerprints(conn: psycopg.Connection) -> dict[str, tuple[int, str]]:
+    """Row count and content hash of every table and view of the client."""
+    result = {}
+    names = conn.execute(
+        "SELECT table_schema, table_name FROM information_schema.tables "
+        "WHERE table_schema LIKE 'panpan\\_%' ORDER BY 1, 2").fetchall()
+    for schema, table in names:
+        query = sql.SQL(
+            "SELECT count(*), coalesce(md5(string_agg(t::text, '|' ORDER BY t::text)), '') "
+            "FROM {}.{} t").format(sql.Identifier(schema), sql.Identifier(table))
+        result[f"{schema}.{table}"] = tuple(conn.execute(query).fetchone())
+    return result
+
+
+def test_second_run_loads_nothing_and_changes_nothing(panpan, conn):
+    first = run_client("panpan")
+    assert first.status == "succeeded", [s.error for s in first.steps]
+    assert first.rows_loaded > 0 and first.rows_quarantined == 0
+    before = fingerprints(conn)
+    assert before["panpan_marts.daily_sales"][0] > 0
+
+    second = run_client("panpan")
+    assert second.status == "succeeded"
+    assert second.rows_loaded == 0
+    assert all(s.details.get("files_loaded") == 0 for s in second.steps if s.kind == "extract")
+    assert fingerprints(conn) == before
+    runs = conn.execute("SELECT status FROM goalpost.runs ORDER BY id").fetchall()
+    assert runs == [("succeeded",), ("succeeded",)]
+    steps = conn.execute(
+        "SELECT count(*) FROM goalpost.run_steps WHERE status = 'succeeded'").fetchone()[0]
+    assert steps == len(first.steps) + len(second.steps)
+
+
+def test_marts_match_figures_computed_from_the_files(panpan, conn):
+    assert run_client("panpan").status == "succeeded"
+    lines = pd.concat(
+        pd.read_csv(path, sep=";", decimal=",", dtype=str)
+        for path in sorted(panpan.glob("sales_*.csv.gz")))
+    lines["amount"] = lines["line_total"].str.replace(",", ".").map(Decimal)
+    lines["day"] = pd.to_datetime(lines["sold_at"], format="%d/%m/%Y %H:%M").dt.date
+    sales = lines[~lines["receipt_no"].str.startswith("RET-")]
+    expected_revenue = lines.groupby(["day", "shop_id"])["amount"].sum()
+    expected_orders = sales.groupby(["day", "shop_id"])["receipt_no"].nunique()
+    expected_customers = sales.dropna(subset=["customer_id"]).groupby(
+        ["day", "shop_id"])["customer_id"].nunique()
+
+    rows = conn.execute(
+        "SELECT sales_date, location_id, revenue, orders, customers "
+        "FROM panpan_marts.daily_sales").fetchall()
+    assert len(rows) == len(expected_revenue)
+    for day, shop, revenue, orders, customers in rows:
+        assert revenue == expected_revenue[(day, shop)]
+        assert orders == expected_orders.get((day, shop), 0)
+        assert customers == expected_customers.get((day, shop), 0)
+
+    monthly = dict(conn.execute(
+        "SELECT sales_month, sum(revenue) FROM panpan_marts.monthly_sales GROUP BY 1"
+    ).fetchall())
+    by_month = lines.groupby(lines["day"].map(lambda d: d.replace(day=1)))["amount"].sum()
+    assert monthly == by_month.to_dict()
+
+
+def test_reader_reads_marts_only(panpan, conn, database_url):
+    assert run_client("panpan").status == "succeeded"
+    reader = psycopg.conninfo.make_conninfo(
+        database_url, user="panpan_reader", password=tenants.reader_password("panpan"))
+    with psycopg.connect(reader, autocommit=True) as as_reader:
+        assert as_reader.execute("SELECT count(*) FROM panpan_marts.daily_sales").fetchone()[0]
+        for forbidden in ("panpan_raw.pos__sales", "panpan_staging.orders"):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                as_reader.execute(f"SELECT 1 FROM {forbidden}")
+
+
+def test_demo_command_prints_a_summary(project, database_url):
+    result = CliRunner().invoke(cli, ["demo", "--days", "40", "--scale", "0.05"],
+                                catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "PanPan demo: run 1 succeeded" in result.output
+    assert "panpan_marts" in result.output
+    assert "Revenue of the last 7 days per shop" in result.output
+    assert "PanPan Croix-Rousse" in result.output
+    again = CliRunner().invoke(cli, ["demo", "--days", "40", "--scale", "0.05"],
+                               catch_exceptions=False)
+    assert again.exit_code == 0 and "already in" in again.output
+    assert "run 2 succeeded" in again.output
