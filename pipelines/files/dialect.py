@@ -97,7 +97,7 @@ def detect_delimiter(lines: Sequence[str]) -> str | None:
         if not widths or widths[0] < 2:
             continue
         consistent = sum(1 for w in widths if w == widths[0]) / len(widths)
-        if consistent < 0.8:
+        if consistent < 0.5:
             continue
         score = consistent * 1000 + widths[0]
         if best is None or score > best[0]:

@@ -1,0 +1,101 @@
+"""`goalpost source ...` and `goalpost run` with file sources, through the CLI."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+import pytest
+from click.testing import CliRunner
+
+from goalpost.cli import cli
+
+SHOPS = "id,label,town\nS1,Centre,Lyon\nS2,Gare,Lyon\n"
+SALES = ("ticket;date;shop;sku;qty;total\n"
+         "T1;02/03/2024 08:00;S1;P1;2;2,40\n"
+         "T2;13/03/2024 09:00;S2;P1;1;1,20\n")
+
+
+@pytest.fixture
+def run_cli(database_url):
+    runner = CliRunner()
+
+    def invoke(*args: str):
+        return runner.invoke(cli, list(args), catch_exceptions=False)
+
+    return invoke
+
+
+@pytest.fixture
+def shop(run_cli, project):
+    assert run_cli("client", "add", "shop", "--name", "Shop", "--yes").exit_code == 0
+    (project / "exports").mkdir()
+    (project / "exports" / "shops.csv").write_text(SHOPS)
+    (project / "exports" / "sales_2024-03.csv").write_text(SALES)
+    return project
+
+
+def add_sales(run_cli, *extra: str):
+    return run_cli("source", "add", "shop", "pos", "--stream", "sales", "--entity", "order_lines",
+                   "--path", "exports/sales_*.csv", "--primary-key", "ticket,sku",
+                   "--map", "order_id=ticket", "--map", "ordered_at=date",
+                   "--map", "location_id=shop", "--map", "product_id=sku",
+                   "--map", "quantity=qty", "--map", "line_total=total", "--yes", *extra)
+
+
+def test_add_test_list_run_remove(run_cli, shop, conn):
+    added = run_cli("source", "add", "shop", "pos", "--stream", "shops", "--entity", "locations",
+                    "--path", "exports/shops.csv", "--primary-key", "id",
+                    "--map", "location_id=id", "--map", "name=label", "--yes")
+    assert added.exit_code == 0, added.output
+    assert "delimiter ','" in added.output
+    result = add_sales(run_cli)
+    assert result.exit_code == 0, result.output
+    assert "delimiter ';'" in result.output and "dates ordered_at %d/%m/%Y %H:%M" in result.output
+    assert "already in" in add_sales(run_cli).output
+    text = (shop / "clients" / "shop.yaml").read_text()
+    assert "sales_*.csv" in text and "order_id: ticket" in text
+
+    tested = run_cli("source", "test", "shop")
+    assert tested.exit_code == 0, tested.output
+    assert "ok   pos.sales: 1 file(s), 2 sample rows read, 0 rejected" in tested.output
+
+    ran = run_cli("run", "shop", "--json")
+    assert ran.exit_code == 0, ran.output
+    summary = json.loads(ran.output)
+    assert summary["status"] == "succeeded" and summary["rows_loaded"] == 4
+    assert conn.execute("SELECT sum(revenue) FROM shop_marts.daily_sales").fetchone() == (
+        Decimal("3.60"),)
+
+    listed = json.loads(run_cli("source", "list", "shop", "--json").output)
+    assert [(r["stream"], r["files_loaded"], r["rows_loaded"]) for r in listed] == [
+        ("shops", 1, 2), ("sales", 1, 2)]
+
+    refused = run_cli("source", "remove", "shop", "pos", "--drop-data")
+    assert refused.exit_code == 2 and "--yes" in refused.output
+    removed = run_cli("source", "remove", "shop", "pos", "--drop-data", "--yes")
+    assert removed.exit_code == 0, removed.output
+    assert "pos" not in (shop / "clients" / "shop.yaml").read_text()
+    assert conn.execute("SELECT to_regclass('shop_raw.pos__sales')").fetchone() == (None,)
+
+
+def test_add_refuses_a_stream_missing_a_required_column(run_cli, shop):
+    result = run_cli("source", "add", "shop", "pos", "--stream", "sales", "--entity",
+                     "order_lines", "--path", "exports/sales_*.csv", "--yes")
+    assert result.exit_code == 2
+    assert "no column provides the required field order_id" in result.output
+    assert "ticket, date, shop" in result.output and "Traceback" not in result.output
+
+
+def test_run_with_a_bad_file_fails_clearly_and_keeps_the_good_ones(run_cli, shop, conn):
+    assert add_sales(run_cli).exit_code == 0
+    (shop / "exports" / "sales_2024-04.csv").write_bytes(b"")
+    result = run_cli("run", "shop")
+    assert result.exit_code == 1
+    assert "exports/sales_2024-04.csv is empty (0 bytes)" in result.output
+    assert "Traceback" not in result.output
+    assert conn.execute("SELECT count(*) FROM shop_raw.pos__sales").fetchone() == (2,)
+    assert conn.execute("SELECT status FROM goalpost.runs").fetchone() == ("failed",)
+
+    tested = run_cli("source", "test", "shop", "pos")
+    assert tested.exit_code == 1 and "FAIL pos.sales" in tested.output
