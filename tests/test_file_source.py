@@ -265,7 +265,10 @@ def test_no_matching_files_is_a_problem(load):
 def test_backslashes_tabs_and_quotes_survive_copy(folder, load, conn):
     (folder / "a.csv").write_text(
         HEADER + 'R1,2024-03-01 08:00,S1,"C:\\temp\\x\t""quoted""\nnext",1,1.00\n')
-    assert load().rows_loaded == 1
+    (folder / "b.csv").write_text(HEADER + "R2,2024-03-01 08:00,S1,P\x00,1,1.00\n" + ROWS[0])
+    result = load()
+    assert (result.rows_loaded, result.rows_quarantined) == (2, 1)
+    assert quarantine(conn)[0][1:3] == (1, "contains a NUL character")
     assert raw(conn)[0][3][3] == 'C:\\temp\\x\t"quoted"\nnext'
     assert orjson.loads(raw(conn)[0][0]) == ["R1", 'C:\\temp\\x\t"quoted"\nnext']
 
@@ -282,3 +285,28 @@ def test_probe_reports_dialect_and_rejected_rows_without_writing(folder, project
     (folder / "b.csv").write_text("x\n")
     check = probe_stream("pos", sales(), project, country="FR")
     assert not check.ok and "sales/b.csv" in check.problems[0]
+
+
+@pytest.mark.parametrize("line_end", ["\n", "\r\n"])
+@pytest.mark.parametrize("block", [7, 64, 1 << 20])
+def test_fast_csv_reader_reads_like_the_csv_module(monkeypatch, line_end, block):
+    import csv
+    import io
+    import random
+
+    from pipelines.files import readers
+
+    rng = random.Random(block)
+    alphabet = ["a", "b", "é", " ", ";", ",", '"', "\n", "\r\n", "x" * 5, "", "1,5"]
+    out = io.StringIO(newline="")
+    writer = csv.writer(out, delimiter=";", lineterminator=line_end)
+    for _ in range(500):
+        if rng.random() < 0.05:
+            out.write(line_end)  # a blank line
+            continue
+        writer.writerow(["".join(rng.choices(alphabet, k=rng.randint(0, 4)))
+                         for _ in range(rng.randint(1, 5))])
+    text = out.getvalue()
+    monkeypatch.setattr(readers, "HEAD_BYTES", block)
+    fast = list(readers._csv_rows(readers._Lines(io.StringIO(text, newline="")), ";"))
+    assert fast == list(csv.reader(io.StringIO(text, newline=""), delimiter=";"))

@@ -34,6 +34,8 @@ SERVER_SETTINGS = {
     "timezone": "'UTC'",
     "shared_buffers": "'256MB'",
     "max_wal_size": "'2GB'",
+    # Bulk loads (COPY into raw) stall on WAL writes with the default of 16MB at most.
+    "wal_buffers": "'64MB'",
     "max_connections": "200",
     "log_min_messages": "warning",
 }

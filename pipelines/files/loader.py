@@ -11,13 +11,12 @@ Rows are streamed from the file to COPY in chunks; memory does not grow with the
 
 from __future__ import annotations
 
-import csv
 import tempfile
 import zipfile
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from operator import itemgetter
+from operator import contains, itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +26,7 @@ from psycopg import sql
 
 from goalpost.registry.models import FileStream
 from pipelines.files import dialect as dialects
-from pipelines.files.checks import Check, build_checks
+from pipelines.files.checks import MAX_REMEMBERED, Check, build_checks
 from pipelines.files.readers import (
     FileProblem,
     OpenedFile,
@@ -40,7 +39,7 @@ from pipelines.files.readers import (
 from pipelines.raw import ensure_raw_table, raw_identifier
 
 Progress = Callable[[str], None]
-CHUNK_ROWS = 2000
+CHUNK_ROWS = 4000
 PROGRESS_EVERY = 250_000
 # A file where most rows fail is read with the wrong settings, not full of bad rows.
 MAX_REJECTED_SHARE = 0.5
@@ -76,14 +75,22 @@ class PreparedFile:
         width = len(self.dialect.header)
         if len(row) != width and not _trailing_blanks(row, width):
             return f"has {len(row)} fields, the header has {width}"
-        for check in self.checks:
-            reason = check.reason(row[check.index])
-            if reason is not None:
-                return reason
+        reason = self.cell_problem(row)
+        if reason is not None:
+            return reason
         try:
             orjson.dumps(row)
         except orjson.JSONEncodeError:
             return _encoding_reason(row, self.dialect)
+        return None
+
+
+    def cell_problem(self, row: list[str]) -> str | None:
+        """The first cell of the row that its field's check refuses, as a reason."""
+        for check in self.checks:
+            reason = check.reason(row[check.index])
+            if reason is not None:
+                return reason
         return None
 
 
@@ -104,7 +111,7 @@ def _encoding_reason(row: list[str], dialect: dialects.Dialect) -> str:
 
 def _record_text(row: list[str], dialect: dialects.Dialect) -> str:
     """The row as text for the quarantine, with undecodable bytes shown as \\xNN."""
-    text = (dialect.delimiter or ",").join(row)
+    text = (dialect.delimiter or ",").join(row).replace("\x00", "\\x00")
     return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
@@ -177,10 +184,20 @@ def open_prepared(path: Path, stream: FileStream, country: str) -> PreparedFile:
         raise
 
 
-def _copy_escape(value: str) -> bytes:
-    """A constant for COPY's text format."""
-    return (value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n")
-            .replace("\r", "\\r").encode())
+def _cells(indexes: list[int]) -> Callable[[list[str]], tuple[str, ...]]:
+    """A function returning the cells at `indexes` as a tuple (itemgetter, for any length)."""
+    if len(indexes) > 1:
+        return itemgetter(*indexes)
+    if len(indexes) == 1:
+        only = indexes[0]
+        return lambda row: (row[only],)
+    return lambda row: ()
+
+
+def _copy_field(value: str) -> bytes:
+    """A constant cell for COPY's text format, before the per-chunk backslash doubling (so
+    only the characters that would break the line are replaced here)."""
+    return value.replace("\t", " ").replace("\n", " ").replace("\r", " ").encode()
 
 
 @dataclass
@@ -201,9 +218,17 @@ def _copy_rows(cur: psycopg.Cursor, table: sql.Composed, prepared: PreparedFile,
     """
     opened, header = prepared.opened, prepared.dialect.header
     width = len(header)
-    checks = [(c.index, c.accepted, c) for c in prepared.checks]
+    # Fast path: the typed cells are a combination already accepted (or each one is), every
+    # required cell is filled, and each timestamp's date and time of day were seen in readable
+    # cells; only other rows run the full checks.
+    remembered = [c for c in prepared.checks if c.accepted is not None]
+    accepted_sets = [c.accepted for c in remembered]
+    typed_cells = _cells([c.index for c in remembered])
+    known: set[tuple[str, ...]] = set()
+    timestamps = [(c.index, c.timestamps) for c in prepared.checks if c.timestamps is not None]
+    required_cells = _cells([c.index for c in prepared.checks if c.validate is None])
     dumps, encode_error = orjson.dumps, orjson.JSONEncodeError
-    middle = b"\t%d\t%s\t%d\t" % (run_id, _copy_escape(file_label), file_id)
+    middle = b"\t%d\t%s\t%d\t" % (run_id, _copy_field(file_label), file_id)
     keys = prepared.key_columns
     key_of: Callable[[list[str]], Any] | None
     if not keys:
@@ -217,70 +242,92 @@ def _copy_rows(cur: psycopg.Cursor, table: sql.Composed, prepared: PreparedFile,
     else:
         key_of = itemgetter(*keys)
     counts = _Counts()
-    number = 0
+    number = loaded = 0
     out: list[bytes] = []
     statement = sql.SQL(
         "COPY {} (_key, _run_id, _file, _file_id, _row, data) FROM STDIN"
     ).format(table)
 
-    def reject(row: list[str], reason: str) -> None:
+    def reject(row: list[str], number: int, reason: str, *, at_line: bool = True) -> None:
         counts.rejected += 1
         if not counts.first_reason:
             counts.first_reason = f"row {number}: {reason}"
-        spool.write(dumps([number, opened.line_number(), reason,
-                           _record_text(row, prepared.dialect)]) + b"\n")
+        line = opened.line_number(number) if at_line else None
+        spool.write(dumps([number, line, reason, _record_text(row, prepared.dialect)]) + b"\n")
+
+    def send(lines: list[bytes]) -> int:
+        """COPY a chunk of lines, escaping backslashes for COPY's text format; returns the
+        number of rows sent. Checked per chunk, not per row: backslashes are rare."""
+        if not lines:
+            return 0
+        chunk = b"".join(lines)
+        lines.clear()
+        if b"\\" in chunk:
+            if b"\\u0000" in chunk:
+                chunk = b"".join(_without_nul(chunk.splitlines(keepends=True)))
+            chunk = chunk.replace(b"\\", b"\\\\")
+        copy.write(chunk)
+        return chunk.count(b"\n")
+
+    def _without_nul(lines: list[bytes]) -> list[bytes]:
+        # jsonb cannot hold U+0000: such rows go to the quarantine instead.
+        kept = []
+        for line in lines:
+            if b"\\u0000" in line:
+                fields = line.rstrip(b"\n").split(b"\t")
+                reject(orjson.loads(fields[-1]), int(fields[-2]), "contains a NUL character",
+                       at_line=False)
+            else:
+                kept.append(line)
+        return kept
 
     rows = opened.rows
     with cur.copy(statement) as copy:
-        while True:
+        for row in rows:
+            number += 1
+            if len(row) != width:
+                if not row and not isinstance(row, Unreadable):
+                    continue  # a blank line
+                if isinstance(row, Unreadable):
+                    reject(row, number, row.reason)
+                    continue
+                if not _trailing_blanks(row, width):
+                    reject(row, number, f"has {len(row)} fields, the header has {width}")
+                    continue
+                row = row[:width]
+            reason = None
+            cells = typed_cells(row)
+            if cells not in known:
+                if all(map(contains, accepted_sets, cells)):
+                    if len(known) >= MAX_REMEMBERED:
+                        known.clear()
+                    known.add(cells)
+                else:
+                    reason = prepared.cell_problem(row)
+            if reason is None and "" in required_cells(row):
+                reason = prepared.cell_problem(row)
+            if reason is None:
+                for index, cache in timestamps:
+                    day, _, clock = row[index].partition(cache.separator)
+                    if day not in cache.dates or clock not in cache.times:
+                        reason = prepared.cell_problem(row)
+                        break
+            if reason is not None:
+                reject(row, number, reason)
+                continue
             try:
-                for row in rows:
-                    number += 1
-                    if len(row) != width:
-                        if not row and not isinstance(row, Unreadable):
-                            continue  # a blank line
-                        if isinstance(row, Unreadable):
-                            reject(row, row.reason)
-                            continue
-                        if not _trailing_blanks(row, width):
-                            reject(row, f"has {len(row)} fields, the header has {width}")
-                            continue
-                        row = row[:width]
-                    for index, accepted, check in checks:
-                        value = row[index]
-                        if accepted is not None and value in accepted:
-                            continue
-                        reason = check.reason(value)
-                        if reason is not None:
-                            reject(row, reason)
-                            break
-                    else:
-                        try:
-                            data = dumps(row)
-                            key = dumps(key_of(row)) if key_of else b"%s:%d" % (anonymous, number)
-                        except encode_error:
-                            reject(row, _encoding_reason(row, prepared.dialect))
-                            continue
-                        if b"\\" in data:
-                            if b"\\u0000" in data:
-                                reject(row, "contains a NUL character")
-                                continue
-                            data = data.replace(b"\\", b"\\\\")
-                        if b"\\" in key:
-                            key = key.replace(b"\\", b"\\\\")
-                        out.append(b"%s%s%d\t%s\n" % (key, middle, number, data))
-                        counts.loaded += 1
-                        if len(out) >= CHUNK_ROWS:
-                            copy.write(b"".join(out))
-                            out.clear()
-                            if counts.loaded % PROGRESS_EVERY < CHUNK_ROWS:
-                                progress(f"{file_label}: {counts.loaded:,} rows")
-                break
-            except csv.Error as exc:
-                number += 1
-                reject([], f"cannot be parsed as CSV: {exc}")
-        if out:
-            copy.write(b"".join(out))
+                data = dumps(row)
+                key = dumps(key_of(row)) if key_of else b"%s:%d" % (anonymous, number)
+            except encode_error:
+                reject(row, number, _encoding_reason(row, prepared.dialect))
+                continue
+            out.append(b"%s%s%d\t%s\n" % (key, middle, number, data))
+            if len(out) >= CHUNK_ROWS:
+                loaded += send(out)
+                if loaded % PROGRESS_EVERY < CHUNK_ROWS:
+                    progress(f"{file_label}: {loaded:,} rows")
+        loaded += send(out)
+    counts.loaded = loaded
     return counts
 
 
