@@ -15,7 +15,9 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from click.testing import CliRunner
 
+from goalpost.cli import cli
 from goalpost.warehouse import connection
 from goalpost.warehouse.embedded import EmbeddedPostgres
 from goalpost.warehouse.migrations import migrate
@@ -81,3 +83,14 @@ def database_url(pg_server: str, project: Path, monkeypatch: pytest.MonkeyPatch)
 def conn(database_url: str) -> Iterator[psycopg.Connection]:
     with psycopg.connect(database_url, autocommit=True) as connection_:
         yield connection_
+
+
+@pytest.fixture
+def run_cli(database_url: str):
+    """Invoke the `goalpost` CLI in-process against the test's database."""
+    runner = CliRunner()
+
+    def invoke(*args: str):
+        return runner.invoke(cli, list(args), catch_exceptions=False)
+
+    return invoke

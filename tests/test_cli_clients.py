@@ -6,20 +6,8 @@ import json
 
 import psycopg
 import pytest
-from click.testing import CliRunner
 
-from goalpost.cli import cli
 from goalpost.warehouse import tenants
-
-
-@pytest.fixture
-def run_cli(database_url):
-    runner = CliRunner()
-
-    def invoke(*args: str):
-        return runner.invoke(cli, list(args), catch_exceptions=False)
-
-    return invoke
 
 
 def schemas(conn, slug):

@@ -6,24 +6,11 @@ import json
 from decimal import Decimal
 
 import pytest
-from click.testing import CliRunner
-
-from goalpost.cli import cli
 
 SHOPS = "id,label,town\nS1,Centre,Lyon\nS2,Gare,Lyon\n"
 SALES = ("ticket;date;shop;sku;qty;total\n"
          "T1;02/03/2024 08:00;S1;P1;2;2,40\n"
          "T2;13/03/2024 09:00;S2;P1;1;1,20\n")
-
-
-@pytest.fixture
-def run_cli(database_url):
-    runner = CliRunner()
-
-    def invoke(*args: str):
-        return runner.invoke(cli, list(args), catch_exceptions=False)
-
-    return invoke
 
 
 @pytest.fixture

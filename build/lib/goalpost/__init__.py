@@ -1,1 +1,0 @@
-"""Goalpost: a data stack in a box."""
