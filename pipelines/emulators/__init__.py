@@ -1,0 +1,1 @@
+"""Local HTTP servers that behave like the vendor APIs: see base.py."""
