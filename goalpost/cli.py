@@ -269,8 +269,11 @@ def source() -> None:
 @source.command("add")
 @click.argument("slug")
 @click.argument("name")
-@click.option("--connector", type=click.Choice(["files"]), default="files", show_default=True,
-              help="The kind of source.")
+@click.option("--connector", default="files", show_default=True,
+              help="files, or a REST connector (see `goalpost connectors`).")
+@click.option("--config", "config_items", multiple=True, metavar="KEY=VALUE",
+              help="A REST connector setting; secrets as env:NAME. Repeatable.")
+@click.option("--streams", "stream_list", help="REST: comma-separated streams (default: all).")
 @click.option("--stream", "stream_name", help="Stream name (default: the entity's name).")
 @click.option("--path", help="A file, folder or glob, relative to the project root.")
 @click.option("--entity", type=click.Choice(sorted(ENTITY_NAMES)),
@@ -283,7 +286,8 @@ def source() -> None:
 @click.option("--decimal", type=click.Choice([".", ","]), help="Override the decimal mark.")
 @click.option("--date-format", help="Override the detected date format (strptime, e.g. %d/%m/%Y).")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for what is missing.")
-def source_add(slug: str, name: str, connector: str, stream_name: str | None, path: str | None,
+def source_add(slug: str, name: str, connector: str, config_items: tuple[str, ...],
+               stream_list: str | None, stream_name: str | None, path: str | None,
                entity: str | None, primary_key: str | None, mappings: tuple[str, ...],
                delimiter: str | None, encoding: str | None, decimal: str | None,
                date_format: str | None, yes: bool) -> None:
@@ -297,6 +301,9 @@ def source_add(slug: str, name: str, connector: str, stream_name: str | None, pa
 
     ask = _interactive() and not yes
     registry.load_client(slug)
+    if connector != "files":
+        _add_api_source(slug, name, connector, config_items, stream_list, ask)
+        return
     if entity is None:
         if not ask:
             raise ConfigError("--entity is required", hint="one of " + ", ".join(ENTITY_NAMES))
@@ -348,6 +355,103 @@ def source_add(slug: str, name: str, connector: str, stream_name: str | None, pa
     click.echo(f"added stream {name}.{added.name} ({entity}) to clients/{slug}.yaml: "
                f"{len(probe.files)} file(s) match, dialect {probe.dialect_summary()}")
     click.echo(f"next: goalpost source test {slug} {name}, then goalpost run {slug}")
+
+
+def _add_api_source(slug: str, name: str, connector: str, items: tuple[str, ...],
+                    stream_list: str | None, ask: bool) -> None:
+    from pipelines.connectors.manifest import load_manifest
+    from pipelines.connectors.operations import add_api_source
+    from pipelines.connectors.secrets import is_env_ref
+
+    manifest = load_manifest(connector)
+    config: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--config {item!r} is not KEY=VALUE")
+        config[key.strip()] = value.strip()
+    for key, spec in manifest.settings.items():
+        if key in config or not spec.required or spec.default is not None:
+            continue
+        if not ask:
+            raise ConfigError(f"--config {key}=... is required by {connector} "
+                              f"({spec.description})",
+                              hint="secrets go in as env:NAME" if spec.secret else None)
+        if spec.secret:
+            variable = click.prompt(f"Environment variable holding {key}",
+                                    default=f"{slug.upper()}_{name.upper()}_{key.upper()}")
+            config[key] = f"env:{variable.removeprefix('env:')}"
+        else:
+            config[key] = click.prompt(f"{key} ({spec.description})")
+    for key, spec in manifest.settings.items():
+        if spec.secret and key in config and not is_env_ref(config[key]):
+            raise ConfigError(f"--config {key}: secrets are never written to the YAML",
+                              hint=f"pass --config {key}=env:NAME and export NAME")
+    streams = [s.strip() for s in stream_list.split(",")] if stream_list else None
+    added, changed = add_api_source(slug, name, connector, config, streams)
+    from goalpost.warehouse import ready
+
+    with ready() as conn:
+        clients.sync(conn, slug, registry.load_client(slug))
+    if not changed:
+        click.echo(f"source {name} already in clients/{slug}.yaml; nothing to do")
+        return
+    click.echo(f"added source {name} ({connector}: {', '.join(added.stream_names())}) to "
+               f"clients/{slug}.yaml")
+    click.echo(f"next: goalpost source test {slug} {name}, then goalpost run {slug}")
+
+
+@source.command("reset")
+@click.argument("slug")
+@click.argument("name")
+@click.option("--stream", "stream_name", help="Only this stream.")
+@click.option("--drop-data", is_flag=True, help="Also empty the raw tables.")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+def source_reset(slug: str, name: str, stream_name: str | None, drop_data: bool,
+                 yes: bool) -> None:
+    """Forget a REST source's cursors so that the next run reads from its start date.
+
+    Records already loaded stay (the next run upserts over them) unless --drop-data.
+    """
+    from goalpost import sources
+    from goalpost.registry.models import ApiSource
+    from goalpost.warehouse import ready
+    from pipelines.connectors.operations import reset_source
+
+    item = sources.source_of(registry.load_client(slug), slug, name)
+    if not isinstance(item, ApiSource):
+        raise ConfigError(f"source {name} reads files: there is no cursor to reset",
+                          hint=f"use `goalpost run {slug} --full-refresh` to reload its files")
+    if drop_data and not yes:
+        if not _interactive():
+            raise ConfigError("--drop-data deletes loaded data", hint="add --yes to confirm")
+        click.confirm(f"Empty the raw tables of {slug}.{name}?", abort=True)
+    with ready() as conn:
+        done = reset_source(conn, slug, item, stream_name, drop_data=drop_data)
+    click.echo(f"reset {', '.join(f'{name}.{s}' for s in done)}"
+               + (" and emptied their raw tables" if drop_data else ""))
+
+
+@cli.command("connectors")
+@JSON
+def connectors(as_json: bool) -> None:
+    """The REST connectors shipped with Goalpost, their settings and streams."""
+    from pipelines.connectors.operations import describe_connectors
+
+    catalogue = describe_connectors()
+    if as_json:
+        _emit_json(catalogue)
+        return
+    click.echo("files        CSV, CSV.gz and XLSX exports (see `goalpost source add --help`)")
+    for item in catalogue:
+        click.echo(f"{item['name']:12} {item['description']}")
+        settings = ", ".join(
+            f"{k}{'*' if v['required'] else ''}{' (secret)' if v['secret'] else ''}"
+            for k, v in item["settings"].items())
+        click.echo(f"{'':12} settings: {settings}")
+        for stream, info in item["streams"].items():
+            mode = f"incremental on {info['incremental']}" if info["incremental"] else "full read"
+            click.echo(f"{'':14}{stream:20} {mode}; {info['description']}")
 
 
 @source.command("list")
@@ -429,12 +533,15 @@ def source_remove(slug: str, name: str, drop_data: bool, yes: bool) -> None:
 @cli.command("run")
 @click.argument("slug")
 @click.option("--full-refresh", is_flag=True, help="Reload every source from scratch.")
+@click.option("--force", is_flag=True,
+              help="Let a full read that returns no records empty the table.")
 @JSON
-def run(slug: str, full_refresh: bool, as_json: bool) -> None:
+def run(slug: str, full_refresh: bool, force: bool, as_json: bool) -> None:
     """Extract the client's sources, then build its models; exit 1 if a step failed."""
     from goalpost.orchestrator import run_client
 
-    result = run_client(slug, full_refresh=full_refresh, progress=None if as_json else _progress)
+    result = run_client(slug, full_refresh=full_refresh, force=force,
+                        progress=None if as_json else _progress)
     if as_json:
         _emit_json(result.as_dict())
     else:
@@ -448,8 +555,13 @@ def _print_run(run: dict[str, Any]) -> None:
     click.echo(click.style(f"run {run['run_id']} of {run['client']}: {run['status']}", fg=colour))
     for step in run["steps"]:
         extra = ""
-        if step["kind"] == "extract":
-            d = step["details"]
+        d = step["details"]
+        if step["kind"] == "extract" and "records" in d:
+            extra = (f"{d['records']:,} records in {d['pages']} page(s): {d['inserted']:,} new, "
+                     f"{d['updated']:,} updated, {d['deleted']:,} removed"
+                     + (f", new fields: {', '.join(d['new_fields'])}" if d["new_fields"] else "")
+                     + "".join(f"; {w}" for w in d.get("warnings", [])))
+        elif step["kind"] == "extract" and step["status"] != "skipped":
             extra = (f"{step['rows_loaded']:,} rows from {d.get('files_loaded', 0)} new file(s), "
                      f"{d.get('files_skipped', 0)} already loaded, "
                      f"{step['rows_quarantined']:,} quarantined")

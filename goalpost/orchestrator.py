@@ -12,6 +12,7 @@ from typing import Any
 
 from goalpost import clients, registry
 from goalpost.paths import project_root
+from goalpost.registry.models import ApiSource, Client, FileSource
 from goalpost.runs import RunRecorder, Step
 from goalpost.warehouse import database_url, ready
 
@@ -53,14 +54,17 @@ def run_client(
     slug: str,
     *,
     full_refresh: bool = False,
+    force: bool = False,
     trigger: str = "cli",
     progress: Progress | None = None,
 ) -> RunResult:
-    """Extract and transform one client, recorded as a run with per-step status."""
+    """Extract and transform one client, recorded as a run with per-step status.
+
+    `force` lets a full read that returned nothing empty a table (see pipelines.connectors).
+    """
     client = registry.load_client(slug)
     # Imported here: SQLMesh takes a second to import and most commands never need it.
     from goalpost.transform import build_client
-    from pipelines.files.loader import load_file_stream
     from pipelines.raw import ensure_raw_table
 
     say = progress or _quiet
@@ -68,37 +72,19 @@ def run_client(
     with ready(url) as conn:
         clients.sync(conn, slug, client)
         for source in client.sources:
-            for stream in source.streams:
-                ensure_raw_table(conn, slug, source.name, stream.name)
+            if isinstance(source, FileSource):
+                for stream in source.streams:
+                    ensure_raw_table(conn, slug, source.name, stream.name)
 
     recorder = RunRecorder(url, slug, trigger=trigger, full_refresh=full_refresh)
     result = RunResult(recorder.run_id, slug, "running")
     say(f"run {recorder.run_id} of {slug}")
     with ready(url) as conn:
         for source in client.sources:
-            for stream in source.streams:
-                name = f"{source.name}.{stream.name}"
-                with recorder.step(f"extract {name}", "extract") as step:
-                    say(f"extract {name}")
-                    loaded = load_file_stream(
-                        conn, slug=slug, source=source.name, stream=stream, root=project_root(),
-                        run_id=recorder.run_id, country=client.country,
-                        full_refresh=full_refresh, progress=lambda m, n=name: say(f"  {n}: {m}"),
-                    )
-                    step.rows_loaded = loaded.rows_loaded
-                    step.rows_quarantined = loaded.rows_quarantined
-                    step.details = {
-                        "files_found": loaded.files_found,
-                        "files_loaded": loaded.files_loaded,
-                        "files_skipped": loaded.files_skipped,
-                        "problems": loaded.problems,
-                        "new_columns": loaded.new_columns,
-                    }
-                    if loaded.problems:
-                        # Files that loaded stay loaded; the step fails so the problem is seen.
-                        step.error = "; ".join(loaded.problems)
-                    result.rows_loaded += loaded.rows_loaded
-                    result.rows_quarantined += loaded.rows_quarantined
+            if isinstance(source, FileSource):
+                _extract_files(conn, recorder, result, slug, client, source, full_refresh, say)
+            else:
+                _extract_api(conn, recorder, result, slug, source, full_refresh, force, say)
 
     with recorder.step("transform", "transform") as step:
         restate = full_refresh or result.rows_loaded > 0
@@ -116,3 +102,79 @@ def run_client(
          "models": result.models}
     )
     return result
+
+
+def _extract_files(conn: Any, recorder: RunRecorder, result: RunResult, slug: str,
+                   client: Client, source: FileSource, full_refresh: bool,
+                   say: Progress) -> None:
+    from pipelines.files.loader import load_file_stream
+
+    for stream in source.streams:
+        name = f"{source.name}.{stream.name}"
+        with recorder.step(f"extract {name}", "extract") as step:
+            say(f"extract {name}")
+            loaded = load_file_stream(
+                conn, slug=slug, source=source.name, stream=stream, root=project_root(),
+                run_id=recorder.run_id, country=client.country,
+                full_refresh=full_refresh, progress=lambda m, n=name: say(f"  {n}: {m}"),
+            )
+            step.rows_loaded = loaded.rows_loaded
+            step.rows_quarantined = loaded.rows_quarantined
+            step.details = {
+                "files_found": loaded.files_found,
+                "files_loaded": loaded.files_loaded,
+                "files_skipped": loaded.files_skipped,
+                "problems": loaded.problems,
+                "new_columns": loaded.new_columns,
+            }
+            if loaded.problems:
+                # Files that loaded stay loaded; the step fails so the problem is seen.
+                step.error = "; ".join(loaded.problems)
+            result.rows_loaded += loaded.rows_loaded
+            result.rows_quarantined += loaded.rows_quarantined
+
+
+def _extract_api(conn: Any, recorder: RunRecorder, result: RunResult, slug: str,
+                 source: ApiSource, full_refresh: bool, force: bool, say: Progress) -> None:
+    """One step per stream; a failed stream stops the streams that depend on it only."""
+    from pipelines.connectors.engine import run_stream
+    from pipelines.connectors.http import ApiClient
+    from pipelines.connectors.secrets import resolve_settings
+
+    manifest = source.load_manifest()
+    failed: set[str] = set()
+    client = None
+    try:
+        for name in source.stream_names():
+            label = f"{source.name}.{name}"
+            parent = manifest.streams[name].partitions
+            with recorder.step(f"extract {label}", "extract") as step:
+                if parent is not None and parent.from_stream in failed:
+                    step.status = "skipped"
+                    step.error = f"skipped: {source.name}.{parent.from_stream} failed"
+                    failed.add(name)
+                    continue
+                say(f"extract {label}")
+                if client is None:
+                    settings = resolve_settings(manifest, source.config, slug=slug,
+                                                source=source.name)
+                    client = ApiClient(manifest, settings, slug=slug, source=source.name)
+                try:
+                    got = run_stream(conn, client, slug=slug, source=source.name,
+                                     manifest=manifest, name=name, settings=client.settings,
+                                     run_id=recorder.run_id, full_refresh=full_refresh,
+                                     force=force,
+                                     progress=lambda m, n=label: say(f"  {n}: {m}"))
+                except Exception:
+                    failed.add(name)
+                    raise
+                step.rows_loaded = got.inserted + got.updated
+                step.details = {"records": got.records, "inserted": got.inserted,
+                                "updated": got.updated, "deleted": got.deleted,
+                                "pages": got.pages, "retries": got.retries,
+                                "cursor": got.cursor, "new_fields": got.new_fields,
+                                "warnings": got.warnings}
+                result.rows_loaded += got.inserted + got.updated
+    finally:
+        if client is not None:
+            client.close()

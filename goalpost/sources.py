@@ -19,7 +19,7 @@ from goalpost.canonical import ENTITIES
 from goalpost.errors import ConfigError, NotFoundError
 from goalpost.identifiers import check_name, raw_table, schema_name
 from goalpost.paths import project_root
-from goalpost.registry.models import Client, FileStream
+from goalpost.registry.models import ApiSource, Client, FileStream
 
 
 @dataclass
@@ -112,7 +112,10 @@ def remove_source(conn: psycopg.Connection, slug: str, source: str, *, drop_data
     if entry is None:
         raise NotFoundError(f"client {slug} has no source {source!r}",
                             hint=f"see `goalpost source list {slug}`")
-    streams = [s["name"] for s in entry.get("streams", [])]
+    if entry.get("connector", "files") == "files":
+        streams = [s["name"] for s in entry.get("streams", [])]
+    else:
+        streams = ApiSource.model_validate(dict(entry)).stream_names()
     sources.remove(entry)
     registry.save_document(slug, document)
     if drop_data:
@@ -140,6 +143,9 @@ def list_streams(conn: psycopg.Connection, slug: str, client: Client) -> list[di
     }
     rows = []
     for source in client.sources:
+        if isinstance(source, ApiSource):
+            rows.extend(_api_streams(conn, slug, source))
+            continue
         for stream in source.streams:
             files, rows_loaded, quarantined, last = loaded.get(
                 (source.name, stream.name), (0, 0, 0, None))
@@ -149,6 +155,26 @@ def list_streams(conn: psycopg.Connection, slug: str, client: Client) -> list[di
                 "rows_loaded": int(rows_loaded), "rows_quarantined": int(quarantined),
                 "last_loaded_at": last,
             })
+    return rows
+
+
+def _api_streams(conn: psycopg.Connection, slug: str, source: ApiSource) -> list[dict[str, Any]]:
+    state = {row[0]: row[1:] for row in conn.execute(
+        "SELECT stream, cursor, updated_at FROM goalpost.extract_state WHERE client = %s AND "
+        "source = %s", (slug, source.name))}
+    manifest = source.load_manifest()
+    rows = []
+    for name in source.stream_names():
+        table = sql.SQL("{}.{}").format(sql.Identifier(schema_name(slug, "raw")),
+                                        sql.Identifier(raw_table(source.name, name)))
+        exists = conn.execute("SELECT to_regclass(%s)", (table.as_string(conn),)).fetchone()[0]
+        count = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(table)).fetchone()[0] \
+            if exists else 0
+        cursor, updated = state.get(name, (None, None))
+        rows.append({"source": source.name, "stream": name, "connector": source.connector,
+                     "entity": manifest.streams[name].entity, "path": None, "files_loaded": None,
+                     "rows_loaded": count, "rows_quarantined": 0, "last_loaded_at": updated,
+                     "cursor": cursor})
     return rows
 
 
@@ -177,6 +203,11 @@ def test_streams(slug: str, client: Client, source_name: str | None) -> list[Str
     sources = [source_of(client, slug, source_name)] if source_name else client.sources
     checks = []
     for source in sources:
+        if isinstance(source, ApiSource):
+            from pipelines.connectors.operations import test_api_source
+
+            checks.extend(test_api_source(slug, source))
+            continue
         for stream in source.streams:
             checks.append(probe_stream(source.name, stream, project_root(),
                                        country=client.country))

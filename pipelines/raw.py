@@ -8,6 +8,7 @@ operations (backups, resets) treat them alike:
 - `_loaded_at`, `_run_id`: when and by which run the record landed.
 - `_file`, `_file_id`, `_row`: for file sources, the file (relative path and its entry in
   `goalpost.source_files`) and the record's number in it; NULL for API sources.
+- `_deleted`: the source reports the record deleted (API sources that show deletions).
 - `data`: the record as one jsonb value. File rows are stored as the array of their cells in
   file order (the file's header is in `goalpost.source_files.dialect`): an array is what the
   file holds, and it loads at twice the rate of an object with the header repeated per row.
@@ -20,7 +21,7 @@ from psycopg import sql
 
 from goalpost.identifiers import raw_table, schema_name
 
-RAW_COLUMNS = ("_key", "_loaded_at", "_run_id", "_file", "_file_id", "_row", "data")
+RAW_COLUMNS = ("_key", "_loaded_at", "_run_id", "_file", "_file_id", "_row", "_deleted", "data")
 
 
 def raw_identifier(slug: str, source: str, stream: str) -> sql.Composed:
@@ -30,8 +31,13 @@ def raw_identifier(slug: str, source: str, stream: str) -> sql.Composed:
     )
 
 
-def ensure_raw_table(conn: psycopg.Connection, slug: str, source: str, stream: str) -> None:
-    """Create the stream's raw table if it does not exist (idempotent)."""
+def ensure_raw_table(conn: psycopg.Connection, slug: str, source: str, stream: str,
+                     *, unique_key: bool = False) -> None:
+    """Create the stream's raw table if it does not exist (idempotent).
+
+    API streams (`unique_key`) keep one row per key, upserted; file streams keep every row of
+    every file, and staging picks the latest per key.
+    """
     conn.execute(
         sql.SQL(
             "CREATE TABLE IF NOT EXISTS {} ("
@@ -41,6 +47,11 @@ def ensure_raw_table(conn: psycopg.Connection, slug: str, source: str, stream: s
             "_file text, "
             "_file_id bigint, "
             "_row bigint, "
+            "_deleted boolean NOT NULL DEFAULT false, "
             "data jsonb NOT NULL)"
         ).format(raw_identifier(slug, source, stream))
     )
+    if unique_key:
+        conn.execute(sql.SQL("CREATE UNIQUE INDEX IF NOT EXISTS {} ON {} (_key)").format(
+            sql.Identifier(f"{raw_table(source, stream)}__key"),
+            raw_identifier(slug, source, stream)))

@@ -8,14 +8,16 @@ versions; unknown keys are refused so that typos do not pass silently.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import croniter
 from pydantic import (
     BaseModel,
     ConfigDict,
+    Discriminator,
     Field,
+    Tag,
     ValidationInfo,
     field_validator,
     model_validator,
@@ -99,20 +101,102 @@ class FileStream(_Strict):
         return value
 
 
-class Source(_Strict):
-    """A system the client's data comes from."""
+class FileSource(_Strict):
+    """A system whose data arrives as exported files (CSV, CSV.gz, XLSX)."""
 
     name: Name
-    connector: Literal["files"] = Field(description="files now; REST connectors come next")
+    connector: Literal["files"]
     streams: list[FileStream] = Field(min_length=1)
 
     @model_validator(mode="after")
-    def _unique_streams(self) -> Source:
+    def _unique_streams(self) -> FileSource:
         names = [stream.name for stream in self.streams]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"stream names must be unique; repeated: {', '.join(dupes)}")
         return self
+
+
+class ApiSource(_Strict):
+    """A system read through its REST API with a connector manifest.
+
+    `connector` names a shipped manifest (see `goalpost connectors`), or is `rest` with the
+    manifest written inline under `manifest:` (the low-code path). `config` holds the
+    manifest's settings; secrets are written `env:NAME`, never as values. `streams` picks some
+    of the manifest's streams (all by default).
+    """
+
+    name: Name
+    connector: str
+    config: dict[str, Any] = Field(default_factory=dict)
+    streams: list[str] | None = None
+    manifest: dict[str, Any] | None = None
+
+    @field_validator("connector")
+    @classmethod
+    def _connector(cls, value: str) -> str:
+        from pipelines.connectors.manifest import catalogue
+
+        if value != "rest" and value not in catalogue():
+            raise ValueError(f"unknown connector {value!r}; one of files, rest, "
+                             + ", ".join(catalogue()))
+        return value
+
+    @model_validator(mode="after")
+    def _known_connector(self) -> ApiSource:
+        if self.connector == "rest":
+            if self.manifest is None:
+                raise ValueError("connector rest needs a `manifest:` (see the README)")
+        elif self.manifest is not None:
+            raise ValueError("`manifest:` goes with connector rest only")
+        from goalpost.errors import GoalpostError
+
+        try:
+            spec = self.load_manifest()
+        except GoalpostError as exc:
+            raise ValueError(exc.message) from None
+        from pipelines.connectors.secrets import settings_problems
+
+        problems = settings_problems(spec, self.config)
+        if problems:
+            raise ValueError("; ".join(problems))
+        unknown = sorted(set(self.streams or ()) - set(spec.streams))
+        if unknown:
+            raise ValueError(f"unknown stream(s) {', '.join(unknown)} of connector "
+                             f"{self.connector}; it has {', '.join(spec.streams)}")
+        return self
+
+    def load_manifest(self):  # noqa: ANN201 - pipelines.connectors.manifest.Manifest
+        from pipelines.connectors.manifest import load_manifest, parse_manifest
+
+        if self.connector == "rest":
+            return parse_manifest(dict(self.manifest or {}, name=self.name),
+                                  f"source {self.name}: manifest")
+        return load_manifest(self.connector)
+
+    def stream_names(self) -> list[str]:
+        """The selected streams, parents first (a partitioned stream needs its parent)."""
+        spec = self.load_manifest()
+        wanted = set(self.streams or spec.streams)
+        for name in list(wanted):
+            partitions = spec.streams[name].partitions
+            if partitions is not None and partitions.from_stream:
+                wanted.add(partitions.from_stream)
+        ordered = [n for n in spec.streams if n in wanted]
+        return sorted(ordered, key=lambda n: 1 if spec.streams[n].partitions and
+                      spec.streams[n].partitions.from_stream else 0)
+
+
+def _source_kind(value: Any) -> str:
+    connector = value.get("connector") if isinstance(value, dict) else getattr(
+        value, "connector", None)
+    return "files" if connector in (None, "files") else "api"
+
+
+Source = Annotated[
+    Annotated[FileSource, Tag("files")] | Annotated[ApiSource, Tag("api")],
+    Discriminator(_source_kind),
+]
 
 
 class Client(_Strict):

@@ -41,10 +41,18 @@ def display_path(path: Path) -> str:
         return str(path)
 
 
+# Tags of the source union (files or API): in pydantic's error locations, not in the file.
+UNION_TAGS = ("files", "api")
+
+
+def _clean_loc(loc: Iterable[Any]) -> list[Any]:
+    return [part for part in loc if part not in UNION_TAGS]
+
+
 def _line_of(document: Any, loc: Iterable[Any]) -> int | None:
     """1-based line of the deepest node of `loc` found in the round-trip document."""
     node, line = document, None
-    for part in loc:
+    for part in _clean_loc(loc):
         if isinstance(node, CommentedMap) and part in node:
             line = node.lc.key(part)[0] + 1
             node = node[part]
@@ -58,7 +66,7 @@ def _line_of(document: Any, loc: Iterable[Any]) -> int | None:
 
 def _field_path(loc: Iterable[Any]) -> str:
     text = ""
-    for part in loc:
+    for part in _clean_loc(loc):
         if isinstance(part, int):
             text += f"[{part}]"
         elif part in ("function-after", "function-before") or "[" in str(part):

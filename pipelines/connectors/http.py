@@ -1,0 +1,269 @@
+"""Calling a vendor API the way its manifest says: auth, retries, rate limits, error rules.
+
+Every response is classified before anyone reads it: the stream's and the manifest's error
+rules first (they catch errors hidden in a 200 body, expired cursors, result ceilings), then the
+defaults: 429 waits (Retry-After when sent, else exponential backoff with full jitter), 5xx,
+timeouts, cut connections and malformed JSON are retried up to a cap, 401 refreshes an OAuth
+token once, any other 4xx fails with the vendor's message. Messages never carry secrets.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import httpx
+import orjson
+
+from goalpost.errors import GoalpostError
+from pipelines.connectors.manifest import ErrorRule, Manifest
+from pipelines.connectors.secrets import Redactor, store_secret
+from pipelines.connectors.templating import get_path, render
+
+MAX_RETRY_AFTER = 600.0
+
+
+class ExtractError(GoalpostError):
+    """A source could not be read; the message says why and what to do (secrets masked)."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(Redactor.redact(message), hint=Redactor.redact(hint) if hint else None)
+
+
+class RestartChain(Exception):  # noqa: N818 - a signal, not an error
+    """The API refused a page token (expired cursor): start the query again."""
+
+
+class SplitWindow(Exception):  # noqa: N818 - a signal, not an error
+    """The API's result ceiling was hit: ask for a shorter time window."""
+
+
+@dataclass
+class Page:
+    status: int
+    content: bytes
+    body: Any
+    headers: httpx.Headers
+    url: str
+
+
+class ApiClient:
+    """One source's HTTP client: holds the connection pool and the current credentials."""
+
+    def __init__(self, manifest: Manifest, settings: dict[str, Any], *, slug: str, source: str,
+                 sleep: Callable[[float], None] = time.sleep,
+                 transport: httpx.BaseTransport | None = None) -> None:
+        self.manifest = manifest
+        self.settings = settings
+        self.slug, self.source = slug, source
+        self.sleep = sleep
+        self.retries = 0
+        self.waited = 0.0
+        base = settings.get("base_url") or render(manifest.base_url, {"config": settings})
+        timeout = httpx.Timeout(manifest.retry.timeout_seconds, connect=10.0)
+        self.http = httpx.Client(base_url=base, timeout=timeout, transport=transport,
+                                 headers=render(manifest.headers, {"config": settings}))
+        self._access_token: str | None = None
+
+    def close(self) -> None:
+        self.http.close()
+
+    # --- auth -----------------------------------------------------------------------------
+
+    def _auth(self, headers: dict[str, str], params: dict[str, Any]) -> httpx.Auth | None:
+        auth = self.manifest.auth
+        context = {"config": self.settings}
+        if auth.type == "bearer":
+            headers["Authorization"] = f"Bearer {render(auth.token, context)}"
+        elif auth.type == "header":
+            headers[auth.header] = f"{auth.prefix}{render(auth.token, context)}"
+        elif auth.type == "query":
+            params[auth.param] = render(auth.token, context)
+        elif auth.type == "basic":
+            return httpx.BasicAuth(render(auth.username, context),
+                                   render(auth.password or "", context))
+        elif auth.type == "oauth2_refresh":
+            if self._access_token is None:
+                self.refresh_token()
+            headers[auth.scheme_header] = f"{auth.scheme} {self._access_token}".strip()
+        return None
+
+    def refresh_token(self) -> None:
+        """Trade the refresh token for an access token; keep a rotated refresh token."""
+        auth = self.manifest.auth
+        context = {"config": self.settings}
+        payload = {"grant_type": "refresh_token",
+                   "client_id": render(auth.client_id, context),
+                   "client_secret": render(auth.client_secret, context),
+                   "refresh_token": render(auth.refresh_token, context)}
+        url = render(auth.token_url, context)
+        try:
+            response = (self.http.post(url, json=payload) if auth.token_body == "json"
+                        else self.http.post(url, data=payload))
+        except httpx.HTTPError as exc:
+            raise ExtractError(f"{self.source}: cannot reach the token endpoint {url}: "
+                               f"{exc}") from None
+        body = _json_or_none(response.content)
+        token = get_path(body, auth.access_token_path) if body is not None else None
+        if response.status_code >= 400 or not token:
+            raise ExtractError(
+                f"{self.source}: the token endpoint refused the refresh token "
+                f"(HTTP {response.status_code}: {_excerpt(response.content)})",
+                hint="issue a new refresh token and update the environment variable")
+        Redactor.add(token)
+        self._access_token = token
+        if auth.rotates:
+            new_refresh = get_path(body, auth.refresh_token_path)
+            setting = (auth.refresh_token or "").strip("{}").removeprefix("config.")
+            if new_refresh and setting in self.settings:
+                Redactor.add(new_refresh)
+                self.settings[setting] = new_refresh
+                store_secret(self.slug, self.source, setting, new_refresh)
+
+    # --- requests -------------------------------------------------------------------------
+
+    def request(self, method: str, url: str, *, params: dict[str, Any] | None = None,
+                json_body: Any = None, headers: dict[str, str] | None = None,
+                rules: list[ErrorRule] = ()) -> Page:  # type: ignore[assignment]
+        """Send a request until it succeeds, retrying what is worth retrying."""
+        retry = self.manifest.retry
+        attempt = 0
+        refreshed = False
+        while True:
+            send_headers = dict(headers or {})
+            send_params = dict(params or {})
+            auth = self._auth(send_headers, send_params)
+            try:
+                response = self.http.request(method, url, params=send_params or None,
+                                             json=json_body, headers=send_headers, auth=auth)
+                content = response.content
+            except httpx.TimeoutException as exc:
+                attempt = self._backoff(attempt, None, f"timed out ({type(exc).__name__})", url)
+                continue
+            except httpx.TransportError as exc:
+                attempt = self._backoff(attempt, None, f"connection failed ({exc})", url)
+                continue
+            body = _json_or_none(content)
+            action, message = self._classify(response, content, body, [*rules,
+                                             *self.manifest.errors])
+            if action == "ok":
+                self._respect_budget(response.headers)
+                return Page(response.status_code, content, body, response.headers,
+                            str(response.url))
+            if action == "ignore":
+                return Page(response.status_code, b"null", None, response.headers,
+                            str(response.url))
+            if action in ("retry", "rate_limited"):
+                wait = _retry_after(response.headers.get(retry.retry_after_header))
+                attempt = self._backoff(attempt, wait, message, url)
+                continue
+            if action == "refresh_token" and not refreshed and \
+                    self.manifest.auth.type == "oauth2_refresh":
+                refreshed = True
+                self.refresh_token()
+                continue
+            if action == "restart":
+                raise RestartChain(message)
+            if action == "split_window":
+                raise SplitWindow(message)
+            if action == "refresh_token":
+                raise ExtractError(
+                    f"{self.source}: the API rejected the credentials ({message})",
+                    hint="check the token in the environment variable named in the source's "
+                         "config; `goalpost source test` tries them without loading")
+            raise ExtractError(f"{self.source}: {method} {_path(url)} failed: {message}")
+
+    def _classify(self, response: httpx.Response, content: bytes, body: Any,
+                  rules: list[ErrorRule]) -> tuple[str, str]:
+        status = response.status_code
+        for rule in rules:
+            if rule.status and status not in rule.status:
+                continue
+            if rule.json_path is not None:
+                value = get_path(body, rule.json_path)
+                if value is None or (rule.equals is not None and value != rule.equals):
+                    continue
+            if rule.contains is not None and rule.contains.encode() not in content:
+                continue
+            return rule.action, rule.message or f"HTTP {status}: {_excerpt(content)}"
+        if status == 429:
+            return "rate_limited", f"rate limited (HTTP 429: {_excerpt(content)})"
+        if status == 401:
+            return "refresh_token", f"HTTP 401: {_excerpt(content)}"
+        if status >= 500 or status == 408:
+            return "retry", f"HTTP {status}: {_excerpt(content)}"
+        if status >= 400:
+            return "fail", f"HTTP {status}: {_excerpt(content)}"
+        if content.strip() and body is None:
+            return "retry", f"malformed JSON in a {status} response: {_excerpt(content)}"
+        return "ok", ""
+
+    def _backoff(self, attempt: int, wait: float | None, message: str, url: str) -> int:
+        retry = self.manifest.retry
+        if attempt >= retry.max_retries:
+            raise ExtractError(
+                f"{self.source}: {_path(url)} still failing after {attempt} retries: {message}",
+                hint="the run can be repeated safely: records already loaded are kept once")
+        if wait is None:
+            wait = random.uniform(0, min(retry.max_seconds, retry.base_seconds * 2 ** attempt))
+        self.retries += 1
+        self.waited += wait
+        self.sleep(wait)
+        return attempt + 1
+
+    def _respect_budget(self, headers: httpx.Headers) -> None:
+        retry = self.manifest.retry
+        value = headers.get(retry.budget_header) if retry.budget_header else None
+        if not value:
+            return
+        try:
+            if retry.budget_format == "used/size":
+                used, size = (float(x) for x in value.split("/"))
+                free = size - used
+            else:
+                free = float(value)
+        except ValueError:
+            return
+        if free < retry.budget_min_free:
+            self.waited += retry.budget_wait_seconds
+            self.sleep(retry.budget_wait_seconds)
+
+
+def _json_or_none(content: bytes) -> Any:
+    if not content.strip():
+        return None
+    try:
+        return orjson.loads(content)
+    except orjson.JSONDecodeError:
+        return None
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Retry-After as seconds (a number or an HTTP date); None when absent or unreadable."""
+    if not value:
+        return None
+    try:
+        return min(max(float(value), 0.0), MAX_RETRY_AFTER)
+    except ValueError:
+        pass
+    try:
+        return min(max(parsedate_to_datetime(value).timestamp() - time.time(), 0.0),
+                   MAX_RETRY_AFTER)
+    except (TypeError, ValueError):
+        return None
+
+
+def _excerpt(content: bytes, limit: int = 300) -> str:
+    text = content.decode("utf-8", "replace").strip().replace("\n", " ")
+    return Redactor.redact(text[:limit] + ("..." if len(text) > limit else "")) or "(empty)"
+
+
+def _path(url: str) -> str:
+    """The URL without its query string (which may hold credentials)."""
+    return Redactor.redact(url.split("?", 1)[0])

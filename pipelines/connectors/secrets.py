@@ -1,0 +1,115 @@
+"""Secrets of REST sources: referenced as `env:NAME` in YAML, never written there or logged.
+
+A source's settings resolve here: `env:NAME` takes the environment variable (a clear error
+names the variable when it is unset). OAuth refresh tokens that the vendor rotates are kept in
+the state folder (`.goalpost/secrets/`, owner-only), which then wins over the environment.
+Every resolved secret is registered with `Redactor`, which masks it in any text that leaves
+the process: messages, run records, logs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import threading
+from pathlib import Path
+from typing import Any
+
+from goalpost.errors import ConfigError
+from goalpost.paths import state_dir
+from pipelines.connectors.manifest import Manifest
+
+ENV_REF = re.compile(r"^env:([A-Za-z_][A-Za-z0-9_]*)$")
+MASK = "***"
+
+
+class Redactor:
+    """Masks every secret value it was told about."""
+
+    _values: set[str] = set()
+    _lock = threading.Lock()
+
+    @classmethod
+    def add(cls, value: str) -> None:
+        if value and len(value) >= 4:
+            with cls._lock:
+                cls._values.add(value)
+
+    @classmethod
+    def redact(cls, text: str) -> str:
+        with cls._lock:
+            values = sorted(cls._values, key=len, reverse=True)
+        for value in values:
+            text = text.replace(value, MASK)
+        return text
+
+
+def is_env_ref(value: Any) -> bool:
+    return isinstance(value, str) and bool(ENV_REF.match(value))
+
+
+def settings_problems(manifest: Manifest, settings: dict[str, Any]) -> list[str]:
+    """What is wrong with a source's settings: a secret written as a value, a required
+    setting missing, an unknown setting."""
+    problems = []
+    for name, spec in manifest.settings.items():
+        value = settings.get(name)
+        if value is None and spec.required and spec.default is None:
+            problems.append(f"config.{name} is required by connector {manifest.name} "
+                            f"({spec.description})")
+        if spec.secret and value is not None and not is_env_ref(value):
+            problems.append(f"config.{name} is a secret and must not be written in the file: "
+                            f"write `{name}: env:SOME_VARIABLE` and set that variable")
+    unknown = sorted(set(settings) - set(manifest.settings) - {"base_url"})
+    if unknown:
+        problems.append(f"unknown setting(s) {', '.join(unknown)} for connector {manifest.name}"
+                        f" (known: {', '.join(sorted(manifest.settings))}, base_url)")
+    return problems
+
+
+def _store(slug: str, source: str) -> Path:
+    return state_dir() / "secrets" / f"{slug}__{source}.json"
+
+
+def stored_secrets(slug: str, source: str) -> dict[str, str]:
+    path = _store(slug, source)
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def store_secret(slug: str, source: str, name: str, value: str) -> None:
+    """Keep a rotated secret (an OAuth refresh token) for the next runs, owner-only."""
+    path = _store(slug, source)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    data = stored_secrets(slug, source)
+    data[name] = value
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data))
+    os.chmod(tmp, 0o600)
+    tmp.replace(path)
+    Redactor.add(value)
+
+
+def resolve_settings(manifest: Manifest, settings: dict[str, Any], *, slug: str,
+                     source: str) -> dict[str, Any]:
+    """Settings with defaults applied and `env:` references replaced by their values."""
+    resolved: dict[str, Any] = {}
+    stored = stored_secrets(slug, source)
+    for name, spec in manifest.settings.items():
+        value = settings.get(name, spec.default)
+        if name in stored:
+            value = stored[name]
+        elif is_env_ref(value):
+            variable = ENV_REF.match(value).group(1)
+            if variable not in os.environ:
+                raise ConfigError(
+                    f"source {source} of {slug}: setting {name!r} reads the environment "
+                    f"variable {variable}, which is not set",
+                    hint=f"export {variable}=... before running")
+            value = os.environ[variable]
+        if spec.secret and isinstance(value, str):
+            Redactor.add(value)
+        resolved[name] = value
+    if "base_url" in settings:
+        resolved["base_url"] = settings["base_url"]
+    return resolved
