@@ -94,3 +94,48 @@ def run_cli(database_url: str):
         return runner.invoke(cli, list(args), catch_exceptions=False)
 
     return invoke
+
+
+@pytest.fixture(scope="session")
+def panpan_api_data(tmp_path_factory: pytest.TempPathFactory):
+    """A small PanPan data set (20 days) as the vendor emulators serve it."""
+    from datetime import date
+
+    from goalpost.demo.generator import generate_panpan
+    from pipelines.emulators.panpan import PanPanData
+
+    folder = tmp_path_factory.mktemp("panpan-api")
+    generate_panpan(folder, end=date(2025, 1, 31), days=20, scale=0.05, seed=3)
+    return PanPanData.load(folder)
+
+
+@pytest.fixture
+def api_source(project: Path, database_url: str, monkeypatch: pytest.MonkeyPatch):
+    """Write clients/<slug>.yaml with one REST source pointing at an emulator's URL; the
+    secret settings go through environment variables, as in production."""
+    import orjson
+
+    def write(slug: str, source: str, connector: str, url: str, secrets: dict[str, str],
+              **settings: object) -> None:
+        config: dict[str, object] = {"base_url": url, **settings}
+        for name, value in secrets.items():
+            variable = f"TEST_{slug}_{source}_{name}".upper()
+            monkeypatch.setenv(variable, value)
+            config[name] = f"env:{variable}"
+        document = {"name": slug.title(), "timezone": "Europe/Paris",
+                    "sources": [{"name": source, "connector": connector, "config": config}]}
+        # JSON is YAML: no need for a YAML writer here.
+        (project / "clients" / f"{slug}.yaml").write_bytes(orjson.dumps(document))
+
+    return write
+
+
+@pytest.fixture
+def raw_rows(conn: psycopg.Connection):
+    """(key, data) of a raw table, by key: what two runs are compared on."""
+
+    def rows(slug: str, source: str, stream: str) -> list[tuple[str, object]]:
+        return conn.execute(
+            f'SELECT _key, data FROM "{slug}_raw"."{source}__{stream}" ORDER BY _key').fetchall()
+
+    return rows

@@ -224,3 +224,34 @@ def test_secret_written_in_the_yaml_is_refused(project, database_url):
         registry.load_client("toy")
     assert "config.access_token is a secret and must not be written" in str(raised.value)
     assert TOKEN not in str(raised.value)
+
+
+def test_runs_killed_at_random_points_then_rerun_equal_a_clean_run(project, database_url,
+                                                                   monkeypatch, conn):
+    import random
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    monkeypatch.setenv("TOY_TOKEN", TOKEN)
+    with ToyEmulator(2000, now=START + timedelta(days=10)) as emulator:
+        for slug in ("toy", "clean"):
+            (project / "clients" / f"{slug}.yaml").write_text(client_yaml(emulator.url))
+        command = [sys.executable, "-m", "goalpost", "run", "toy"]
+        rng = random.Random(20)
+        killed = 0
+        for _ in range(20):
+            process = subprocess.Popen(command, stdout=subprocess.DEVNULL,
+                                       stderr=subprocess.DEVNULL)
+            time.sleep(rng.uniform(0.3, 4.0))
+            if process.poll() is None:
+                process.send_signal(signal.SIGKILL)
+                killed += 1
+            process.wait()
+        assert killed >= 15  # most trials were cut in the middle of the run
+        assert run_client("toy").status == "succeeded"
+        assert run_client("clean").status == "succeeded"
+    rows = conn.execute("SELECT _key, data FROM toy_raw.toy__items ORDER BY _key").fetchall()
+    clean = conn.execute("SELECT _key, data FROM clean_raw.toy__items ORDER BY _key").fetchall()
+    assert len(rows) == 2000 and rows == clean

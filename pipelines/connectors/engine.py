@@ -199,6 +199,10 @@ class PageFetcher:
     def __init__(self, client: ApiClient, stream: Stream, context: dict[str, Any]) -> None:
         self.client, self.stream, self.context = client, stream, context
         self.restarts = 0
+        wanted = (context.get("config") or {}).get("page_size")
+        size = stream.paginator.size
+        # A source may ask for smaller pages than the manifest's, never larger ones.
+        self.page_size = min(int(wanted), size) if wanted and size else size
 
     def _request(self, window: _Window, token: Any, offset: int) -> tuple[str, dict, Any, dict]:
         stream, paginator = self.stream, self.stream.paginator
@@ -209,8 +213,8 @@ class PageFetcher:
             if window.end is not None and incremental.send_end:
                 cursor["end"] = format_cursor(window.end, incremental)
         page_token = offset if paginator.type in ("offset", "page") else token
-        context = dict(self.context, cursor=cursor,
-                       page={"token": page_token, "size": paginator.size})
+        size = self.page_size
+        context = dict(self.context, cursor=cursor, page={"token": page_token, "size": size})
         try:
             path = render(stream.request.path, context)
             params = render(stream.request.params, context)
@@ -219,8 +223,8 @@ class PageFetcher:
         except TemplateError as exc:
             raise ExtractError(f"the stream's request uses {{{exc.args[0]}}}, which has no "
                                "value", hint="set it in the source's config") from None
-        if paginator.size_field and paginator.size:
-            self._inject(paginator.inject, paginator.size_field, paginator.size, params, body)
+        if paginator.size_field and size:
+            self._inject(paginator.inject, paginator.size_field, size, params, body)
         if paginator.field and page_token is not None:
             self._inject(paginator.inject, paginator.field, page_token, params, body)
         return path, params, body, headers
@@ -320,14 +324,14 @@ class PageFetcher:
                     return
                 token = info.get("endCursor")
             elif kind == "offset":
-                if not records or (paginator.size and len(records) < paginator.size):
+                if not records or (self.page_size and len(records) < self.page_size):
                     return
                 offset += len(records)
             elif kind == "page":
                 more = get_path(page.body, paginator.has_more_path) \
                     if paginator.has_more_path else None
                 if more is False or not records or (
-                        more is None and paginator.size and len(records) < paginator.size):
+                        more is None and self.page_size and len(records) < self.page_size):
                     return
                 offset += 1
 

@@ -10,6 +10,7 @@ token once, any other 4xx fails with the vendor's message. Messages never carry 
 from __future__ import annotations
 
 import random
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -67,6 +68,10 @@ class ApiClient:
         self.waited = 0.0
         base = settings.get("base_url") or render(manifest.base_url, {"config": settings})
         timeout = httpx.Timeout(manifest.retry.timeout_seconds, connect=10.0)
+        if transport is None:
+            # Small request bodies follow their headers at once rather than after an ACK.
+            transport = httpx.HTTPTransport(
+                retries=0, socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)])
         self.http = httpx.Client(base_url=base, timeout=timeout, transport=transport,
                                  headers=render(manifest.headers, {"config": settings}))
         self._access_token: str | None = None

@@ -22,6 +22,8 @@ from pipelines.connectors.manifest import Manifest
 
 ENV_REF = re.compile(r"^env:([A-Za-z_][A-Za-z0-9_]*)$")
 MASK = "***"
+# Settings every REST source takes: another host (a sandbox, an emulator) and a smaller page.
+GENERIC_SETTINGS = ("base_url", "page_size")
 
 
 class Redactor:
@@ -61,10 +63,10 @@ def settings_problems(manifest: Manifest, settings: dict[str, Any]) -> list[str]
         if spec.secret and value is not None and not is_env_ref(value):
             problems.append(f"config.{name} is a secret and must not be written in the file: "
                             f"write `{name}: env:SOME_VARIABLE` and set that variable")
-    unknown = sorted(set(settings) - set(manifest.settings) - {"base_url"})
+    unknown = sorted(set(settings) - set(manifest.settings) - set(GENERIC_SETTINGS))
     if unknown:
         problems.append(f"unknown setting(s) {', '.join(unknown)} for connector {manifest.name}"
-                        f" (known: {', '.join(sorted(manifest.settings))}, base_url)")
+                        f" (known: {', '.join([*sorted(manifest.settings), *GENERIC_SETTINGS])})")
     return problems
 
 
@@ -110,6 +112,7 @@ def resolve_settings(manifest: Manifest, settings: dict[str, Any], *, slug: str,
         if spec.secret and isinstance(value, str):
             Redactor.add(value)
         resolved[name] = value
-    if "base_url" in settings:
-        resolved["base_url"] = settings["base_url"]
+    for name in GENERIC_SETTINGS:
+        if name in settings:
+            resolved[name] = settings[name]
     return resolved

@@ -1,0 +1,78 @@
+"""The HubSpot connector against its emulator: pages, two incremental runs, archived records."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from goalpost.orchestrator import run_client
+from pipelines.emulators.base import rfc3339
+from pipelines.emulators.hubspot import HubSpotEmulator
+
+TOKEN = "pat-eu1-test-0c3e9a"
+
+
+@pytest.fixture
+def hubspot(panpan_api_data, api_source):
+    first_sale = panpan_api_data.orders[0].sold_at
+    emulator = HubSpotEmulator(panpan_api_data, token=TOKEN, now=first_sale + timedelta(days=8))
+    emulator.start()
+    api_source("shop", "crm", "hubspot", emulator.url, {"access_token": TOKEN},
+               start_date="2015-01-01T00:00:00Z", page_size=25)
+    yield emulator
+    emulator.stop()
+
+
+def steps(run) -> dict[str, dict]:
+    return {s.name.removeprefix("extract crm."): {"status": s.status, "error": s.error,
+                                                  **s.details}
+            for s in run.steps if s.kind == "extract"}
+
+
+def expected(data, now: datetime, since: datetime) -> dict[str, int]:
+    deliveries = [o for o in data.orders if o.channel == "livraison" and since <= o.sold_at <= now]
+    return {"contacts": sum(1 for c in data.customers if since <= c.signed_up <= now),
+            "deals": len(deliveries)}
+
+
+def test_two_incremental_runs(hubspot, panpan_api_data, conn, raw_rows):
+    since = datetime(2015, 1, 1, tzinfo=UTC)
+    first = steps(run_client("shop"))
+    assert all(s["status"] == "succeeded" for s in first.values()), first
+    want = expected(panpan_api_data, hubspot.now, since)
+    assert first["contacts"]["inserted"] == want["contacts"] > 25  # several pages
+    assert first["deals"]["inserted"] == want["deals"] > 0
+    assert first["contacts"]["pages"] > want["contacts"] // 25
+    last_deal = max(o.sold_at for o in panpan_api_data.orders
+                    if o.channel == "livraison" and o.sold_at <= hubspot.now)
+    assert first["deals"]["cursor"] == {"*": rfc3339(last_deal)}
+
+    before = hubspot.now
+    hubspot.now = before + timedelta(days=10)
+    second = steps(run_client("shop"))
+    total = expected(panpan_api_data, hubspot.now, since)
+    assert second["deals"]["inserted"] == total["deals"] - want["deals"]
+    assert second["contacts"]["inserted"] == total["contacts"] - want["contacts"]
+    assert len(raw_rows("shop", "crm", "deals")) == total["deals"]
+    amounts = {row[1]["properties"]["amount"] for row in raw_rows("shop", "crm", "deals")}
+    assert all(isinstance(a, str) and "." in a for a in amounts)  # exact decimal strings
+
+
+def test_search_ceiling_splits_the_window(panpan_api_data, api_source, conn, raw_rows):
+    now = panpan_api_data.orders[0].sold_at + timedelta(days=8)
+    with HubSpotEmulator(panpan_api_data, token=TOKEN, now=now, search_ceiling=50) as emulator:
+        api_source("shop", "crm", "hubspot", emulator.url, {"access_token": TOKEN},
+                   start_date="2015-01-01T00:00:00Z", page_size=25)
+        got = steps(run_client("shop"))
+    want = expected(panpan_api_data, now, datetime(2015, 1, 1, tzinfo=UTC))
+    assert got["contacts"]["status"] == "succeeded", got["contacts"]["error"]
+    assert len(raw_rows("shop", "crm", "contacts")) == want["contacts"] > 50
+
+
+def test_archived_contacts_are_flagged_deleted(hubspot, panpan_api_data, conn):
+    customer = panpan_api_data.customers[0]
+    hubspot.archive("contacts", customer.customer_id, hubspot.now - timedelta(hours=1))
+    assert steps(run_client("shop"))["archived_contacts"]["inserted"] == 1
+    assert conn.execute("SELECT count(*) FROM shop_raw.crm__archived_contacts "
+                        "WHERE _deleted").fetchone() == (1,)
