@@ -291,11 +291,16 @@ def source_add(slug: str, name: str, connector: str, config_items: tuple[str, ..
                entity: str | None, primary_key: str | None, mappings: tuple[str, ...],
                delimiter: str | None, encoding: str | None, decimal: str | None,
                date_format: str | None, yes: bool) -> None:
-    """Add a stream of files to source NAME of client SLUG (creating the source).
+    """Add source NAME to client SLUG: a stream of files, or a REST connector.
 
-    The files are read first: the detected dialect is shown, and a required field that no
-    column provides is asked for (in a terminal) or refused with the columns to choose from.
-    Secrets never go into the YAML; REST connectors reference them as env:NAME.
+    Files (--connector files, the default): the files are read first, the detected dialect is
+    shown, and a required field that no column provides is asked for (in a terminal) or
+    refused with the columns to choose from.
+
+    REST (--connector square, hubspot, ...; see `goalpost connectors`): settings go in with
+    --config KEY=VALUE; secrets are never written to the YAML, only references to
+    environment variables (--config access_token=env:SHOP_SQUARE_TOKEN). Missing required
+    settings are asked for in a terminal.
     """
     from goalpost import sources
 

@@ -86,3 +86,58 @@ def test_run_with_a_bad_file_fails_clearly_and_keeps_the_good_ones(run_cli, shop
 
     tested = run_cli("source", "test", "shop", "pos")
     assert tested.exit_code == 1 and "FAIL pos.sales" in tested.output
+
+
+def test_rest_source_add_test_list_reset(run_cli, project, conn, monkeypatch, panpan_api_data):
+    from datetime import timedelta
+
+    from pipelines.emulators.hubspot import HubSpotEmulator
+
+    assert run_cli("client", "add", "shop", "--name", "Shop", "--yes").exit_code == 0
+    secret = "pat-eu1-cli-7d2b11"
+    refused = run_cli("source", "add", "shop", "crm", "--connector", "hubspot",
+                      "--config", f"access_token={secret}", "--yes")
+    assert refused.exit_code == 2 and "never written to the YAML" in refused.output
+    assert secret not in (project / "clients" / "shop.yaml").read_text()
+
+    now = panpan_api_data.orders[0].sold_at + timedelta(days=5)
+    with HubSpotEmulator(panpan_api_data, token=secret, now=now) as emulator:
+        added = run_cli("source", "add", "shop", "crm", "--connector", "hubspot",
+                        "--config", "access_token=env:SHOP_HUBSPOT_TOKEN",
+                        "--config", f"base_url={emulator.url}",
+                        "--config", "start_date=2025-01-01T00:00:00Z",
+                        "--streams", "deals", "--yes")
+        assert added.exit_code == 0, added.output
+        assert "env:SHOP_HUBSPOT_TOKEN" in (project / "clients" / "shop.yaml").read_text()
+
+        missing = run_cli("source", "test", "shop", "crm")
+        assert missing.exit_code == 1 and "SHOP_HUBSPOT_TOKEN, which is not set" in \
+            missing.output
+        monkeypatch.setenv("SHOP_HUBSPOT_TOKEN", secret)
+        tested = run_cli("source", "test", "shop", "crm")
+        assert tested.exit_code == 0, tested.output
+        assert "ok   crm.deals" in tested.output
+        assert conn.execute("SELECT to_regclass('shop_raw.crm__deals')").fetchone() == (None,)
+
+        ran = run_cli("run", "shop")
+        assert ran.exit_code == 0, ran.output
+        count = conn.execute("SELECT count(*) FROM shop_raw.crm__deals").fetchone()[0]
+        assert count > 0 and f"{count:,} new" in ran.output
+        listed = json.loads(run_cli("source", "list", "shop", "--json").output)
+        assert [(r["stream"], r["rows_loaded"]) for r in listed] == [("deals", count)]
+
+        reset = run_cli("source", "reset", "shop", "crm", "--stream", "deals")
+        assert reset.exit_code == 0 and "reset crm.deals" in reset.output
+        assert conn.execute("SELECT count(*) FROM goalpost.extract_state").fetchone() == (0,)
+        again = run_cli("run", "shop")
+        assert "0 new, 0 updated" in again.output
+    assert secret not in ran.output + again.output + tested.output
+
+
+def test_connectors_catalogue(run_cli):
+    listed = json.loads(run_cli("connectors", "--json").output)
+    names = {c["name"] for c in listed}
+    assert {"square", "hubspot"} <= names
+    square = next(c for c in listed if c["name"] == "square")
+    assert square["settings"]["access_token"]["secret"] is True
+    assert square["streams"]["orders"]["incremental"] == "updated_at"
