@@ -31,6 +31,14 @@ Contract (../shared/docs/connectors.md section 1 and the emulator checklist):
 - 429 is `RATE_LIMITED` / `RATE_LIMIT_ERROR` with no Retry-After: Square never sends one, so
   an injected fault's retry_after is ignored.
 
+Data mapping: location `description` = PanPan shop_id; order `reference_id` = receipt_no,
+one `OTHER` tender per sale (the exports do not say cash or card), no taxes (prices are
+VAT-inclusive and the exports carry no rate); customer `reference_id` = PanPan customer_id,
+`creation_source` THIRD_PARTY, version 0 until edited; one ITEM per product with one
+"Regular" variation (sku, price_money, reorder point as the LOW_QUANTITY alert threshold),
+catalog versions are epoch milliseconds of updated_at. Ids are stable hashes of PanPan keys;
+`locations`, `customer_ids`, `item_ids`, `variation_ids` and `order_id()` map them.
+
 touch(resource, record_id, at) resources (edits take effect once now >= at):
   "orders"     Square order id or PanPan receipt_no
   "customers"  Square customer id or PanPan customer_id

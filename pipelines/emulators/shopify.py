@@ -1,0 +1,1544 @@
+"""Shopify's GraphQL Admin API, served from the PanPan data (connectors.md section 2).
+
+One endpoint: `POST /admin/api/<version>/graphql.json` (`YYYY-01|04|07|10` or `unstable`; the
+version is echoed in `X-Shopify-API-Version`, older versions are not forwarded), authenticated
+by `X-Shopify-Access-Token`. The body is `{"query", "variables", "operationName"}` as JSON, or
+the bare query as `application/graphql`. Any other path or method is 404 `{"errors":"Not Found"}`.
+
+This is not a GraphQL engine, but it reads real GraphQL: a small parser (operations, variables
+with defaults, aliases, inline and named fragments, @include/@skip) and a fixed schema of the
+fields below, so a query gets exactly the fields it selects, and an unknown field, argument or
+undeclared variable gets graphql-ruby's validation error (HTTP 200, `errors` only).
+
+Root fields (connections take first/after/last/before/reverse, and query/sortKey where noted):
+- `orders(query, sortKey: ID|CREATED_AT|UPDATED_AT|PROCESSED_AT)`, `order(id)`;
+- `customers(query, sortKey: ID|CREATED_AT|UPDATED_AT)`, `customer(id)`;
+- `products(query, sortKey: ID|CREATED_AT|UPDATED_AT|TITLE)`, `product(id)`;
+- `locations(query, sortKey: ID|NAME)`, `location(id)`; `inventoryItems(query)`,
+  `inventoryItem(id)`; `shop`.
+Inventory levels are the nested `inventoryLevels(first, after, query)` connection of a Location
+(tap-shopify's shape: page `locations`, then each `location(id:)`'s levels) or of an
+InventoryItem, with `quantities(names: [...]) {name quantity updatedAt}`.
+
+PanPan → Shopify:
+- a shop is a Location; a product a Product with one variant and one InventoryItem (the
+  catalogue exists from the start of time, `createdAt` = the first shop's opening);
+- a sale is an Order named by its receipt number (POS orders: closed, paid, fulfilled,
+  `sourceName` "pos", or "web" for deliveries; EUR, taxes included so no tax fields);
+- a `RET-<receipt>` return is a Refund on the original order (`refunds[]` with `createdAt`,
+  `note` = the return receipt, `totalRefundedSet`, `refundLineItems`), which moves the order's
+  `updatedAt` to the refund time, `displayFinancialStatus` to (PARTIALLY_)REFUNDED and lowers
+  `currentTotalPriceSet` — as Shopify shows a refund. A return whose original order is not in
+  the data is dropped (kept in `orphan_returns`).
+- an InventoryLevel exists once a stock count is known: `available` = `on_hand` = the last
+  count, `updatedAt` = when it was counted. Levels are keyed by Shopify's own
+  `gid://shopify/InventoryLevel/<location>?inventory_item_id=<item>` ids.
+IDs are `gid://shopify/<Type>/<n>` with small stable numbers (orders numbered by sale time).
+
+Clock and edits: records dated after `now` do not exist; `touch(resource, id, at)` moves a
+record's `updatedAt` to `at` (whole seconds) once `at <= now`. Resources: "orders" (receipt
+no), "customers" (customer id), "products" (SKU; also its variant and inventory item),
+"inventory_levels" ("<shop id>/<SKU>").
+
+Wire formats: DateTime is `2025-01-12T07:06:00Z` (UTC, whole seconds, as the GraphQL Admin API
+writes it). Money is `{amount, currencyCode}` with the amount a decimal string written from
+the Decimal as Shopify's Decimal scalar does: trailing zeros dropped, one decimal kept ("1.2",
+"10.0", "3.85") [U: the exact trailing-zero form]; variant `price` is the same string.
+
+Pagination: keyset cursors like Shopify's, base64 of `{"last_id", "last_value"}`, so a page is
+stable while records change; `pageInfo {hasNextPage hasPreviousPage startCursor endCursor}`.
+Without first/last: "you must provide one of first or last". `first`/`last` above 250: an
+error with the same shape whose text is [U] (graphql-ruby's range-validator wording). A bad
+cursor (and the injected expired_cursor) gives "Invalid cursor for current pagination sort."
+at the connection's path with `data: null` (HTTP 200) [U: no extensions.code].
+
+Search (`query:`): `field:value` terms joined by spaces or AND; `-field:` negates; operators
+`:`, `:>`, `:>=`, `:<`, `:<=`; values bare or in '…'/"…". Date fields (updated_at, created_at,
+processed_at) take RFC 3339 or a date; without an offset they are the shop's time
+(Europe/Paris). Also `id` (number) on all, `status` (any/closed match everything) on orders,
+`sku` on inventory items. An unknown field is ignored with a warning in
+`extensions.search`, as Shopify does; OR, NOT, parentheses and free text are refused with a
+GraphQL error (the emulator does not do them).
+
+Cost and throttling: every answer carries `extensions.cost {requestedQueryCost,
+actualQueryCost, throttleStatus {maximumAvailable, currentlyAvailable, restoreRate}}` with
+Shopify's rules (object 1, connection 2 + size × node, scalars 0); a query above
+`max_query_cost` (1000) is refused with MAX_COST_EXCEEDED. A leaky bucket (`bucket_size`
+points, refilled at `restore_rate`/s) is tracked and reported; it refuses requests only with
+`enforce_bucket=True`. THROTTLED (bucket or injected rate_limit) is `{"errors":[{"message":
+"Throttled","extensions":{"code":"THROTTLED",…}}],"extensions":{"cost":{…,"actualQueryCost":
+null}}}` with HTTP `throttle_status` (200 by default, or 429; Retry-After only on a 429 and
+only when the injected retry_after is not None — Shopify's GraphQL status is [U]).
+Other errors: 401 `{"errors":"[API] Invalid API key or access token (unrecognized login or
+wrong password)"}`; 5xx `{"errors":[{"message":"Internal error. Looks like something went
+wrong on our end.…","extensions":{"code":"INTERNAL_SERVER_ERROR","requestId":…}}]}`; a body
+without a query: 400 `{"errors":{"query":"Required parameter missing or invalid"}}`.
+Not emulated: mutations (bulk operations), introspection, the 25,000-object pagination cap.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import textwrap
+import threading
+import time
+import unicodedata
+import uuid
+from bisect import bisect_left, bisect_right
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+from .base import Emulator, Request, Response, parse_time
+from .panpan import PARIS, Order, PanPanData
+
+CURRENCY = "EUR"
+MAX_PAGE = 250
+DOCS = "https://shopify.dev/api/usage/rate-limits"
+_PATH = re.compile(r"^/admin/api/(\d{4}-(?:01|04|07|10)|unstable)/graphql\.json$")
+BAD_TOKEN = "[API] Invalid API key or access token (unrecognized login or wrong password)"
+
+
+# --- a small GraphQL reader ---------------------------------------------------------------
+
+class GraphQLError(Exception):
+    """An error answered in the `errors` list (`execution` ones come with `data: null`)."""
+
+    def __init__(self, message: str, *, node: Any = None, path: list | None = None,
+                 code: str | None = None, execution: bool = False, **extra: Any) -> None:
+        super().__init__(message)
+        self.message, self.node, self.path, self.code = message, node, path, code
+        self.execution, self.extra = execution, extra
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"message": self.message}
+        if self.node is not None:
+            out["locations"] = [{"line": self.node.line, "column": self.node.column}]
+        if self.path is not None:
+            out["path"] = self.path
+        if self.code or self.extra:
+            out["extensions"] = {**({"code": self.code} if self.code else {}), **self.extra}
+        return out
+
+
+@dataclass(frozen=True)
+class Var:
+    name: str
+
+
+@dataclass(frozen=True)
+class Enum:
+    name: str
+
+
+@dataclass
+class Field:
+    name: str
+    alias: str | None
+    args: dict[str, Any]
+    directives: list[tuple[str, dict[str, Any]]]
+    selections: list[Any]
+    line: int
+    column: int
+
+    @property
+    def key(self) -> str:
+        return self.alias or self.name
+
+
+@dataclass
+class Fragment:  # inline (`... on T {}`) or a named fragment's body
+    directives: list[tuple[str, dict[str, Any]]]
+    selections: list[Any]
+
+
+@dataclass
+class Spread:  # `...Name`
+    name: str
+    directives: list[tuple[str, dict[str, Any]]]
+    line: int
+    column: int
+
+
+@dataclass
+class Operation:
+    kind: str
+    name: str | None
+    variables: dict[str, tuple[str, Any]]  # name -> (type text, default or _NO_DEFAULT)
+    selections: list[Any]
+    line: int = 1
+    column: int = 1
+
+
+_NO_DEFAULT = object()
+_TOKEN = re.compile(r'''
+    (?P<skip>[\s,\ufeff]+|\#[^\n\r]*)
+  | (?P<block>"""(?:\\"""|(?!""").)*""")
+  | (?P<string>"(?:\\.|[^"\\\n])*")
+  | (?P<number>-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?)
+  | (?P<name>[_A-Za-z][_0-9A-Za-z]*)
+  | (?P<punct>\.\.\.|[!$&():=@\[\]{|}])
+''', re.VERBOSE | re.DOTALL)
+_PUNCT_NAMES = {"{": "LCURLY", "}": "RCURLY", "(": "LPAREN", ")": "RPAREN", "[": "LBRACKET",
+                "]": "RBRACKET", ":": "COLON", "$": "VAR_SIGN", "!": "BANG", "=": "EQUALS",
+                "@": "DIR_SIGN", "...": "ELLIPSIS", "&": "AMP", "|": "PIPE"}
+
+
+@dataclass
+class _Tok:
+    kind: str
+    text: str
+    line: int
+    column: int
+
+
+def _tokens(source: str) -> list[_Tok]:
+    out, pos, line, line_start = [], 0, 1, 0
+    while pos < len(source):
+        match = _TOKEN.match(source, pos)
+        if match is None:
+            raise GraphQLError(f'Parse error on "{source[pos]}" (UNKNOWN_CHAR) at '
+                               f"[{line}, {pos - line_start + 1}]")
+        kind, text = match.lastgroup or "", match.group()
+        if kind != "skip":
+            out.append(_Tok(kind, text, line, pos - line_start + 1))
+        for i, char in enumerate(text):
+            if char == "\n":
+                line, line_start = line + 1, pos + i + 1
+        pos = match.end()
+    return out
+
+
+class _Parser:
+    def __init__(self, source: str) -> None:
+        self.toks = _tokens(source)
+        self.i = 0
+
+    def peek(self, text: str | None = None) -> bool:
+        if self.i >= len(self.toks):
+            return False
+        return text is None or (self.toks[self.i].text == text
+                                and self.toks[self.i].kind in ("punct", "name"))
+
+    def take(self, text: str | None = None, kind: str | None = None) -> _Tok:
+        if self.i >= len(self.toks):
+            raise GraphQLError("Unexpected end of document")
+        tok = self.toks[self.i]
+        if (text is not None and tok.text != text) or (kind is not None and tok.kind != kind):
+            label = {"name": "IDENTIFIER", "string": "STRING", "block": "STRING",
+                     "number": "FLOAT" if "." in tok.text else "INT"}.get(
+                tok.kind, _PUNCT_NAMES.get(tok.text, "UNKNOWN"))
+            shown = tok.text.strip('"') if tok.kind in ("string", "block") else tok.text
+            raise GraphQLError(f'Parse error on "{shown}" ({label}) at [{tok.line}, '
+                               f"{tok.column}]",
+                               node=_Pos(tok.line, tok.column))
+        self.i += 1
+        return tok
+
+    def document(self) -> tuple[list[Operation], dict[str, Fragment]]:
+        operations, fragments = [], {}
+        if not self.toks:
+            raise GraphQLError("Unexpected end of document")
+        while self.peek():
+            tok = self.toks[self.i]
+            if tok.text == "{":
+                operations.append(Operation("query", None, {}, self.selection_set(),
+                                            tok.line, tok.column))
+            elif tok.text == "fragment":
+                self.take()
+                name = self.take(kind="name").text
+                self.take("on")
+                self.take(kind="name")
+                fragments[name] = Fragment(self.directives(), self.selection_set())
+            elif tok.text in ("query", "mutation", "subscription"):
+                self.take()
+                name = self.take(kind="name").text if self.peek() and \
+                    self.toks[self.i].kind == "name" else None
+                variables = self.variable_definitions() if self.peek("(") else {}
+                self.directives()
+                operations.append(Operation(tok.text, name, variables, self.selection_set(),
+                                            tok.line, tok.column))
+            else:
+                self.take("{")
+        return operations, fragments
+
+    def variable_definitions(self) -> dict[str, tuple[str, Any]]:
+        self.take("(")
+        out = {}
+        while not self.peek(")"):
+            self.take("$")
+            name = self.take(kind="name").text
+            self.take(":")
+            type_text = self.type_ref()
+            default: Any = _NO_DEFAULT
+            if self.peek("="):
+                self.take("=")
+                default = self.value(const=True)
+            self.directives()
+            out[name] = (type_text, default)
+        self.take(")")
+        return out
+
+    def type_ref(self) -> str:
+        if self.peek("["):
+            self.take("[")
+            inner = self.type_ref()
+            self.take("]")
+            text = f"[{inner}]"
+        else:
+            text = self.take(kind="name").text
+        if self.peek("!"):
+            self.take("!")
+            text += "!"
+        return text
+
+    def directives(self) -> list[tuple[str, dict[str, Any]]]:
+        out = []
+        while self.peek("@"):
+            self.take("@")
+            out.append((self.take(kind="name").text, self.arguments()))
+        return out
+
+    def arguments(self) -> dict[str, Any]:
+        if not self.peek("("):
+            return {}
+        self.take("(")
+        args = {}
+        while not self.peek(")"):
+            name = self.take(kind="name").text
+            self.take(":")
+            args[name] = self.value()
+        self.take(")")
+        return args
+
+    def selection_set(self) -> list[Any]:
+        self.take("{")
+        out: list[Any] = []
+        while not self.peek("}"):
+            tok = self.toks[self.i] if self.i < len(self.toks) else None
+            if tok is not None and tok.text == "...":
+                self.take()
+                if self.peek("on") or self.peek("{") or self.peek("@"):
+                    if self.peek("on"):
+                        self.take("on")
+                        self.take(kind="name")
+                    out.append(Fragment(self.directives(), self.selection_set()))
+                else:
+                    name = self.take(kind="name")
+                    out.append(Spread(name.text, self.directives(), name.line, name.column))
+                continue
+            first = self.take(kind="name")
+            name, alias = first.text, None
+            if self.peek(":"):
+                self.take(":")
+                alias, name = name, self.take(kind="name").text
+            args = self.arguments()
+            directives = self.directives()
+            selections = self.selection_set() if self.peek("{") else []
+            out.append(Field(name, alias, args, directives, selections, first.line,
+                             first.column))
+        self.take("}")
+        if not out:
+            raise GraphQLError("Parse error on \"}\" (RCURLY)")
+        return out
+
+    def value(self, const: bool = False) -> Any:
+        tok = self.take()
+        if tok.kind == "punct":
+            if tok.text == "$" and not const:
+                return Var(self.take(kind="name").text)
+            if tok.text == "[":
+                items = []
+                while not self.peek("]"):
+                    items.append(self.value(const))
+                self.take("]")
+                return items
+            if tok.text == "{":
+                obj = {}
+                while not self.peek("}"):
+                    key = self.take(kind="name").text
+                    self.take(":")
+                    obj[key] = self.value(const)
+                self.take("}")
+                return obj
+            self.i -= 1
+            self.take(kind="name")  # raises the parse error
+        if tok.kind == "number":
+            return float(tok.text) if any(c in tok.text for c in ".eE") else int(tok.text)
+        if tok.kind == "string":
+            return json.loads(tok.text)
+        if tok.kind == "block":
+            return textwrap.dedent(tok.text[3:-3].replace('\\"""', '"""')).strip("\n")
+        literals = {"true": True, "false": False, "null": None}
+        return literals[tok.text] if tok.text in literals else Enum(tok.text)
+
+
+@dataclass
+class _Pos:
+    line: int
+    column: int
+
+
+# --- the schema served ---------------------------------------------------------------------
+
+_SDL = """
+QueryRoot: shop Shop, orders OrderConnection, order Order, customers CustomerConnection,
+  customer Customer, products ProductConnection, product Product,
+  locations LocationConnection, location Location,
+  inventoryItems InventoryItemConnection, inventoryItem InventoryItem
+Mutation:
+Shop: id ID, name String, currencyCode CurrencyCode, ianaTimezone String,
+  myshopifyDomain String, taxesIncluded Boolean
+MoneyBag: shopMoney MoneyV2, presentmentMoney MoneyV2
+MoneyV2: amount Decimal, currencyCode CurrencyCode
+PageInfo: hasNextPage Boolean, hasPreviousPage Boolean, startCursor String, endCursor String
+Order: id ID, legacyResourceId UnsignedInt64, name String, email String, createdAt DateTime,
+  updatedAt DateTime, processedAt DateTime, closedAt DateTime, closed Boolean,
+  cancelledAt DateTime, cancelReason OrderCancelReason, test Boolean,
+  currencyCode CurrencyCode, presentmentCurrencyCode CurrencyCode, taxesIncluded Boolean,
+  displayFinancialStatus OrderDisplayFinancialStatus,
+  displayFulfillmentStatus OrderDisplayFulfillmentStatus, sourceName String,
+  totalPriceSet MoneyBag, subtotalPriceSet MoneyBag, totalDiscountsSet MoneyBag,
+  totalRefundedSet MoneyBag, currentTotalPriceSet MoneyBag, currentSubtotalPriceSet MoneyBag,
+  customer Customer, physicalLocation Location, retailLocation Location,
+  lineItems LineItemConnection, refunds Refund
+LineItem: id ID, sku String, name String, title String, variantTitle String, vendor String,
+  quantity Int, currentQuantity Int, originalUnitPriceSet MoneyBag, originalTotalSet MoneyBag,
+  discountedTotalSet MoneyBag, totalDiscountSet MoneyBag, product Product,
+  variant ProductVariant
+Refund: id ID, legacyResourceId UnsignedInt64, createdAt DateTime, updatedAt DateTime,
+  note String, totalRefundedSet MoneyBag, refundLineItems RefundLineItemConnection
+RefundLineItem: id ID, quantity Int, restockType RefundLineItemRestockType,
+  restocked Boolean, lineItem LineItem, location Location, priceSet MoneyBag,
+  subtotalSet MoneyBag
+Customer: id ID, legacyResourceId UnsignedInt64, firstName String, lastName String,
+  displayName String, email String, phone String, state CustomerState, tags String,
+  createdAt DateTime, updatedAt DateTime, defaultEmailAddress CustomerEmailAddress,
+  defaultPhoneNumber CustomerPhoneNumber
+CustomerEmailAddress: emailAddress String
+CustomerPhoneNumber: phoneNumber String
+Product: id ID, legacyResourceId UnsignedInt64, title String, handle String,
+  productType String, vendor String, status ProductStatus, createdAt DateTime,
+  updatedAt DateTime, variants ProductVariantConnection
+ProductVariant: id ID, legacyResourceId UnsignedInt64, sku String, title String, price Money,
+  createdAt DateTime, updatedAt DateTime, product Product, inventoryItem InventoryItem
+InventoryItem: id ID, legacyResourceId UnsignedInt64, sku String, tracked Boolean,
+  createdAt DateTime, updatedAt DateTime, unitCost MoneyV2, variant ProductVariant,
+  inventoryLevels InventoryLevelConnection
+Location: id ID, legacyResourceId UnsignedInt64, name String, isActive Boolean,
+  address LocationAddress, inventoryLevels InventoryLevelConnection
+LocationAddress: address1 String, city String, zip String, country String,
+  countryCode CountryCode
+InventoryLevel: id ID, createdAt DateTime, updatedAt DateTime, location Location,
+  item InventoryItem, quantities InventoryQuantity
+InventoryQuantity: id ID, name String, quantity Int, updatedAt DateTime
+"""
+
+
+def _schema(sdl: str) -> dict[str, dict[str, str]]:
+    types: dict[str, dict[str, str]] = {}
+    for block in re.split(r"\n(?=\S)", sdl.strip()):
+        name, _, body = block.partition(":")
+        types[name] = dict(part.split() for part in body.replace("\n", " ").split(",")
+                           if part.strip())
+    return types
+
+
+SCHEMA = _schema(_SDL)
+_PAGING = {"first": "Int", "after": "String", "last": "Int", "before": "String",
+           "reverse": "Boolean"}
+SORT_KEYS = {
+    "orders": ("OrderSortKeys", ("ID", "CREATED_AT", "UPDATED_AT", "PROCESSED_AT")),
+    "customers": ("CustomerSortKeys", ("ID", "CREATED_AT", "UPDATED_AT")),
+    "products": ("ProductSortKeys", ("ID", "CREATED_AT", "UPDATED_AT", "TITLE")),
+    "locations": ("LocationSortKeys", ("ID", "NAME")),
+}
+ARGS: dict[tuple[str, str], dict[str, str]] = {
+    **{("QueryRoot", root): {**_PAGING, "query": "String", "sortKey": SORT_KEYS[root][0]}
+       for root in SORT_KEYS},
+    ("QueryRoot", "inventoryItems"): {**_PAGING, "query": "String"},
+    **{("QueryRoot", one): {"id": "ID!"}
+       for one in ("order", "customer", "product", "location", "inventoryItem")},
+    ("Order", "lineItems"): _PAGING, ("Refund", "refundLineItems"): _PAGING,
+    ("Product", "variants"): _PAGING,
+    ("Location", "inventoryLevels"): {**_PAGING, "query": "String"},
+    ("InventoryItem", "inventoryLevels"): {**_PAGING, "query": "String"},
+    ("Order", "refunds"): {"first": "Int"},
+    ("InventoryLevel", "quantities"): {"names": "[String!]!"},
+}
+SEARCH_FIELDS = {
+    "orders": {"updated_at", "created_at", "processed_at", "id", "status"},
+    "customers": {"updated_at", "created_at", "id"},
+    "products": {"updated_at", "created_at", "id"},
+    "inventoryItems": {"updated_at", "created_at", "id", "sku"},
+    "locations": {"id"},
+    "levels": {"updated_at", "created_at", "id"},
+}
+QUANTITY_NAMES = ("available", "committed", "damaged", "incoming", "on_hand",
+                  "quality_control", "reserved", "safety_stock")
+
+
+def _fields(type_name: str) -> dict[str, str] | None:
+    """The fields of an object type (connections and edges are generic), None for a scalar."""
+    if type_name.endswith("Connection"):
+        base = type_name.removesuffix("Connection")
+        return {"edges": base + "Edge", "nodes": base, "pageInfo": "PageInfo"}
+    if type_name.endswith("Edge"):
+        return {"cursor": "String", "node": type_name.removesuffix("Edge")}
+    return SCHEMA.get(type_name)
+
+
+def _base_type(type_text: str) -> str:
+    return type_text.replace("[", "").replace("]", "").replace("!", "")
+
+
+def _type_ok(value: Any, type_text: str) -> bool:
+    """Whether a resolved argument value fits an input type (enums take names or strings)."""
+    if value is None:
+        return not type_text.endswith("!")
+    inner = type_text.removesuffix("!")
+    if inner.startswith("["):
+        items = value if isinstance(value, list) else [value]
+        return all(_type_ok(item, inner[1:-1]) for item in items)
+    if inner == "Int":
+        return isinstance(value, int) and not isinstance(value, bool) and \
+            -2**31 <= value < 2**31
+    if inner == "Boolean":
+        return isinstance(value, bool)
+    if inner in ("String", "ID"):
+        return isinstance(value, str) or (inner == "ID" and isinstance(value, int)
+                                          and not isinstance(value, bool))
+    return isinstance(value, Enum | str)
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, Enum):
+        return value.name
+    return json.dumps(value) if not isinstance(value, Var) else f"${value.name}"
+
+
+# --- wire formats -------------------------------------------------------------------------
+
+def amount(value: Decimal) -> str:
+    """Shopify's Decimal scalar: exact, trailing zeros dropped, at least one decimal."""
+    text = format(value.normalize(), "f")
+    if text in ("-0", "-0.0"):
+        text = "0"
+    return text if "." in text else text + ".0"
+
+
+def money(value: Decimal) -> dict[str, str]:
+    return {"amount": amount(value), "currencyCode": CURRENCY}
+
+
+def money_bag(value: Decimal) -> dict[str, Any]:
+    return {"shopMoney": money(value), "presentmentMoney": money(value)}
+
+
+def timestamp(moment: datetime) -> str:
+    """GraphQL Admin DateTime: UTC, whole seconds, Z."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def gid(kind: str, number: int) -> str:
+    return f"gid://shopify/{kind}/{number}"
+
+
+def _search_time(text: str) -> datetime:
+    """A search date: RFC 3339, or a local time/date in the shop's zone (Europe/Paris)."""
+    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+        day = date.fromisoformat(text)
+        return datetime(day.year, day.month, day.day, tzinfo=PARIS).astimezone(UTC)
+    moment = parse_time(text)
+    return (moment if moment.tzinfo else moment.replace(tzinfo=PARIS)).astimezone(UTC)
+
+
+def _e164(phone: str) -> str | None:
+    digits = re.sub(r"[^\d+]", "", phone)
+    return digits or None
+
+
+def _handle(title: str) -> str:
+    plain = unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode()
+    return re.sub(r"[^a-z0-9]+", "-", plain.lower()).strip("-")
+
+
+# --- records --------------------------------------------------------------------------------
+
+@dataclass
+class _Row:
+    """One record as a connection sees it: its sort values and how to build its node."""
+
+    id: int
+    created: datetime
+    updated: datetime
+    name: str
+    build: Callable[[], dict[str, Any]]
+    search: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class _OrderRec:
+    id: int
+    order: Order
+    refunds: list[tuple[int, Order]]  # (refund id, the RET- receipt)
+
+
+class _Context:
+    """One request's execution state: variables, fragments and the cost of what was built."""
+
+    def __init__(self, variables: dict[str, Any], fragments: dict[str, Fragment]) -> None:
+        self.variables, self.fragments = variables, fragments
+        self.cost = 0
+        self.search: list[dict[str, Any]] = []
+
+    def value(self, raw: Any) -> Any:
+        """An argument's value: variables substituted, enum literals as their names."""
+        if isinstance(raw, Var):
+            return self.variables.get(raw.name)
+        if isinstance(raw, Enum):
+            return raw.name
+        if isinstance(raw, list):
+            return [self.value(item) for item in raw]
+        if isinstance(raw, dict):
+            return {key: self.value(item) for key, item in raw.items()}
+        return raw
+
+    def included(self, directives: list[tuple[str, dict[str, Any]]]) -> bool:
+        for name, args in directives:
+            flag = bool(self.value(args.get("if")))
+            if (name == "skip" and flag) or (name == "include" and not flag):
+                return False
+        return True
+
+    def collect(self, selections: list[Any], everything: bool = False) -> list[Field]:
+        """The fields of a selection set, fragments flattened, @skip/@include applied."""
+        out: list[Field] = []
+        for item in selections:
+            if not everything and not self.included(item.directives):
+                continue
+            if isinstance(item, Field):
+                out.append(item)
+            elif isinstance(item, Fragment):
+                out.extend(self.collect(item.selections, everything))
+            else:
+                fragment = self.fragments.get(item.name)
+                if fragment is None:
+                    raise GraphQLError(f"Fragment {item.name} was used, but not defined",
+                                       node=item, code="useAndDefineFragment")
+                if everything or self.included(fragment.directives):
+                    out.extend(self.collect(fragment.selections, everything))
+        return out
+
+
+# --- the emulator ---------------------------------------------------------------------------
+
+class ShopifyEmulator(Emulator):
+    """Shopify's GraphQL Admin API over PanPan's shops, catalogue, customers, sales and stock."""
+
+    name = "shopify"
+
+    def __init__(self, data: PanPanData, *, token: str = "shpat_emulator",
+                 now: datetime | None = None, shop: str = "panpan",
+                 throttle_status: int = 200, max_query_cost: int | None = 1000,
+                 bucket_size: float = 2000.0, restore_rate: float = 100.0,
+                 enforce_bucket: bool = False) -> None:
+        super().__init__(token=token, now=now)
+        if throttle_status not in (200, 429):
+            raise ValueError("throttle_status is 200 or 429")
+        self.data, self.shop = data, shop
+        self.throttle_status, self.max_query_cost = throttle_status, max_query_cost
+        self.bucket_size, self.restore_rate = bucket_size, restore_rate
+        self.enforce_bucket = enforce_bucket
+        self._available, self._refilled = bucket_size, time.monotonic()
+        self._work = threading.RLock()
+        self._touches: dict[tuple[str, str], list[datetime]] = {}
+        self._version = 0
+        self._cache: dict[tuple, tuple[list, list[_Row]]] = {}
+        self._index()
+
+    def _index(self) -> None:
+        data = self.data
+        self.epoch = min((datetime(s.opened_on.year, s.opened_on.month, s.opened_on.day,
+                                   tzinfo=PARIS).astimezone(UTC) for s in data.shops),
+                         default=datetime(2000, 1, 1, tzinfo=UTC))
+        self._locations = {s.shop_id: (n, s) for n, s in enumerate(data.shops, 1)}
+        self._products = {p.sku: (n, p) for n, p in enumerate(data.products, 1)}
+        self._customers = {c.customer_id: (n, c) for n, c in enumerate(data.customers, 1)}
+        sales = [o for o in data.orders if not o.is_return]
+        self._orders: list[_OrderRec] = [_OrderRec(n, o, []) for n, o in enumerate(sales, 1)]
+        by_receipt = {rec.order.receipt_no: rec for rec in self._orders}
+        self.orphan_returns: list[Order] = []
+        refund_no = 0
+        for ret in (o for o in data.orders if o.is_return):
+            original = by_receipt.get(ret.receipt_no.removeprefix("RET-"))
+            if original is None:
+                self.orphan_returns.append(ret)
+                continue
+            refund_no += 1
+            original.refunds.append((refund_no, ret))
+        self._order_ids = {rec.id: rec for rec in self._orders}
+        self._counts: dict[tuple[str, str], list] = {}
+        for count in data.stock_counts:
+            self._counts.setdefault((count.shop_id, count.sku), []).append(count)
+        for counts in self._counts.values():
+            counts.sort(key=lambda c: c.counted_at)
+
+    # --- clock and edits --------------------------------------------------------------------
+
+    def touch(self, resource: str, record_id: str, at: datetime) -> None:
+        """Record an edit at `at`: the record's updatedAt moves there once `at <= now`."""
+        known = {"orders": {r.order.receipt_no for r in self._orders},
+                 "customers": self._customers, "products": self._products,
+                 "inventory_levels": {f"{shop}/{sku}" for shop, sku in self._counts}}
+        if resource not in known:
+            raise ValueError(f"unknown resource {resource!r}; one of {', '.join(known)}")
+        if record_id not in known[resource]:
+            raise KeyError(f"no {resource} record {record_id!r}")
+        with self._work:
+            self._touches.setdefault((resource, record_id), []).append(
+                at.astimezone(UTC).replace(microsecond=0))
+            self._version += 1
+
+    def _edited(self, resource: str, record_id: str, base: datetime) -> datetime:
+        edits = [t for t in self._touches.get((resource, record_id), ()) if t <= self.now]
+        return max([base, *edits])
+
+    def _order_updated(self, rec: _OrderRec) -> datetime:
+        times = [rec.order.sold_at] + [r.sold_at for _, r in rec.refunds if r.sold_at <= self.now]
+        return self._edited("orders", rec.order.receipt_no, max(times))
+
+    def _level(self, shop_id: str, sku: str) -> tuple[Any, datetime] | None:
+        """The last stock count known at `now` and the level's updatedAt, or None."""
+        counts = self._counts.get((shop_id, sku), [])
+        i = bisect_right([c.counted_at for c in counts], self.now)
+        if i == 0:
+            return None
+        last = counts[i - 1]
+        return last, self._edited("inventory_levels", f"{shop_id}/{sku}", last.counted_at)
+
+    # --- rows per connection ----------------------------------------------------------------
+
+    def _rows(self, resource: str) -> list[_Row]:
+        now = self.now
+        if resource == "orders":
+            return [_Row(rec.id, rec.order.sold_at, self._order_updated(rec),
+                         rec.order.receipt_no, _bind(self._order_node, rec),
+                         {"processed_at": rec.order.sold_at})
+                    for rec in self._orders if rec.order.sold_at <= now]
+        if resource == "customers":
+            return [_Row(n, c.signed_up, self._edited("customers", c.customer_id, c.signed_up),
+                         f"{c.last_name} {c.first_name}", _bind(self._customer_node, c.customer_id))
+                    for n, c in self._customers.values() if c.signed_up <= now]
+        if resource in ("products", "inventoryItems"):
+            node = self._product_node if resource == "products" else self._item_node
+            return [_Row(n, self.epoch, self._edited("products", p.sku, self.epoch), p.name,
+                         _bind(node, p.sku), {"sku": p.sku})
+                    for n, p in self._products.values()]
+        if resource == "locations":
+            return [_Row(n, self.epoch, self.epoch, s.name, _bind(self._location_node, s.shop_id))
+                    for n, s in self._locations.values()]
+        raise KeyError(resource)
+
+    def _level_rows(self, shop_id: str | None, sku: str | None) -> list[_Row]:
+        rows = []
+        for (shop, item), counts in self._counts.items():
+            if (shop_id and shop != shop_id) or (sku and item != sku):
+                continue
+            level = self._level(shop, item)
+            if level is None or item not in self._products or shop not in self._locations:
+                continue
+            # Within a location the levels go by item, within an item by location.
+            number = self._products[item][0] if shop_id else self._locations[shop][0]
+            rows.append(_Row(number, counts[0].counted_at, level[1], item,
+                             _bind(self._level_node, shop, item)))
+        return sorted(rows, key=lambda r: r.id)
+
+    def _sorted(self, resource: str, sort: str) -> tuple[list, list[_Row]]:
+        key = (resource, sort, self.now, self._version)
+        if key not in self._cache:
+            rows = self._rows(resource)
+            if len(self._cache) > 32:
+                self._cache.clear()
+            self._cache[key] = _order_rows(rows, sort)
+        return self._cache[key]
+
+    # --- nodes ------------------------------------------------------------------------------
+
+    def _location_node(self, shop_id: str) -> dict[str, Any]:
+        number, shop = self._locations[shop_id]
+        return {"id": gid("Location", number), "legacyResourceId": str(number),
+                "name": shop.name, "isActive": True,
+                "address": {"address1": None, "city": shop.city, "zip": None,
+                            "country": "France", "countryCode": "FR"},
+                "inventoryLevels": lambda args, path: self._connection(
+                    self._level_rows(shop_id, None), "ID", args, path)}
+
+    def _customer_node(self, customer_id: str) -> dict[str, Any]:
+        number, c = self._customers[customer_id]
+        email, phone = c.email or None, _e164(c.phone)
+        return {"id": gid("Customer", number), "legacyResourceId": str(number),
+                "firstName": c.first_name or None, "lastName": c.last_name or None,
+                "displayName": f"{c.first_name} {c.last_name}".strip(), "email": email,
+                "phone": phone, "state": "DISABLED",
+                "tags": ["loyalty"] if c.loyalty_opt_in else [],
+                "createdAt": timestamp(c.signed_up),
+                "updatedAt": timestamp(self._edited("customers", customer_id, c.signed_up)),
+                "defaultEmailAddress": {"emailAddress": email} if email else None,
+                "defaultPhoneNumber": {"phoneNumber": phone} if phone else None}
+
+    def _product_node(self, sku: str) -> dict[str, Any]:
+        number, p = self._products[sku]
+        updated = timestamp(self._edited("products", sku, self.epoch))
+        variant = _bind(self._variant_node, sku)
+        return {"id": gid("Product", number), "legacyResourceId": str(number),
+                "title": p.name, "handle": _handle(p.name), "productType": p.category,
+                "vendor": "PanPan", "status": "ACTIVE", "createdAt": timestamp(self.epoch),
+                "updatedAt": updated,
+                "variants": lambda args, path: self._connection(
+                    [_Row(number, self.epoch, self.epoch, sku, variant)], "ID", args, path)}
+
+    def _variant_node(self, sku: str) -> dict[str, Any]:
+        number, p = self._products[sku]
+        return {"id": gid("ProductVariant", number), "legacyResourceId": str(number),
+                "sku": sku, "title": "Default Title", "price": amount(p.unit_price),
+                "createdAt": timestamp(self.epoch),
+                "updatedAt": timestamp(self._edited("products", sku, self.epoch)),
+                "product": lambda args, path: self._product_node(sku),
+                "inventoryItem": lambda args, path: self._item_node(sku)}
+
+    def _item_node(self, sku: str) -> dict[str, Any]:
+        number, p = self._products[sku]
+        return {"id": gid("InventoryItem", number), "legacyResourceId": str(number),
+                "sku": sku, "tracked": True, "createdAt": timestamp(self.epoch),
+                "updatedAt": timestamp(self._edited("products", sku, self.epoch)),
+                "unitCost": money(p.unit_cost),
+                "variant": lambda args, path: self._variant_node(sku),
+                "inventoryLevels": lambda args, path: self._connection(
+                    self._level_rows(None, sku), "ID", args, path)}
+
+    def _level_node(self, shop_id: str, sku: str) -> dict[str, Any]:
+        location, item = self._locations[shop_id][0], self._products[sku][0]
+        level = self._level(shop_id, sku)
+        assert level is not None
+        count, updated = level
+        first = self._counts[(shop_id, sku)][0].counted_at
+
+        def quantities(args: dict[str, Any], path: list) -> list[dict[str, Any]]:
+            names = args["names"] if isinstance(args["names"], list) else [args["names"]]
+            for name in names:
+                if name not in QUANTITY_NAMES:
+                    raise GraphQLError(f"'{name}' is not a valid inventory quantity name.",
+                                       path=path, execution=True)
+            return [{"id": f"gid://shopify/InventoryQuantity/{location}?inventory_item_id="
+                           f"{item}&name={name}", "name": name,
+                     "quantity": count.on_hand if name in ("available", "on_hand") else 0,
+                     "updatedAt": timestamp(updated) if name in ("available", "on_hand")
+                     else None}
+                    for name in names]
+
+        return {"id": f"gid://shopify/InventoryLevel/{location}?inventory_item_id={item}",
+                "createdAt": timestamp(first), "updatedAt": timestamp(updated),
+                "location": lambda args, path: self._location_node(shop_id),
+                "item": lambda args, path: self._item_node(sku), "quantities": quantities}
+
+    def _order_node(self, rec: _OrderRec) -> dict[str, Any]:
+        order, now = rec.order, self.now
+        refunds = [(n, r) for n, r in rec.refunds if r.sold_at <= now]
+        refunded = sum((-r.total for _, r in refunds), Decimal("0"))
+        total = order.total
+        line_ids = {line.line_no: rec.id * 1000 + line.line_no for line in order.lines}
+        returned: dict[int, int] = {}
+        matches: dict[tuple[int, int], Any] = {}
+        for n, ret in refunds:
+            for ret_line in ret.lines:
+                line = next((x for x in order.lines if x.sku == ret_line.sku), None)
+                matches[(n, ret_line.line_no)] = line
+                if line is not None:
+                    returned[line.line_no] = returned.get(line.line_no, 0) - int(ret_line.quantity)
+
+        def line_node(line: Any) -> dict[str, Any]:
+            sku = line.sku
+            known = sku in self._products
+            return {"id": gid("LineItem", line_ids[line.line_no]), "sku": sku or None,
+                    "name": line.name, "title": line.name, "variantTitle": None,
+                    "vendor": "PanPan", "quantity": int(line.quantity),
+                    "currentQuantity": int(line.quantity) - returned.get(line.line_no, 0),
+                    "originalUnitPriceSet": money_bag(line.unit_price),
+                    "originalTotalSet": money_bag(line.unit_price * line.quantity),
+                    "discountedTotalSet": money_bag(line.line_total),
+                    "totalDiscountSet": money_bag(line.discount),
+                    "product": (lambda a, p: self._product_node(sku)) if known else None,
+                    "variant": (lambda a, p: self._variant_node(sku)) if known else None}
+
+        def refund_node(number: int, ret: Order) -> dict[str, Any]:
+            rows = [_Row(number * 1000 + rl.line_no, ret.sold_at, ret.sold_at, rl.sku,
+                         _bind(refund_line, number, ret, rl)) for rl in ret.lines]
+            return {"id": gid("Refund", number), "legacyResourceId": str(number),
+                    "createdAt": timestamp(ret.sold_at), "updatedAt": timestamp(ret.sold_at),
+                    "note": ret.receipt_no, "totalRefundedSet": money_bag(-ret.total),
+                    "refundLineItems": lambda args, path: self._connection(rows, "ID", args,
+                                                                           path)}
+
+        def refund_line(number: int, ret: Order, rl: Any) -> dict[str, Any]:
+            line = matches.get((number, rl.line_no))
+            return {"id": gid("RefundLineItem", number * 1000 + rl.line_no),
+                    "quantity": -int(rl.quantity), "restockType": "RETURN", "restocked": True,
+                    "lineItem": line_node(line) if line is not None else None,
+                    "location": self._location_node(ret.shop_id)
+                    if ret.shop_id in self._locations else None,
+                    "priceSet": money_bag(rl.unit_price), "subtotalSet": money_bag(-rl.line_total)}
+
+        customer = self._customers.get(order.customer_id)
+        status = "PAID" if not refunds else \
+            ("REFUNDED" if refunded >= total else "PARTIALLY_REFUNDED")
+        location = (lambda a, p: self._location_node(order.shop_id)) \
+            if order.shop_id in self._locations else None
+        line_rows = [_Row(line_ids[line.line_no], order.sold_at, order.sold_at, line.sku,
+                          _bind(line_node, line)) for line in order.lines]
+        return {
+            "id": gid("Order", rec.id), "legacyResourceId": str(rec.id),
+            "name": order.receipt_no,
+            "email": (customer[1].email or None) if customer else None,
+            "createdAt": timestamp(order.sold_at), "processedAt": timestamp(order.sold_at),
+            "updatedAt": timestamp(self._order_updated(rec)),
+            "closedAt": timestamp(order.sold_at), "closed": True, "cancelledAt": None,
+            "cancelReason": None, "test": False, "currencyCode": CURRENCY,
+            "presentmentCurrencyCode": CURRENCY, "taxesIncluded": True,
+            "displayFinancialStatus": status, "displayFulfillmentStatus": "FULFILLED",
+            "sourceName": "web" if order.channel == "livraison" else "pos",
+            "totalPriceSet": money_bag(total), "subtotalPriceSet": money_bag(total),
+            "totalDiscountsSet": money_bag(sum((x.discount for x in order.lines),
+                                               Decimal("0"))),
+            "totalRefundedSet": money_bag(refunded),
+            "currentTotalPriceSet": money_bag(total - refunded),
+            "currentSubtotalPriceSet": money_bag(total - refunded),
+            "customer": (lambda a, p: self._customer_node(order.customer_id))
+            if customer else None,
+            "physicalLocation": location, "retailLocation": location,
+            "lineItems": lambda args, path: self._connection(line_rows, "ID", args, path),
+            "refunds": lambda args, path: [refund_node(n, r) for n, r in refunds][
+                :args.get("first")],
+        }
+
+    def _root(self) -> dict[str, Any]:
+        def connection(resource: str) -> Callable[[dict[str, Any], list], dict[str, Any]]:
+            def resolve(args: dict[str, Any], path: list) -> dict[str, Any]:
+                sort = args.get("sortKey") or "ID"
+                enum, allowed = SORT_KEYS.get(resource, ("", ("ID",)))
+                if sort not in allowed:
+                    raise GraphQLError(
+                        f"Argument 'sortKey' on Field '{path[-1]}' has an invalid value "
+                        f"({sort}). Expected type '{enum}'.", path=path, execution=True,
+                        code="argumentLiteralsIncompatible")
+                keys, rows = self._sorted(resource, sort)
+                return self._connection(rows, sort, args, path, keys=keys, resource=resource)
+            return resolve
+
+        def one(resource: str, kind: str) -> Callable[[dict[str, Any], list], Any]:
+            def resolve(args: dict[str, Any], path: list) -> Any:
+                match = re.fullmatch(rf"gid://shopify/{kind}/(\d+)", str(args["id"]))
+                if match is None:
+                    raise GraphQLError(f"Invalid global id '{args['id']}'", path=path,
+                                       execution=True)
+                _, rows = self._sorted(resource, "ID")
+                row = next((r for r in rows if r.id == int(match.group(1))), None)
+                return row.build() if row else None
+            return resolve
+
+        return {"shop": {"id": gid("Shop", 1), "name": "PanPan", "currencyCode": CURRENCY,
+                         "ianaTimezone": "Europe/Paris", "taxesIncluded": True,
+                         "myshopifyDomain": f"{self.shop}.myshopify.com"},
+                **{name: connection(name) for name in ("orders", "customers", "products",
+                                                        "locations", "inventoryItems")},
+                "order": one("orders", "Order"), "customer": one("customers", "Customer"),
+                "product": one("products", "Product"), "location": one("locations", "Location"),
+                "inventoryItem": one("inventoryItems", "InventoryItem")}
+
+    # --- connections, cursors and search ----------------------------------------------------
+
+    def _connection(self, rows: list[_Row], sort: str, args: dict[str, Any], path: list, *,
+                    keys: list | None = None, resource: str | None = None) -> dict[str, Any]:
+        """A page of `rows` (sorted by `sort` unless `keys` says they are) per the arguments.
+
+        Cursors and range terms on the sort field narrow the sorted list by bisection; the
+        other search terms are tested only until the page is full, so a page costs about its
+        size however large the shop. hasPreviousPage is true after an `after` cursor (and
+        hasNextPage before a `before` one) without looking, as Relay allows.
+        """
+        first, last = args.get("first"), args.get("last")
+        if first is None and last is None:
+            raise GraphQLError("you must provide one of first or last", path=path,
+                               execution=True)
+        for label, size in (("first", first), ("last", last)):
+            if size is not None and size > MAX_PAGE:
+                raise GraphQLError(f"{label} must be less than or equal to {MAX_PAGE}",
+                                   path=path, execution=True)
+            if size is not None and size < 0:
+                raise GraphQLError(f"{label} must be greater than or equal to 0", path=path,
+                                   execution=True)
+        if keys is None:
+            keys, rows = _order_rows(rows, sort)
+        wanted: Callable[[_Row], bool] = _always
+        lo, hi = 0, len(keys)
+        if args.get("query"):
+            wanted, ranges = self._search(resource or "levels", args["query"], path)
+            for field_name, op, value in ranges:
+                if _SORT_FIELD.get(sort) != field_name:
+                    continue
+                if op in (">", ">="):
+                    mark = (value, _HIGH if op == ">" else -1)
+                    lo = max(lo, bisect_right(keys, mark) if op == ">" else bisect_left(keys, mark))
+                else:
+                    mark = (value, -1 if op == "<" else _HIGH)
+                    hi = min(hi, bisect_left(keys, mark) if op == "<" else bisect_right(keys, mark))
+        reverse = bool(args.get("reverse"))
+        after, before = args.get("after"), args.get("before")
+        if after is not None:
+            mark = _decode_cursor(after, sort, path)
+            if reverse:
+                hi = min(hi, bisect_left(keys, mark))
+            else:
+                lo = max(lo, bisect_right(keys, mark))
+        if before is not None:
+            mark = _decode_cursor(before, sort, path)
+            if reverse:
+                lo = max(lo, bisect_right(keys, mark))
+            else:
+                hi = min(hi, bisect_left(keys, mark))
+        forward = range(lo, hi) if not reverse else range(hi - 1, lo - 1, -1)
+        if first is not None:
+            picked = _take(forward, rows, wanted, first + 1)
+            has_next, has_previous = len(picked) > first, after is not None
+            picked = picked[:first]
+            if last is not None:
+                has_previous = has_previous or len(picked) > last
+                picked = picked[len(picked) - last:] if last else []
+        else:
+            picked = _take(reversed(forward), rows, wanted, last + 1)[::-1]
+            has_previous, has_next = len(picked) > last, before is not None
+            picked = picked[len(picked) - last:] if last else []
+        edges = [{"cursor": _encode_cursor(keys[i], sort), "node": rows[i].build()}
+                 for i in picked]
+        return {"edges": edges, "nodes": [edge["node"] for edge in edges],
+                "pageInfo": {"hasNextPage": has_next, "hasPreviousPage": has_previous,
+                             "startCursor": edges[0]["cursor"] if edges else None,
+                             "endCursor": edges[-1]["cursor"] if edges else None}}
+
+    def _search(self, resource: str, text: str,
+                path: list) -> tuple[Callable[[_Row], bool], list[tuple[str, str, Any]]]:
+        """Shopify search syntax, the part connectors use (see the module docstring).
+
+        Gives the test every term makes, and the plain range terms (field, op, value) that
+        the caller may answer by bisection instead.
+        """
+        tests: list[Callable[[_Row], bool]] = []
+        ranges: list[tuple[str, str, Any]] = []
+        warnings: list[dict[str, str]] = []
+        fields = SEARCH_FIELDS.get(resource, SEARCH_FIELDS["levels"])
+        term = re.compile(r"""(-?)(\w+):(<=|>=|<|>)?('[^']*'|"[^"]*"|[^\s()]+)""")
+        pos = 0
+        while pos < len(text):
+            if text[pos].isspace():
+                pos += 1
+                continue
+            if text.startswith("AND", pos) and text[pos + 3:pos + 4] in ("", " "):
+                pos += 3
+                continue
+            match = term.match(text, pos)
+            if match is None:
+                word = text[pos:].split()[0]
+                raise GraphQLError(f"Search syntax not supported by the emulator near "
+                                   f"'{word}' (only field:value terms joined by AND)",
+                                   path=path, execution=True)
+            pos = match.end()
+            negate, name, op, value = match.groups()
+            value = value[1:-1] if value[:1] in ("'", '"') else value
+            if name not in fields:
+                warnings.append({"field": name,
+                                 "message": "Invalid search field for this query."})
+                continue
+            parsed = _term(name, op or "", value)
+            if parsed is None:
+                warnings.append({"field": name, "message": f"Invalid value: {value}"})
+                continue
+            test, bound = parsed
+            tests.append((lambda t: lambda r: not t(r))(test) if negate else test)
+            if bound is not None and op and not negate:
+                ranges.append((name, op, bound))
+        if warnings:
+            self._context.search.append({"path": path, "query": text, "warnings": warnings})
+        if not tests:
+            return _always, ranges
+        return (tests[0] if len(tests) == 1 else lambda row: all(t(row) for t in tests)), ranges
+
+    # --- HTTP -------------------------------------------------------------------------------
+
+    def authorized(self, request: Request) -> bool:
+        return request.headers.get("x-shopify-access-token") == self.token
+
+    def _headers(self, request: Request) -> dict[str, str]:
+        match = _PATH.match(request.path)
+        headers = {"X-Request-Id": str(uuid.uuid4())}
+        if match:
+            headers["X-Shopify-API-Version"] = match.group(1)
+        return headers
+
+    def unauthorized(self, request: Request) -> Response:
+        return Response(401, {"errors": BAD_TOKEN}, self._headers(request))
+
+    def server_error(self, request: Request, status: int) -> Response:
+        headers = self._headers(request)
+        request_id = headers["X-Request-Id"]
+        return Response(status, {"errors": [{
+            "message": "Internal error. Looks like something went wrong on our end.\n"
+                       f"Request ID: {request_id} (include this in support requests).",
+            "extensions": {"code": "INTERNAL_SERVER_ERROR", "requestId": request_id}}]},
+            headers)
+
+    def rate_limited(self, request: Request, retry_after: float | None) -> Response:
+        try:
+            requested = self._requested_for(request)
+        except Exception:  # an injected throttle answers whatever the body was
+            requested = 0
+        return self._throttled(request, requested, retry_after)
+
+    def _throttled(self, request: Request, requested: int,
+                   retry_after: float | None) -> Response:
+        headers = self._headers(request)
+        if self.throttle_status == 429 and retry_after is not None:
+            headers["Retry-After"] = str(int(retry_after)) if float(retry_after).is_integer() \
+                else f"{retry_after:.1f}"
+        return Response(self.throttle_status, {
+            "errors": [{"message": "Throttled",
+                        "extensions": {"code": "THROTTLED", "documentation": DOCS}}],
+            "extensions": {"cost": self._cost(requested, None)}}, headers)
+
+    def expired_cursor(self, request: Request) -> Response:
+        where: Any = _Pos(2, 3)
+        root = "orders"
+        try:
+            operation, _ = _parse_body(request.json())
+            first = next(s for s in operation.selections if isinstance(s, Field))
+            where, root = first, first.key
+        except Exception:  # whatever the body, the answer is the cursor error
+            pass
+        return Response(200, {"errors": [GraphQLError(
+            "Invalid cursor for current pagination sort.", node=where,
+            path=[root]).as_dict()], "data": None,
+            "extensions": {"cost": self._cost(0, 0)}}, self._headers(request))
+
+    def _refill(self) -> None:
+        moment = time.monotonic()
+        self._available = min(self.bucket_size, self._available
+                              + (moment - self._refilled) * self.restore_rate)
+        self._refilled = moment
+
+    def _cost(self, requested: int, actual: int | None) -> dict[str, Any]:
+        self._refill()
+        return {"requestedQueryCost": requested, "actualQueryCost": actual,
+                "throttleStatus": {"maximumAvailable": float(self.bucket_size),
+                                   "currentlyAvailable": int(max(0.0, self._available)),
+                                   "restoreRate": float(self.restore_rate)}}
+
+    def route(self, request: Request) -> Response:
+        headers = self._headers(request)
+        if request.method != "POST" or not _PATH.match(request.path):
+            return Response(404, {"errors": "Not Found"}, headers)
+        content_type = request.headers.get("content-type", "").split(";")[0].strip()
+        if content_type == "application/graphql":
+            body: Any = {"query": request.body.decode("utf-8", "replace")}
+        else:
+            try:
+                body = request.json()
+            except ValueError:
+                body = None
+        if not isinstance(body, dict) or not isinstance(body.get("query"), str) \
+                or not body["query"].strip():
+            return Response(400, {"errors": {"query": "Required parameter missing or invalid"}},
+                            headers)
+        with self._work:
+            answer = self._answer(body)
+        if _is_throttled(answer):
+            return self._throttled(request, answer["extensions"]["cost"]["requestedQueryCost"],
+                                   None)
+        return Response(200, answer, headers)
+
+    def _requested_for(self, request: Request) -> int:
+        operation, fragments = _parse_body(request.json())
+        context = _Context({k: v for k, v in (request.json().get("variables") or {}).items()},
+                           fragments)
+        return _requested_cost(context, self._root_type(operation), operation.selections)
+
+    @staticmethod
+    def _root_type(operation: Operation) -> str:
+        return "Mutation" if operation.kind == "mutation" else "QueryRoot"
+
+    def _answer(self, body: dict[str, Any]) -> dict[str, Any]:
+        try:
+            operation, fragments = _parse_body(body)
+            variables = body.get("variables") or {}
+            if isinstance(variables, str):
+                variables = json.loads(variables or "{}")
+            if not isinstance(variables, dict):
+                raise GraphQLError("Variables must be an object")
+            context = _Context({}, fragments)
+            errors = _validate(context, operation, self._root_type(operation))
+            if errors:
+                return {"errors": [e.as_dict() for e in errors]}
+            context.variables = _coerce_variables(operation, variables)
+            requested = _requested_cost(context, self._root_type(operation),
+                                        operation.selections)
+        except GraphQLError as error:
+            return {"errors": [error.as_dict()]}
+        if self.max_query_cost is not None and requested > self.max_query_cost:
+            return {"errors": [{
+                "message": f"Query cost is {requested}, which exceeds the single query max cost "
+                           f"limit ({self.max_query_cost}).\n\nSee {DOCS} for more information "
+                           "on how the\ncost of a query is calculated.\n\nTo query larger "
+                           "amounts of data with fewer limits, bulk operations should be used "
+                           "instead.",
+                "extensions": {"code": "MAX_COST_EXCEEDED", "cost": requested,
+                               "maxCost": self.max_query_cost, "documentation": DOCS}}]}
+        self._refill()
+        if self.enforce_bucket and requested > self._available:
+            return {"errors": [{"message": "Throttled", "extensions": {"code": "THROTTLED"}}],
+                    "extensions": {"cost": {"requestedQueryCost": requested}}}
+        self._context = context
+        try:
+            data = self._project(self._root(), self._root_type(operation),
+                                 operation.selections, [], context)
+        except GraphQLError as error:
+            self._available -= requested
+            return {"errors": [error.as_dict()], "data": None,
+                    "extensions": {"cost": self._cost(requested, requested)}}
+        self._available -= context.cost
+        extensions: dict[str, Any] = {"cost": self._cost(requested, context.cost)}
+        if context.search:
+            extensions["search"] = context.search
+        return {"data": data, "extensions": extensions}
+
+    def _project(self, value: Any, type_name: str, selections: list[Any], path: list,
+                 context: _Context) -> Any:
+        """The selected fields of `value` (a dict whose lazy fields are callables)."""
+        if value is None:
+            return None
+        if isinstance(value, list):
+            return [self._project(item, type_name, selections, [*path, i], context)
+                    for i, item in enumerate(value)]
+        fields = _fields(type_name) or {}
+        if type_name.endswith("Connection"):
+            context.cost += 2
+        elif not type_name.endswith("Edge") and type_name not in ("PageInfo", "QueryRoot"):
+            context.cost += 1
+        out: dict[str, Any] = {}
+        for item in context.collect(selections):
+            if item.name == "__typename":
+                out[item.key] = type_name
+                continue
+            field_type = fields[item.name]
+            raw = value.get(item.name)
+            here = [*path, item.key]
+            if callable(raw):
+                args = {name: context.value(v) for name, v in item.args.items()}
+                try:
+                    raw = raw(args, here)
+                except GraphQLError as error:
+                    error.node = error.node or item
+                    raise
+            if _fields(field_type) is not None:
+                out[item.key] = self._project(raw, field_type, item.selections, here, context)
+            else:
+                out[item.key] = raw
+        return out
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+def _bind(function: Callable[..., Any], *args: Any) -> Callable[[], Any]:
+    return lambda: function(*args)
+
+
+def _is_throttled(body: dict[str, Any]) -> bool:
+    errors = body.get("errors")
+    return isinstance(errors, list) and bool(errors) and isinstance(errors[0], dict) and \
+        errors[0].get("extensions", {}).get("code") == "THROTTLED"
+
+
+_HIGH = float("inf")
+_SORT_FIELD = {"ID": "id", "CREATED_AT": "created_at", "PROCESSED_AT": "processed_at",
+               "UPDATED_AT": "updated_at"}
+_SORT_KIND = {"ID": "id", "CREATED_AT": "time", "UPDATED_AT": "time", "PROCESSED_AT": "time",
+              "NAME": "text", "TITLE": "text"}
+
+
+def _sort_value(row: _Row, sort: str) -> Any:
+    if sort in ("CREATED_AT", "PROCESSED_AT"):
+        return row.created
+    if sort == "UPDATED_AT":
+        return row.updated
+    if sort in ("NAME", "TITLE"):
+        return row.name
+    return row.id
+
+
+def _order_rows(rows: list[_Row], sort: str) -> tuple[list, list[_Row]]:
+    keyed = sorted(((_sort_value(r, sort), r.id), r) for r in rows)
+    return [k for k, _ in keyed], [r for _, r in keyed]
+
+
+def _encode_cursor(key: tuple[Any, int], sort: str) -> str:
+    value, number = key
+    if isinstance(value, datetime):
+        text = value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    else:
+        text = str(value)
+    raw = json.dumps({"last_id": number, "last_value": text}, separators=(",", ":"))
+    return base64.b64encode(raw.encode()).decode()
+
+
+def _decode_cursor(cursor: Any, sort: str, path: list) -> tuple[Any, int]:
+    try:
+        raw = json.loads(base64.b64decode(str(cursor), validate=True))
+        number, text = raw["last_id"], raw["last_value"]
+        if not isinstance(number, int) or not isinstance(text, str):
+            raise ValueError
+        kind = _SORT_KIND.get(sort, "id")
+        if kind == "id":
+            if int(text) != number:
+                raise ValueError
+            return number, number
+        if kind == "time":
+            return parse_time(text), number
+        return text, number
+    except (ValueError, KeyError, TypeError):
+        raise GraphQLError("Invalid cursor for current pagination sort.", path=path,
+                           execution=True) from None
+
+
+def _term(name: str, op: str,
+          value: str) -> tuple[Callable[[_Row], bool], Any] | None:
+    """One search term as (test, the value it compares with), or None when it won't parse."""
+    compare = {"": lambda a, b: a == b, ">": lambda a, b: a > b, ">=": lambda a, b: a >= b,
+               "<": lambda a, b: a < b, "<=": lambda a, b: a <= b}[op]
+    if name == "status":
+        everything = value.lower() in ("any", "closed")
+        return (lambda row: everything), None
+    if name == "sku":
+        return (lambda row: compare(row.search.get("sku"), value)), None
+    if name == "id":
+        if not value.isdigit():
+            return None
+        number = int(value)
+        return (lambda row: compare(row.id, number)), number
+    try:
+        moment = _search_time(value)
+    except ValueError:
+        return None
+    if name == "updated_at":
+        return (lambda row: compare(row.updated, moment)), moment
+    return (lambda row: compare(row.created, moment)), moment
+
+
+def _always(row: _Row) -> bool:
+    return True
+
+
+def _take(positions: range | Any, rows: list[_Row], wanted: Callable[[_Row], bool],
+          count: int) -> list[int]:
+    """The first `count` positions whose row is wanted."""
+    out: list[int] = []
+    if count <= 0:
+        return out
+    for i in positions:
+        if wanted(rows[i]):
+            out.append(i)
+            if len(out) >= count:
+                break
+    return out
+
+
+def _parse_body(body: dict[str, Any]) -> tuple[Operation, dict[str, Fragment]]:
+    operations, fragments = _Parser(body["query"]).document()
+    wanted = body.get("operationName")
+    if wanted:
+        chosen = [op for op in operations if op.name == wanted]
+        if not chosen:
+            raise GraphQLError(f'No operation named "{wanted}"')
+        return chosen[0], fragments
+    if len(operations) != 1:
+        raise GraphQLError("An operation name is required" if operations else
+                           "Unexpected end of document")
+    return operations[0], fragments
+
+
+def _validate(context: _Context, operation: Operation, root: str) -> list[GraphQLError]:
+    """Static checks, as graphql-ruby does them before running anything."""
+    errors: list[GraphQLError] = []
+    label = f"query {operation.name}" if operation.name else "anonymous query"
+    if operation.kind == "subscription":
+        return [GraphQLError("Subscriptions are not supported", node=operation,
+                             code="subscriptionsNotSupported")]
+
+    def walk(type_name: str, selections: list[Any], path: list) -> None:
+        fields = _fields(type_name) or {}
+        try:
+            collected = context.collect(selections, everything=True)
+        except GraphQLError as error:
+            errors.append(error)
+            return
+        for item in collected:
+            here = [*path, item.key]
+            if item.name == "__typename":
+                continue
+            if item.name not in fields:
+                errors.append(GraphQLError(
+                    f"Field '{item.name}' doesn't exist on type '{type_name}'", node=item,
+                    path=here, code="undefinedField", typeName=type_name, fieldName=item.name))
+                continue
+            field_type = fields[item.name]
+            allowed = ARGS.get((type_name, item.name), {})
+            for name, value in item.args.items():
+                if name not in allowed:
+                    errors.append(GraphQLError(
+                        f"Field '{item.name}' doesn't accept argument '{name}'", node=item,
+                        path=[*here, name], code="argumentNotAccepted", name=item.name,
+                        typeName="Field", argumentName=name))
+                    continue
+                for var in _variables_in(value):
+                    if var.name not in operation.variables:
+                        errors.append(GraphQLError(
+                            f"Variable ${var.name} is used by {label} but not declared",
+                            node=item, path=[*here, name], code="variableNotDefined",
+                            variableName=var.name))
+                    elif _base_type(operation.variables[var.name][0]) != \
+                            _base_type(allowed[name]) and not isinstance(value, list):
+                        declared = operation.variables[var.name][0]
+                        errors.append(GraphQLError(
+                            f"Type mismatch on variable ${var.name} and argument {name} "
+                            f"({declared} / {allowed[name]})", node=item,
+                            path=[*here, name], code="variableMismatch"))
+                if not isinstance(value, Var) and not _variables_in(value) and \
+                        not _literal_ok(value, allowed[name]):
+                    errors.append(GraphQLError(
+                        f"Argument '{name}' on Field '{item.name}' has an invalid value "
+                        f"({_show(value)}). Expected type '{allowed[name]}'.", node=item,
+                        path=[*here, name], code="argumentLiteralsIncompatible",
+                        typeName="Field", argumentName=name))
+            missing = [name for name, kind in allowed.items()
+                       if kind.endswith("!") and name not in item.args]
+            if missing:
+                errors.append(GraphQLError(
+                    f"Field '{item.name}' is missing required arguments: {', '.join(missing)}",
+                    node=item, path=here, code="missingRequiredArguments",
+                    className="Field", name=item.name, arguments=", ".join(missing)))
+            is_object = _fields(field_type) is not None
+            if is_object and not item.selections:
+                errors.append(GraphQLError(
+                    f"Field must have selections (field '{item.name}' returns {field_type} but "
+                    f"has no selections. Did you mean '{item.name} {{ ... }}'?)", node=item,
+                    path=here, code="selectionMismatch", nodeName=item.name,
+                    typeName=field_type))
+            elif not is_object and item.selections:
+                errors.append(GraphQLError(
+                    f"Selections can't be made on scalars (field '{item.name}' returns "
+                    f"{field_type} but has selections [{', '.join(_names(item.selections))}])",
+                    node=item, path=here, code="selectionMismatch", nodeName=item.name,
+                    typeName=field_type))
+            elif is_object:
+                walk(field_type, item.selections, here)
+
+    walk(root, operation.selections, [operation.kind])
+    used = {var.name for item in _all_fields(context, operation.selections)
+            for value in item.args.values() for var in _variables_in(value)}
+    used |= {var.name for item in _all_fields(context, operation.selections)
+             for _, args in item.directives for value in args.values()
+             for var in _variables_in(value)}
+    for name in operation.variables:
+        if name not in used:
+            errors.append(GraphQLError(f"Variable ${name} is declared by {label} but not used",
+                                       node=operation, path=[operation.kind],
+                                       code="variableNotUsed", variableName=name))
+    return errors
+
+
+def _all_fields(context: _Context, selections: list[Any]) -> list[Field]:
+    try:
+        fields = context.collect(selections, everything=True)
+    except GraphQLError:
+        return []
+    return [f for item in fields for f in (item, *_all_fields(context, item.selections))]
+
+
+def _names(selections: list[Any]) -> list[str]:
+    return [s.name for s in selections if isinstance(s, Field | Spread)]
+
+
+def _variables_in(value: Any) -> list[Var]:
+    if isinstance(value, Var):
+        return [value]
+    if isinstance(value, list):
+        return [v for item in value for v in _variables_in(item)]
+    if isinstance(value, dict):
+        return [v for item in value.values() for v in _variables_in(item)]
+    return []
+
+
+def _literal_ok(value: Any, type_text: str) -> bool:
+    if type_text.endswith("SortKeys"):
+        return isinstance(value, Enum) or value is None
+    if isinstance(value, Enum):
+        return False
+    return _type_ok(value, type_text)
+
+
+def _coerce_variables(operation: Operation, given: dict[str, Any]) -> dict[str, Any]:
+    """The operation's variables from the request, defaults filled in and types checked."""
+    out = {}
+    for name, (type_text, default) in operation.variables.items():
+        if name in given:
+            value = given[name]
+        elif default is not _NO_DEFAULT:
+            value = default.name if isinstance(default, Enum) else default
+        else:
+            value = None
+        if not _type_ok(value, type_text):
+            problem = "Expected value to not be null" if value is None else \
+                f"Could not coerce value {json.dumps(value)} to {_base_type(type_text)}"
+            raise GraphQLError(
+                f"Variable ${name} of type {type_text} was provided invalid value",
+                node=operation, code="INVALID_VARIABLE", value=value,
+                problems=[{"path": [], "explanation": problem}])
+        out[name] = value
+    return out
+
+
+def _requested_cost(context: _Context, type_name: str, selections: list[Any]) -> int:
+    """Shopify's calculated cost: objects 1, connections 2 + size × node, scalars 0."""
+    total = 0
+    fields = _fields(type_name) or {}
+    for item in context.collect(selections):
+        field_type = fields.get(item.name)
+        if field_type is None or _fields(field_type) is None:
+            continue
+        if field_type.endswith("Connection"):
+            args = {name: context.value(v) for name, v in item.args.items()}
+            size = args.get("first") if args.get("first") is not None else args.get("last")
+            size = size if isinstance(size, int) and not isinstance(size, bool) else 0
+            base = field_type.removesuffix("Connection")
+            node = 0
+            for part in context.collect(item.selections):
+                if part.name == "nodes":
+                    node += 1 + _requested_cost(context, base, part.selections)
+                elif part.name == "edges":
+                    for inner in context.collect(part.selections):
+                        if inner.name == "node":
+                            node += 1 + _requested_cost(context, base, inner.selections)
+            total += 2 + size * node
+        elif field_type != "PageInfo":
+            total += 1 + _requested_cost(context, field_type, item.selections)
+    return total
