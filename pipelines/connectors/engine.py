@@ -154,7 +154,8 @@ class PageLoader:
         self.upsert = sql.SQL(
             "WITH body AS (SELECT %(page)s::jsonb #> %(records)s AS list), "
             "page AS (SELECT {record} AS r, e.n FROM body, jsonb_array_elements(CASE "
-            "jsonb_typeof(body.list) WHEN 'array' THEN body.list ELSE '[]' END) "
+            "jsonb_typeof(body.list) WHEN 'array' THEN body.list WHEN 'object' THEN "
+            "jsonb_build_array(body.list) ELSE '[]' END) "
             "WITH ORDINALITY AS e(r, n)), "
             "keyed AS (SELECT DISTINCT ON (k) jsonb_build_array({key})::text AS k, r, n "
             "FROM page ORDER BY k, n DESC){seen} "
@@ -297,6 +298,8 @@ class PageFetcher:
             records = get_path(page.body, stream.records)
             if records is None:
                 records = []
+            elif isinstance(records, dict):
+                records = [records]  # an endpoint that returns one object
             elif not isinstance(records, list):
                 raise ExtractError(f"{path}: expected a list of records at {stream.records!r}, "
                                    f"got {type(records).__name__}")
@@ -422,8 +425,12 @@ def run_stream(
     force: bool = False,
     progress: Progress | None = None,
     now: datetime | None = None,
+    prefetch: int = PREFETCH_PAGES,
 ) -> StreamResult:
-    """Extract one stream into raw; `conn` must be in autocommit mode."""
+    """Extract one stream into raw; `conn` must be in autocommit mode.
+
+    `prefetch` pages are fetched ahead by a background thread (0: fetch in turn).
+    """
     say = progress or _quiet
     stream = manifest.streams[name]
     incremental = stream.incremental
@@ -460,7 +467,8 @@ def run_stream(
         context = {"config": settings, "partition": partition}
         fetcher = PageFetcher(client, stream, context)
         best = cursors.get(key)
-        for fetched in prefetched(fetcher.pages(start, sync_start)):
+        pages = fetcher.pages(start, sync_start)
+        for fetched in prefetched(pages, prefetch) if prefetch else pages:
             best = _max_cursor(best, fetched.records, incremental)
             fields = {f for record in fetched.records if isinstance(record, dict)
                       for f in record}

@@ -23,7 +23,7 @@ import orjson
 from goalpost.errors import GoalpostError
 from pipelines.connectors.manifest import ErrorRule, Manifest
 from pipelines.connectors.secrets import Redactor, store_secret
-from pipelines.connectors.templating import get_path, render
+from pipelines.connectors.templating import TemplateError, get_path, render
 
 MAX_RETRY_AFTER = 600.0
 
@@ -66,7 +66,12 @@ class ApiClient:
         self.sleep = sleep
         self.retries = 0
         self.waited = 0.0
-        base = settings.get("base_url") or render(manifest.base_url, {"config": settings})
+        try:
+            base = settings.get("base_url") or render(manifest.base_url, {"config": settings})
+        except TemplateError as exc:
+            raise ExtractError(f"{source}: the connector's base URL needs the setting "
+                               f"{exc.args[0].removeprefix('config.')}",
+                               hint="add it under the source's config") from None
         timeout = httpx.Timeout(manifest.retry.timeout_seconds, connect=10.0)
         if transport is None:
             # Small request bodies follow their headers at once rather than after an ACK.
