@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pytest
-
 from goalpost.orchestrator import run_client
 from pipelines.emulators.lightspeed_x import LightspeedXEmulator
 from pipelines.emulators.zoho_inventory import ZohoInventoryEmulator

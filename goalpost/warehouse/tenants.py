@@ -99,9 +99,14 @@ def refresh_grants(conn: psycopg.Connection, slug: str) -> None:
 
 
 def deprovision(conn: psycopg.Connection, slug: str) -> None:
-    """Drop every schema of the client (layers, SQLMesh physical and state) and its role."""
+    """Drop every schema of the client (layers, SQLMesh physical and state) and its role,
+    with its load bookkeeping (cursors, loaded files, quarantine): its raw data is gone, so a
+    client created again under this slug starts from scratch. Run history is kept."""
     role = reader_role(slug)
     with conn.transaction():
+        for table in ("extract_state", "source_files", "quarantine"):
+            conn.execute(sql.SQL("DELETE FROM goalpost.{} WHERE client = %s").format(
+                sql.Identifier(table)), (slug,))
         for schema in [schema_name(slug, layer) for layer in LAYERS] + physical_schemas(conn, slug):
             conn.execute(
                 sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema))

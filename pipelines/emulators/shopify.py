@@ -30,6 +30,8 @@ PanPan → Shopify:
   `updatedAt` to the refund time, `displayFinancialStatus` to (PARTIALLY_)REFUNDED and lowers
   `currentTotalPriceSet` — as Shopify shows a refund. A return whose original order is not in
   the data is dropped (kept in `orphan_returns`).
+- a customer is a Customer (no account: `state` DISABLED; phone in E.164 as Shopify stores it,
+  the email as exported, empty → null; loyalty members tagged "loyalty");
 - an InventoryLevel exists once a stock count is known: `available` = `on_hand` = the last
   count, `updatedAt` = when it was counted. Levels are keyed by Shopify's own
   `gid://shopify/InventoryLevel/<location>?inventory_item_id=<item>` ids.
@@ -46,7 +48,8 @@ the Decimal as Shopify's Decimal scalar does: trailing zeros dropped, one decima
 "10.0", "3.85") [U: the exact trailing-zero form]; variant `price` is the same string.
 
 Pagination: keyset cursors like Shopify's, base64 of `{"last_id", "last_value"}`, so a page is
-stable while records change; `pageInfo {hasNextPage hasPreviousPage startCursor endCursor}`.
+stable while records change; `pageInfo {hasNextPage hasPreviousPage startCursor endCursor}`
+(hasPreviousPage is simply "an `after` was given", as Relay allows); `edges` and `nodes` both.
 Without first/last: "you must provide one of first or last". `first`/`last` above 250: an
 error with the same shape whose text is [U] (graphql-ruby's range-validator wording). A bad
 cursor (and the injected expired_cursor) gives "Invalid cursor for current pagination sort."
@@ -64,11 +67,12 @@ Cost and throttling: every answer carries `extensions.cost {requestedQueryCost,
 actualQueryCost, throttleStatus {maximumAvailable, currentlyAvailable, restoreRate}}` with
 Shopify's rules (object 1, connection 2 + size × node, scalars 0); a query above
 `max_query_cost` (1000) is refused with MAX_COST_EXCEEDED. A leaky bucket (`bucket_size`
-points, refilled at `restore_rate`/s) is tracked and reported; it refuses requests only with
-`enforce_bucket=True`. THROTTLED (bucket or injected rate_limit) is `{"errors":[{"message":
-"Throttled","extensions":{"code":"THROTTLED",…}}],"extensions":{"cost":{…,"actualQueryCost":
-null}}}` with HTTP `throttle_status` (200 by default, or 429; Retry-After only on a 429 and
-only when the injected retry_after is not None — Shopify's GraphQL status is [U]).
+points, default 2000, refilled at `restore_rate`/s, default 100: the Standard plan) is tracked
+and reported; it refuses requests only with `enforce_bucket=True`. THROTTLED (bucket or
+injected rate_limit) is `{"errors":[{"message":"Throttled","extensions":{"code":"THROTTLED",
+…}}],"extensions":{"cost":{…,"actualQueryCost":null}}}` with HTTP `throttle_status` (200 by
+default, or 429; Retry-After only on a 429 and only when the injected retry_after is not
+None — Shopify's GraphQL status is [U]).
 Other errors: 401 `{"errors":"[API] Invalid API key or access token (unrecognized login or
 wrong password)"}`; 5xx `{"errors":[{"message":"Internal error. Looks like something went
 wrong on our end.…","extensions":{"code":"INTERNAL_SERVER_ERROR","requestId":…}}]}`; a body
@@ -659,6 +663,7 @@ class ShopifyEmulator(Emulator):
         self._touches: dict[tuple[str, str], list[datetime]] = {}
         self._version = 0
         self._cache: dict[tuple, tuple[list, list[_Row]]] = {}
+        self._context = _Context({}, {})  # the request being answered (search warnings)
         self._index()
 
     def _index(self) -> None:
@@ -1120,17 +1125,18 @@ class ShopifyEmulator(Emulator):
 
     def expired_cursor(self, request: Request) -> Response:
         where: Any = _Pos(2, 3)
-        root = "orders"
+        root, requested = "orders", 0
         try:
             operation, _ = _parse_body(request.json())
             first = next(s for s in operation.selections if isinstance(s, Field))
             where, root = first, first.key
+            requested = self._requested_for(request)
         except Exception:  # whatever the body, the answer is the cursor error
             pass
         return Response(200, {"errors": [GraphQLError(
             "Invalid cursor for current pagination sort.", node=where,
             path=[root]).as_dict()], "data": None,
-            "extensions": {"cost": self._cost(0, 0)}}, self._headers(request))
+            "extensions": {"cost": self._cost(requested, requested)}}, self._headers(request))
 
     def _refill(self) -> None:
         moment = time.monotonic()
