@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -14,6 +15,7 @@ from psycopg import sql
 
 from goalpost.cli import cli
 from goalpost.demo import run as demo_run
+from goalpost.demo.apis import demo_apis
 from goalpost.demo.generator import generate_panpan
 from goalpost.orchestrator import run_client
 from goalpost.warehouse import tenants
@@ -23,11 +25,12 @@ DAYS = 75
 
 
 @pytest.fixture
-def panpan(project: Path, database_url: str) -> Path:
+def panpan(project: Path, database_url: str) -> Iterator[Path]:
     demo_run.ensure_client_file()
     folder = demo_run.demo_data_dir()
     generate_panpan(folder, end=END, days=DAYS, scale=0.08, seed=3)
-    return folder
+    with demo_apis(folder):
+        yield folder
 
 
 def fingerprints(conn: psycopg.Connection) -> dict[str, tuple[int, str]]:
@@ -54,7 +57,12 @@ def test_second_run_loads_nothing_and_changes_nothing(panpan, conn):
     second = run_client("panpan")
     assert second.status == "succeeded"
     assert second.rows_loaded == 0
-    assert all(s.details.get("files_loaded") == 0 for s in second.steps if s.kind == "extract")
+    extracts = [s.details for s in second.steps if s.kind == "extract"]
+    assert all(d["files_loaded"] == 0 for d in extracts if "files_loaded" in d)
+    api = [d for d in extracts if "records" in d]
+    assert len(api) == 12 and all(d["inserted"] == d["updated"] == d["deleted"] == 0
+                                  for d in api)
+    assert sum(d["records"] for d in api) > 0  # read again, changed nothing
     assert fingerprints(conn) == before
     runs = conn.execute("SELECT status FROM goalpost.runs ORDER BY id").fetchall()
     assert runs == [("succeeded",), ("succeeded",)]

@@ -1,8 +1,9 @@
 """`goalpost demo`: the PanPan bakery end to end on whatever warehouse is configured.
 
-Generates two years of POS exports (once per day: later runs reuse them), registers the
-client from the worked example if it is not in the registry yet, runs it like any client,
-and summarises what landed in each layer.
+Generates two years of POS exports (once per day: later runs reuse them), serves the same
+business through the Square, HubSpot and Zoho Inventory emulators, registers the client from
+the worked example if it is not in the registry yet, runs it like any client (files and
+APIs), and summarises what landed in each layer.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 from psycopg import sql
 
 from goalpost import clients, registry
+from goalpost.demo.apis import demo_apis
 from goalpost.demo.generator import generate_panpan
 from goalpost.identifiers import LAYERS, schema_name
 from goalpost.orchestrator import Progress, RunResult, run_client
@@ -119,7 +121,8 @@ def run_demo(*, days: int = 730, scale: float = 1.0, fresh: bool = False,
     ensure_client_file()
     regenerated = ensure_data(days, scale, progress)
     # New exports replace the old ones, so raw is reloaded from them rather than added to.
-    result = run_client(SLUG, trigger="demo", full_refresh=regenerated, progress=progress)
+    with demo_apis(demo_data_dir()):
+        result = run_client(SLUG, trigger="demo", full_refresh=regenerated, progress=progress)
     summary = DemoSummary(result.status, result, 0.0, layer_counts(SLUG))
     with ready() as conn:
         rows = conn.execute(

@@ -70,6 +70,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from datetime import time as dtime
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 from http import HTTPStatus
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -154,6 +155,7 @@ class HubSpotEmulator(Emulator):
         self._touches: dict[tuple[str, str], list[datetime]] = {}
         self._archived: dict[tuple[str, str], datetime] = {}
         self._state_lock = threading.Lock()
+        self._props_cache: dict[tuple[str, str], tuple[datetime, dict[str, str | None]]] = {}
         self._daily_used = 0
         self._recent: deque[float] = deque()
         self._load(data)
@@ -232,11 +234,18 @@ class HubSpotEmulator(Emulator):
         return at if at is not None and at <= self.now else None
 
     def _all_properties(self, record: _Record) -> dict[str, str | None]:
-        props = dict(record.props)
-        props["createdate"] = rfc3339(record.created)
-        props[MODIFIED[record.kind]] = rfc3339(self._updated(record))
-        props["hs_object_id"] = record.id
-        return props
+        """Every property of the record as the clock shows it (a fresh dict each call; built
+        once per record and modification time, since searches scan every record)."""
+        updated = self._updated(record)
+        cached = self._props_cache.get((record.kind, record.id))
+        if cached is None or cached[0] != updated:
+            props = dict(record.props)
+            props["createdate"] = rfc3339(record.created)
+            props[MODIFIED[record.kind]] = rfc3339(updated)
+            props["hs_object_id"] = record.id
+            cached = (updated, props)
+            self._props_cache[(record.kind, record.id)] = cached
+        return dict(cached[1])
 
     def _visible(self, kind: str, archived: bool) -> list[_Record]:
         """Records that exist now and are (or are not) archived, by id."""
@@ -548,6 +557,18 @@ def _ms(moment: datetime) -> int:
 
 def _typed(kind: str, name: str, value: Any) -> Any:
     """A property or filter value as something comparable for the property's type."""
+    try:
+        return _typed_hashable(kind, name, value)
+    except TypeError:  # an unhashable value (a list): checked without the cache
+        return _typed_value(kind, name, value)
+
+
+@lru_cache(maxsize=262_144)
+def _typed_hashable(kind: str, name: str, value: Any) -> Any:
+    return _typed_value(kind, name, value)
+
+
+def _typed_value(kind: str, name: str, value: Any) -> Any:
     ptype = PROPERTIES[kind][name]
     if isinstance(value, bool) or value is None:
         raise _BadRequest(f"Invalid value {value!r} for property {name}")
