@@ -64,6 +64,8 @@ def run_client(
     """
     client = registry.load_client(slug)
     # Imported here: SQLMesh takes a second to import and most commands never need it.
+    from goalpost.demo.apis import serving_for
+    from goalpost.demo.run import demo_data_dir
     from goalpost.transform import build_client
     from pipelines.raw import ensure_raw_table
 
@@ -79,7 +81,7 @@ def run_client(
     recorder = RunRecorder(url, slug, trigger=trigger, full_refresh=full_refresh)
     result = RunResult(recorder.run_id, slug, "running")
     say(f"run {recorder.run_id} of {slug}")
-    with ready(url) as conn:
+    with serving_for(slug, client, demo_data_dir()), ready(url) as conn:
         for source in client.sources:
             if isinstance(source, FileSource):
                 _extract_files(conn, recorder, result, slug, client, source, full_refresh, say)

@@ -15,7 +15,6 @@ from psycopg import sql
 
 from goalpost.cli import cli
 from goalpost.demo import run as demo_run
-from goalpost.demo.apis import demo_apis
 from goalpost.demo.generator import generate_panpan
 from goalpost.orchestrator import run_client
 from goalpost.warehouse import tenants
@@ -29,8 +28,7 @@ def panpan(project: Path, database_url: str) -> Iterator[Path]:
     demo_run.ensure_client_file()
     folder = demo_run.demo_data_dir()
     generate_panpan(folder, end=END, days=DAYS, scale=0.08, seed=3)
-    with demo_apis(folder):
-        yield folder
+    yield folder
 
 
 def fingerprints(conn: psycopg.Connection) -> dict[str, tuple[int, str]]:

@@ -1,5 +1,6 @@
 """The vendor APIs of the PanPan demo: Square (POS), HubSpot (CRM), Zoho Inventory (stock),
-served from the demo data by the project's emulators while `goalpost demo` runs.
+served from the demo data by the project's emulators while a run of PanPan lasts (from
+`goalpost demo`, `goalpost run panpan` or the scheduler alike).
 
 The emulators run in a child process (as a vendor's servers would: not sharing our
 interpreter) on fixed loopback ports, because clients/panpan.yaml names their URLs. Their
@@ -16,7 +17,7 @@ import secrets
 import socket
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -110,3 +111,27 @@ def demo_apis(folder: Path) -> Iterator[dict[str, str]]:
                 os.environ[name] = value
         process.terminate()
         process.join(10)
+
+
+def uses_demo_apis(slug: str, client: Any) -> bool:
+    """Whether a client reads from the demo's emulators: PanPan with an API source on the
+    demo's loopback ports (its own, or one a consultant pointed there)."""
+    from goalpost.registry.models import ApiSource
+
+    port = base_port()
+    prefixes = tuple(f"http://{HOST}:{port + i}" for i in range(len(VENDORS)))
+    return slug == "panpan" and any(
+        isinstance(source, ApiSource) and
+        str(source.config.get("base_url", "")).startswith(prefixes)
+        for source in client.sources)
+
+
+def serving_for(slug: str, client: Any, folder: Path) -> AbstractContextManager[Any]:
+    """The demo's APIs for the length of a run of PanPan; nothing for any other client."""
+    if not uses_demo_apis(slug, client):
+        return nullcontext()
+    if not (folder / "ground_truth.json").exists():
+        raise GoalpostError(
+            "PanPan's API sources read the demo's emulators, which serve the demo data; "
+            f"there is none in {folder}", hint="run `goalpost demo` first")
+    return demo_apis(folder)

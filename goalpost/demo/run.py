@@ -20,7 +20,6 @@ from typing import Any
 from psycopg import sql
 
 from goalpost import clients, registry
-from goalpost.demo.apis import demo_apis
 from goalpost.demo.generator import generate_panpan
 from goalpost.identifiers import LAYERS, schema_name
 from goalpost.orchestrator import Progress, RunResult, run_client
@@ -121,8 +120,7 @@ def run_demo(*, days: int = 730, scale: float = 1.0, fresh: bool = False,
     ensure_client_file()
     regenerated = ensure_data(days, scale, progress)
     # New exports replace the old ones, so raw is reloaded from them rather than added to.
-    with demo_apis(demo_data_dir()):
-        result = run_client(SLUG, trigger="demo", full_refresh=regenerated, progress=progress)
+    result = run_client(SLUG, trigger="demo", full_refresh=regenerated, progress=progress)
     summary = DemoSummary(result.status, result, 0.0, layer_counts(SLUG))
     with ready() as conn:
         rows = conn.execute(
