@@ -235,7 +235,7 @@ def test_runs_killed_at_random_points_then_rerun_equal_a_clean_run(project, data
     import time
 
     monkeypatch.setenv("TOY_TOKEN", TOKEN)
-    with ToyEmulator(2000, now=START + timedelta(days=10)) as emulator:
+    with ToyEmulator(3000, now=START + timedelta(days=10)) as emulator:
         for slug in ("toy", "clean"):
             (project / "clients" / f"{slug}.yaml").write_text(client_yaml(emulator.url))
         command = [sys.executable, "-m", "goalpost", "run", "toy"]
@@ -244,7 +244,7 @@ def test_runs_killed_at_random_points_then_rerun_equal_a_clean_run(project, data
         for _ in range(20):
             process = subprocess.Popen(command, stdout=subprocess.DEVNULL,
                                        stderr=subprocess.DEVNULL)
-            time.sleep(rng.uniform(0.3, 4.0))
+            time.sleep(rng.uniform(0.3, 2.5))
             if process.poll() is None:
                 process.send_signal(signal.SIGKILL)
                 killed += 1
@@ -254,4 +254,4 @@ def test_runs_killed_at_random_points_then_rerun_equal_a_clean_run(project, data
         assert run_client("clean").status == "succeeded"
     rows = conn.execute("SELECT _key, data FROM toy_raw.toy__items ORDER BY _key").fetchall()
     clean = conn.execute("SELECT _key, data FROM clean_raw.toy__items ORDER BY _key").fetchall()
-    assert len(rows) == 2000 and rows == clean
+    assert len(rows) == 3000 and rows == clean
