@@ -255,3 +255,62 @@ def test_runs_killed_at_random_points_then_rerun_equal_a_clean_run(project, data
     rows = conn.execute("SELECT _key, data FROM toy_raw.toy__items ORDER BY _key").fetchall()
     clean = conn.execute("SELECT _key, data FROM clean_raw.toy__items ORDER BY _key").fetchall()
     assert len(rows) == 3000 and rows == clean
+
+
+def test_oauth_refresh_token_rotation_is_kept_for_the_next_run(project, database_url,
+                                                                monkeypatch, panpan_api_data,
+                                                                conn):
+    from goalpost.paths import state_dir
+    from pipelines.emulators.square import SquareEmulator
+
+    first_refresh = "EQAA-first-refresh-3c9d"
+    with SquareEmulator(panpan_api_data, now=panpan_api_data.orders[-1].sold_at,
+                        client_id="sq0idp-test", client_secret="sq0csp-secret-77",
+                        refresh_token=first_refresh) as square:
+        monkeypatch.setenv("SQ_CLIENT_SECRET", "sq0csp-secret-77")
+        monkeypatch.setenv("SQ_REFRESH", first_refresh)
+        (project / "clients" / "oauth.yaml").write_text(f"""name: OAuth Shop
+sources:
+  - name: pos
+    connector: rest
+    config:
+      client_id: sq0idp-test
+      client_secret: env:SQ_CLIENT_SECRET
+      refresh_token: env:SQ_REFRESH
+      base_url: {square.url}
+    manifest:
+      base_url: http://unused.invalid
+      settings:
+        client_id: {{required: true}}
+        client_secret: {{required: true, secret: true}}
+        refresh_token: {{required: true, secret: true}}
+      auth:
+        type: oauth2_refresh
+        token_url: /oauth2/token
+        token_body: json
+        client_id: "{{config.client_id}}"
+        client_secret: "{{config.client_secret}}"
+        refresh_token: "{{config.refresh_token}}"
+        rotates: true
+      headers: {{Square-Version: "2024-07-17"}}
+      streams:
+        locations:
+          request: {{path: /v2/locations}}
+          records: locations
+          primary_key: [id]
+""")
+        first = run_client("oauth")
+        assert first.status == "succeeded", [s.error for s in first.steps]
+        stored = json.loads((state_dir() / "secrets" / "oauth__pos.json").read_text())
+        rotated = stored["refresh_token"]
+        assert rotated != first_refresh
+        assert oct((state_dir() / "secrets" / "oauth__pos.json").stat().st_mode)[-3:] == "600"
+        # The first refresh token no longer works: the second run must use the rotated one.
+        second = run_client("oauth")
+        assert second.status == "succeeded", [s.error for s in second.steps]
+        assert conn.execute("SELECT count(*) FROM oauth_raw.pos__locations").fetchone() == (
+            len(panpan_api_data.shops),)
+    recorded = json.dumps(conn.execute(
+        "SELECT s.error, s.details FROM goalpost.run_steps s").fetchall(), default=str)
+    for secret in (first_refresh, rotated, "sq0csp-secret-77"):
+        assert secret not in recorded

@@ -3,8 +3,10 @@
 A manifest says how to call an API (base URL, auth, headers), which streams it has and, per
 stream, how to request a page, where the records are, what identifies a record, how to page,
 how to ask only for what changed since the last run, how to split the work (partitions, date
-windows), what an error looks like (even inside a 200) and how deleted records show. The vendor
-manifests live in `pipelines/connectors/manifests/`; a consultant can declare a custom REST
+windows), what an error looks like (even inside a 200) and how deleted records show. The five
+vendor manifests need no Python of their own: what looked odd (GraphQL connections, a version
+feed, per-item detail calls, a search ceiling, errors inside a 200) is in the vocabulary.
+They live in `pipelines/connectors/manifests/`; a consultant can declare a custom REST
 source with the same vocabulary inside a client's YAML (`connector: rest`, `manifest: {...}`).
 
 Strings may hold placeholders filled at request time: `{config.x}` (the source's settings,
@@ -196,7 +198,6 @@ class Manifest(_Strict):
     retry: Retry = Field(default_factory=Retry)
     errors: list[ErrorRule] = Field(default_factory=list)
     streams: dict[str, Stream]
-    hooks: str | None = None  # a module of Python hooks for what YAML cannot say
 
     @model_validator(mode="after")
     def _parents_known(self) -> Manifest:
