@@ -25,6 +25,7 @@ from abc import ABC, abstractmethod
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -178,6 +179,17 @@ class Emulator(ABC):
         if not self.authorized(request):
             return self.unauthorized(request)
         return self.route(request)
+
+
+def exact_json(body: Any) -> bytes:
+    """JSON with every Decimal written as a number from its exact text (never via float), as
+    vendors that send JSON decimals (Zoho, Lightspeed) write amounts."""
+    def mark(value: Any) -> str:
+        if isinstance(value, Decimal):
+            return f"\x01{value:f}\x02"
+        raise TypeError(f"cannot serialise {type(value).__name__}")
+    text = json.dumps(body, separators=(",", ":"), ensure_ascii=False, default=mark)
+    return text.replace('"\\u0001', "").replace('\\u0002"', "").encode()
 
 
 def _seconds(value: float) -> str:

@@ -58,7 +58,6 @@ from __future__ import annotations
 
 import hashlib
 import heapq
-import json
 import re
 import threading
 import time
@@ -74,6 +73,7 @@ from http import HTTPStatus
 from typing import Any
 
 from pipelines.emulators.base import SECRET_HEADERS, Emulator, Fault, Request, Response
+from pipelines.emulators.base import exact_json as dumps
 from pipelines.emulators.panpan import PARIS, Order, PanPanData
 
 PREFIX = "/api/2.0/"
@@ -85,16 +85,6 @@ RATE_WINDOW = 300.0
 _NAMESPACE_BYTES = uuid.uuid5(uuid.NAMESPACE_DNS, "panpan.retail.lightspeed.app").bytes
 CENT = Decimal("0.01")
 UNIT = Decimal("0.00001")
-
-
-def dumps(body: Any) -> bytes:
-    """JSON with every Decimal written as a number from its exact text (never via float)."""
-    def mark(value: Any) -> str:
-        if isinstance(value, Decimal):
-            return f"\x01{value:f}\x02"
-        raise TypeError(f"cannot serialise {type(value).__name__}")
-    text = json.dumps(body, separators=(",", ":"), ensure_ascii=False, default=mark)
-    return text.replace('"\\u0001', "").replace('\\u0002"', "").encode()
 
 
 @lru_cache(maxsize=65536)

@@ -64,17 +64,16 @@ the clock reaches `at`.
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 import threading
 from bisect import bisect_right
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qs
 from zoneinfo import ZoneInfo
 
 from pipelines.emulators.base import Emulator, Request, Response
+from pipelines.emulators.base import exact_json as dumps
 from pipelines.emulators.panpan import PARIS, PanPanData, Product, Shop
 
 PREFIX = "/inventory/v1"
@@ -85,16 +84,6 @@ ITEM_BASE = 4600000000100000
 SORT_COLUMNS = ("name", "sku", "rate", "purchase_rate", "reorder_level", "stock_on_hand",
                 "created_time", "last_modified_time")
 FILTERS = ("Status.All", "Status.Active", "Status.Inactive")
-
-
-def dumps(body: Any) -> bytes:
-    """JSON with every Decimal written as a number from its exact text (never via float)."""
-    def mark(value: Any) -> str:
-        if isinstance(value, Decimal):
-            return f"\x01{value:f}\x02"
-        raise TypeError(f"cannot serialise {type(value).__name__}")
-    text = json.dumps(body, separators=(",", ":"), ensure_ascii=False, default=mark)
-    return text.replace('"\\u0001', "").replace('\\u0002"', "").encode()
 
 
 def zoho_time(moment: datetime, zone: ZoneInfo = PARIS) -> str:
