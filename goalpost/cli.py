@@ -437,6 +437,121 @@ def source_reset(slug: str, name: str, stream_name: str | None, drop_data: bool,
                + (" and emptied their raw tables" if drop_data else ""))
 
 
+# --- backups ----------------------------------------------------------------------------
+
+
+@cli.group()
+def backup() -> None:
+    """Backups of the warehouse (pg_dump custom format with a manifest of checksums).
+
+    Backups go to GOALPOST_BACKUP_DIR (default .goalpost/backups).
+    """
+
+
+@backup.command("create")
+@click.option("--client", "slug", help="Only this client's schemas and control rows.")
+@JSON
+def backup_create(slug: str | None, as_json: bool) -> None:
+    """Make a backup of the whole warehouse, or of one client."""
+    from backup.core import create_backup
+    from goalpost.warehouse import database_url, ready
+
+    url = database_url()
+    with ready(url) as conn:
+        made = create_backup(conn, url, client=slug)
+    if as_json:
+        _emit_json(made.summary())
+        return
+    info = made.summary()
+    click.echo(f"backup {made.id}: {info['tables']} tables, {info['rows']:,} rows, "
+               f"{info['size_bytes'] / 1e6:.1f} MB in {made.path}")
+
+
+@backup.command("list")
+@JSON
+def backup_list(as_json: bool) -> None:
+    """The backups, oldest first."""
+    from backup.core import backups_dir, list_backups
+
+    items = [b.summary() for b in list_backups()]
+    if as_json:
+        _emit_json(items)
+        return
+    if not items:
+        click.echo(f"no backups in {backups_dir()}: goalpost backup create")
+    for item in items:
+        click.echo(f"{item['id']:32} {item['client'] or '(all)':12} {item['tables']:>5} tables "
+                   f"{item['rows']:>12,} rows {item['size_bytes'] / 1e6:>8.1f} MB")
+
+
+@backup.command("verify")
+@click.argument("backup_id")
+@JSON
+def backup_verify(backup_id: str, as_json: bool) -> None:
+    """Restore BACKUP_ID into a scratch database and compare every table; exit 1 if any
+    differs."""
+    from backup.core import load_backup, verify_backup
+    from goalpost.warehouse import database_url, ready
+
+    url = database_url()
+    with ready(url) as conn:
+        report = verify_backup(conn, url, load_backup(backup_id))
+    if as_json:
+        _emit_json(report)
+    else:
+        state = "ok" if report["ok"] else "DIFFERS"
+        click.echo(f"backup {backup_id}: {state} ({report['tables']} tables compared)")
+        for line in report["differences"]:
+            click.echo(f"  {line}")
+    if not report["ok"]:
+        sys.exit(1)
+
+
+@backup.command("restore")
+@click.argument("backup_id")
+@click.option("--into", "into", help="Restore into this database instead (created if needed).")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+def backup_restore(backup_id: str, into: str | None, yes: bool) -> None:
+    """Restore BACKUP_ID: a client backup replaces that client's data; a full one the
+    warehouse's. Checksums are checked first."""
+    from backup.core import load_backup, restore_backup
+    from goalpost.warehouse import database_url, ready
+
+    item = load_backup(backup_id)
+    scope = f"client {item.client}" if item.client else "the whole warehouse"
+    if into is None and not yes:
+        if not _interactive():
+            raise ConfigError(f"restoring replaces {scope}", hint="add --yes to confirm")
+        click.confirm(f"Replace {scope} with backup {backup_id}?", abort=True)
+    url = database_url()
+    with ready(url) as conn:
+        target = restore_backup(conn, url, item, into=into)
+    from goalpost.warehouse.connection import redact
+
+    click.echo(f"restored {backup_id} ({scope}) into {redact(target)}")
+
+
+@backup.command("prune")
+@click.option("--keep-daily", default=7, show_default=True)
+@click.option("--keep-weekly", default=4, show_default=True)
+@click.option("--keep-monthly", default=12, show_default=True)
+@click.option("--dry-run", is_flag=True, help="Say what would be deleted, delete nothing.")
+def backup_prune(keep_daily: int, keep_weekly: int, keep_monthly: int, dry_run: bool) -> None:
+    """Delete the backups the retention policy no longer keeps (per client and for the
+    whole warehouse separately)."""
+    import shutil
+
+    from backup.core import list_backups, plan_prune
+
+    kept, deleted = plan_prune(list_backups(), daily=keep_daily, weekly=keep_weekly,
+                               monthly=keep_monthly)
+    for item in deleted:
+        if not dry_run:
+            shutil.rmtree(item.path)
+        click.echo(f"{'would delete' if dry_run else 'deleted'} {item.id}")
+    click.echo(f"kept {len(kept)} backup(s)")
+
+
 @cli.command("connectors")
 @JSON
 def connectors(as_json: bool) -> None:

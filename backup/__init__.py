@@ -1,0 +1,1 @@
+"""Backups, retention, restores, restore verification: see core.py."""

@@ -1,0 +1,305 @@
+"""Backups of the warehouse: create, list, verify, restore and prune.
+
+A backup is a folder `<backups>/<id>/` holding `dump.pgdump` (pg_dump custom format) and
+`manifest.json`: what was dumped (the whole database, or one client's schemas plus its rows of
+the control schema in `control.json`), each file's SHA-256 and size, and each table's row count
+and content checksum. A file whose checksum no longer matches is refused before anything is
+restored. `verify` restores into a scratch database and compares every table's count and
+checksum with the manifest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import secrets
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+from backup.tools import pg_tools
+from goalpost.errors import ConfigError, GoalpostError, NotFoundError
+from goalpost.identifiers import LAYERS, check_slug, schema_name
+from goalpost.paths import state_dir
+from goalpost.warehouse import tenants
+from goalpost.warehouse.connection import redact
+
+DUMP = "dump.pgdump"
+CONTROL = "control.json"
+MANIFEST = "manifest.json"
+# The control tables that hold rows per client, restored with a client backup.
+CONTROL_TABLES = ("clients", "sources", "extract_state", "source_files", "quarantine")
+
+
+class BackupError(GoalpostError):
+    exit_code = 1
+
+
+def backups_dir() -> Path:
+    return Path(os.environ.get("GOALPOST_BACKUP_DIR") or state_dir() / "backups")
+
+
+@dataclass
+class Backup:
+    id: str
+    path: Path
+    manifest: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def created_at(self) -> datetime:
+        return datetime.fromisoformat(self.manifest["created_at"])
+
+    @property
+    def client(self) -> str | None:
+        return self.manifest.get("client")
+
+    def summary(self) -> dict[str, Any]:
+        return {"id": self.id, "created_at": self.manifest.get("created_at"),
+                "client": self.client, "size_bytes": sum(
+                    f["size"] for f in self.manifest.get("files", {}).values()),
+                "tables": len(self.manifest.get("tables", {})),
+                "rows": sum(t["rows"] for t in self.manifest.get("tables", {}).values())}
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _client_schemas(conn: psycopg.Connection, slug: str) -> list[str]:
+    names = [schema_name(slug, layer) for layer in LAYERS] + tenants.physical_schemas(conn, slug)
+    present = {row[0] for row in conn.execute("SELECT nspname FROM pg_namespace")}
+    return [n for n in names if n in present]
+
+
+def table_fingerprints(conn: psycopg.Connection, schemas: list[str]) -> dict[str, dict]:
+    """Row count and content checksum of every table in the schemas (views excluded)."""
+    tables = conn.execute(
+        "SELECT table_schema, table_name FROM information_schema.tables "
+        "WHERE table_type = 'BASE TABLE' AND table_schema = ANY(%s) ORDER BY 1, 2",
+        (schemas,)).fetchall()
+    out = {}
+    for schema, table in tables:
+        query = sql.SQL(
+            "SELECT count(*), coalesce(md5(string_agg(h, '' ORDER BY h)), '') FROM "
+            "(SELECT md5(t::text) AS h FROM {}.{} t) s").format(
+            sql.Identifier(schema), sql.Identifier(table))
+        rows, checksum = conn.execute(query).fetchone()
+        out[f"{schema}.{table}"] = {"rows": rows, "checksum": checksum}
+    return out
+
+
+def _run(command: list[str], what: str) -> None:
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise BackupError(f"{what} failed: {redact(done.stderr.strip())[-2000:]}")
+
+
+def _new_id(client: str | None) -> str:
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    base = f"{stamp}-{client}" if client else stamp
+    candidate, n = base, 1
+    while (backups_dir() / candidate).exists():
+        n += 1
+        candidate = f"{base}-{n}"
+    return candidate
+
+
+def create_backup(conn: psycopg.Connection, url: str, *, client: str | None = None) -> Backup:
+    """Dump the database (or one client) into a new backup folder, with its manifest."""
+    if client is not None:
+        check_slug(client)
+        schemas = _client_schemas(conn, client)
+        if not schemas:
+            raise NotFoundError(f"client {client} has no schemas in the warehouse",
+                                hint="see `goalpost client list`")
+    else:
+        schemas = [row[0] for row in conn.execute(
+            "SELECT nspname FROM pg_namespace WHERE nspname NOT LIKE 'pg\\_%' "
+            "AND nspname <> 'information_schema' ORDER BY 1")]
+    backup_id = _new_id(client)
+    folder = backups_dir() / backup_id
+    partial = folder.with_name(folder.name + ".partial")
+    partial.mkdir(parents=True)
+    try:
+        tools = pg_tools(conn)
+        command = [str(tools / "pg_dump"), "--format=custom", "--no-owner",
+                   f"--file={partial / DUMP}", f"--dbname={url}"]
+        if client is not None:
+            command += [f"--schema={s}" for s in schemas]
+        # The fingerprints and the dump see the same data only if nothing writes meanwhile:
+        # callers run backups between runs (the scheduler holds the client's lock).
+        tables = table_fingerprints(conn, schemas)
+        _run(command, "pg_dump")
+        files = [DUMP]
+        if client is not None:
+            control = {table: [list(r) for r in conn.execute(
+                sql.SQL("SELECT to_jsonb(t) FROM goalpost.{} t WHERE client = %s").format(
+                    sql.Identifier(table)) if table != "clients" else
+                "SELECT to_jsonb(t) FROM goalpost.clients t WHERE slug = %s", (client,))]
+                for table in CONTROL_TABLES}
+            (partial / CONTROL).write_text(json.dumps(control, default=str))
+            files.append(CONTROL)
+        manifest = {
+            "id": backup_id, "created_at": datetime.now(UTC).isoformat(), "client": client,
+            "database": redact(url), "schemas": schemas, "tables": tables,
+            "server_version": conn.execute("SHOW server_version").fetchone()[0],
+            "files": {name: {"sha256": _sha256(partial / name),
+                             "size": (partial / name).stat().st_size} for name in files},
+        }
+        (partial / MANIFEST).write_text(json.dumps(manifest, indent=2))
+        partial.rename(folder)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    return Backup(backup_id, folder, manifest)
+
+
+def list_backups() -> list[Backup]:
+    out = []
+    root = backups_dir()
+    for folder in sorted(root.glob("*")) if root.exists() else []:
+        manifest_path = folder / MANIFEST
+        if folder.is_dir() and not folder.name.endswith(".partial") and manifest_path.exists():
+            out.append(Backup(folder.name, folder, json.loads(manifest_path.read_text())))
+    return out
+
+
+def load_backup(backup_id: str) -> Backup:
+    folder = backups_dir() / backup_id
+    if not (folder / MANIFEST).exists():
+        raise NotFoundError(f"no backup {backup_id!r} in {backups_dir()}",
+                            hint="see `goalpost backup list`")
+    try:
+        manifest = json.loads((folder / MANIFEST).read_text())
+    except ValueError:
+        raise BackupError(f"backup {backup_id}: its manifest is unreadable (corrupted)") from None
+    return Backup(backup_id, folder, manifest)
+
+
+def check_files(backup: Backup) -> None:
+    """Refuse a backup whose files are missing or do not match their checksums."""
+    for name, expected in backup.manifest.get("files", {}).items():
+        path = backup.path / name
+        if not path.exists():
+            raise BackupError(f"backup {backup.id}: {name} is missing; it cannot be restored")
+        if path.stat().st_size != expected["size"] or _sha256(path) != expected["sha256"]:
+            raise BackupError(
+                f"backup {backup.id}: {name} does not match its checksum (corrupted or "
+                "changed since it was made); refusing to restore it",
+                hint="restore an older backup (`goalpost backup list`)")
+
+
+def _database_url(url: str, database: str) -> str:
+    params = conninfo_to_dict(url)
+    params["dbname"] = database
+    return make_conninfo(**params)
+
+
+def restore_backup(conn: psycopg.Connection, url: str, backup: Backup, *,
+                   into: str | None = None) -> str:
+    """Restore into the warehouse (or into another database, created if needed); returns the
+    URL restored into. A client backup replaces that client's schemas and control rows."""
+    from goalpost.warehouse.migrations import migrate
+
+    check_files(backup)
+    target_url = url
+    if into is not None:
+        if not into.replace("_", "").isalnum():
+            raise ConfigError(f"invalid database name {into!r}")
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (into,)).fetchone()
+        if not exists:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(into)))
+        target_url = _database_url(url, into)
+    tools = pg_tools(conn)
+    with psycopg.connect(target_url, autocommit=True) as target:
+        if backup.client is not None:
+            migrate(target)
+            tenants.provision(target, backup.client)  # the reader role the grants name
+            for schema in backup.manifest["schemas"]:
+                target.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(
+                    sql.Identifier(schema)))
+        _run([str(tools / "pg_restore"), "--no-owner", "--clean", "--if-exists",
+              "--exit-on-error", f"--dbname={target_url}", str(backup.path / DUMP)],
+             "pg_restore")
+        if backup.client is not None:
+            _restore_control(target, backup)
+    return target_url
+
+
+def _restore_control(conn: psycopg.Connection, backup: Backup) -> None:
+    control = json.loads((backup.path / CONTROL).read_text())
+    slug = backup.client
+    with conn.transaction():
+        for table in reversed(CONTROL_TABLES):
+            key = "slug" if table == "clients" else "client"
+            conn.execute(sql.SQL("DELETE FROM goalpost.{} WHERE {} = %s").format(
+                sql.Identifier(table), sql.Identifier(key)), (slug,))
+        for table in CONTROL_TABLES:
+            for (row,) in control.get(table, []):
+                conn.execute(sql.SQL(
+                    "INSERT INTO goalpost.{t} SELECT * FROM jsonb_populate_record("
+                    "NULL::goalpost.{t}, %s::jsonb)").format(t=sql.Identifier(table)),
+                    (json.dumps(row),))
+
+
+def verify_backup(conn: psycopg.Connection, url: str, backup: Backup) -> dict[str, Any]:
+    """Restore into a scratch database and compare every table with the manifest."""
+    check_files(backup)
+    scratch = f"goalpost_verify_{secrets.token_hex(4)}"
+    try:
+        target_url = restore_backup(conn, url, backup, into=scratch)
+        with psycopg.connect(target_url, autocommit=True) as target:
+            found = table_fingerprints(target, backup.manifest["schemas"])
+    finally:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+            sql.Identifier(scratch)))
+    expected = backup.manifest["tables"]
+    differences = sorted(
+        f"{name}: expected {want['rows']} rows ({want['checksum'][:8]}), found "
+        + (f"{found[name]['rows']} rows ({found[name]['checksum'][:8]})" if name in found
+           else "nothing")
+        for name, want in expected.items() if found.get(name) != want)
+    return {"id": backup.id, "tables": len(expected), "ok": not differences,
+            "differences": differences}
+
+
+def plan_prune(backups: list[Backup], *, daily: int, weekly: int, monthly: int,
+               now: datetime | None = None) -> tuple[list[Backup], list[Backup]]:
+    """(kept, deleted) under a daily/weekly/monthly retention, per scope (whole database or
+    each client): the newest backup of each of the last `daily` days, `weekly` ISO weeks and
+    `monthly` months that have one is kept."""
+    now = now or datetime.now(UTC)
+    keep: set[str] = set()
+    scopes: dict[str | None, list[Backup]] = {}
+    for item in backups:
+        scopes.setdefault(item.client, []).append(item)
+    for items in scopes.values():
+        items = sorted(items, key=lambda b: b.created_at, reverse=True)
+        for count, bucket in ((daily, lambda d: d.date()),
+                              (weekly, lambda d: tuple(d.isocalendar())[:2]),
+                              (monthly, lambda d: (d.year, d.month))):
+            seen: list[Any] = []
+            for item in items:
+                period = bucket(item.created_at)
+                if period in seen:
+                    continue
+                if len(seen) == count:
+                    break
+                seen.append(period)
+                keep.add(item.id)
+        if items and items[0].created_at > now - timedelta(hours=1):
+            keep.add(items[0].id)  # never delete the newest backup of a scope
+    kept = [b for b in backups if b.id in keep]
+    return kept, [b for b in backups if b.id not in keep]

@@ -1,0 +1,117 @@
+"""Backups against a real Postgres: create, drop, restore, verify; corruption refused;
+retention."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from backup.core import (
+    Backup,
+    BackupError,
+    create_backup,
+    list_backups,
+    plan_prune,
+    restore_backup,
+    table_fingerprints,
+    verify_backup,
+)
+from goalpost import clients
+from goalpost.registry.models import Client
+from goalpost.warehouse import tenants
+
+
+@pytest.fixture
+def shop(conn, project: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("GOALPOST_BACKUP_DIR", str(project / "backups"))
+    clients.sync(conn, "shop", Client(name="Shop"))
+    conn.execute("CREATE TABLE shop_raw.pos__sales AS SELECT g AS id, md5(g::text) AS note, "
+                 "g * 1.5 AS amount FROM generate_series(1, 5000) g")
+    conn.execute("CREATE TABLE shop_marts.daily AS SELECT g AS day, g * 2 AS revenue "
+                 "FROM generate_series(1, 30) g")
+    conn.execute("INSERT INTO goalpost.extract_state (client, source, stream, cursor) "
+                 "VALUES ('shop', 'pos', 'sales', '{\"*\": 42}')")
+    clients.sync(conn, "other", Client(name="Other"))
+    conn.execute("CREATE TABLE other_marts.kept AS SELECT 1 AS x")
+    return "shop"
+
+
+def test_client_backup_drop_restore_verify(shop, conn, database_url):
+    made = create_backup(conn, database_url, client="shop")
+    assert made.manifest["tables"]["shop_raw.pos__sales"]["rows"] == 5000
+    before = table_fingerprints(conn, made.manifest["schemas"])
+    assert before == made.manifest["tables"]
+
+    tenants.deprovision(conn, "shop")
+    assert conn.execute("SELECT to_regclass('shop_raw.pos__sales')").fetchone() == (None,)
+    restore_backup(conn, database_url, made)
+    assert table_fingerprints(conn, made.manifest["schemas"]) == before
+    assert conn.execute("SELECT cursor FROM goalpost.extract_state WHERE client = 'shop'"
+                        ).fetchone() == ({"*": 42},)
+    assert conn.execute("SELECT name FROM goalpost.clients WHERE slug = 'shop'").fetchone() \
+        == ("Shop",)
+    assert conn.execute("SELECT x FROM other_marts.kept").fetchone() == (1,)  # untouched
+    role = conn.execute("SELECT has_table_privilege('shop_reader', 'shop_marts.daily', "
+                        "'SELECT')").fetchone()
+    assert role == (True,)
+
+    report = verify_backup(conn, database_url, made)
+    assert report["ok"] and report["tables"] == len(before)
+    assert [b.id for b in list_backups()] == [made.id]
+
+
+def test_corrupted_backup_is_refused(shop, conn, database_url):
+    made = create_backup(conn, database_url, client="shop")
+    dump = made.path / "dump.pgdump"
+    data = bytearray(dump.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    dump.write_bytes(bytes(data))
+    for action in (lambda: verify_backup(conn, database_url, made),
+                   lambda: restore_backup(conn, database_url, made)):
+        with pytest.raises(BackupError, match="does not match its checksum"):
+            action()
+    assert conn.execute("SELECT count(*) FROM shop_raw.pos__sales").fetchone() == (5000,)
+
+
+def test_full_backup_verifies(shop, conn, database_url):
+    made = create_backup(conn, database_url)
+    assert "goalpost.extract_state" in made.manifest["tables"]
+    assert verify_backup(conn, database_url, made)["ok"]
+
+
+def backup_at(moment: datetime, client: str | None = None) -> Backup:
+    return Backup(moment.strftime("%Y%m%dT%H%M%SZ") + (f"-{client}" if client else ""),
+                  Path("."), {"created_at": moment.isoformat(), "client": client})
+
+
+def test_retention_keeps_daily_weekly_monthly():
+    now = datetime(2026, 12, 1, 3, 0, tzinfo=UTC)
+    backups = [backup_at(now - timedelta(days=d)) for d in range(0, 120)]
+    backups += [backup_at(now - timedelta(days=d, hours=1)) for d in range(0, 3)]  # extras
+    kept, deleted = plan_prune(backups, daily=7, weekly=4, monthly=3, now=now)
+    kept_days = sorted({(now - b.created_at).days for b in kept})
+    assert kept_days[:7] == list(range(7))
+    assert len(kept) == len({b.id for b in kept}) and len(kept) + len(deleted) == len(backups)
+    months = {(b.created_at.year, b.created_at.month) for b in kept}
+    assert months == {(2026, 12), (2026, 11), (2026, 10)} | months  # the 3 newest months
+    assert all(b.created_at > now - timedelta(days=100) for b in kept)
+    assert len(kept) <= 7 + 4 + 3
+
+
+def test_backup_commands(shop, run_cli):
+    made = json.loads(run_cli("backup", "create", "--client", "shop", "--json").output)
+    assert made["client"] == "shop" and made["rows"] == 5030
+    listed = json.loads(run_cli("backup", "list", "--json").output)
+    assert [b["id"] for b in listed] == [made["id"]]
+    verified = run_cli("backup", "verify", made["id"])
+    assert verified.exit_code == 0 and "ok" in verified.output
+    refused = run_cli("backup", "restore", made["id"])
+    assert refused.exit_code == 2 and "--yes" in refused.output
+    assert run_cli("backup", "restore", made["id"], "--yes").exit_code == 0
+    missing = run_cli("backup", "verify", "nope")
+    assert missing.exit_code == 3 and "no backup 'nope'" in missing.output
+    pruned = run_cli("backup", "prune", "--dry-run")
+    assert "kept 1 backup(s)" in pruned.output
