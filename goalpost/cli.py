@@ -437,6 +437,44 @@ def source_reset(slug: str, name: str, stream_name: str | None, drop_data: bool,
                + (" and emptied their raw tables" if drop_data else ""))
 
 
+# --- scheduler ----------------------------------------------------------------------------
+
+
+@cli.command("scheduler")
+@click.option("--acceleration", type=float, default=1.0, show_default=True,
+              help="Run the schedules this many times faster than real time (trials).")
+@click.option("--clock-start", type=float,
+              help="With --acceleration: the Unix time the accelerated clock starts from "
+                   "(give schedulers that share a warehouse the same one).")
+@click.option("--instance", help="A name for this scheduler process (default host-pid).")
+@click.option("--backup-schedule", default="0 3 * * *", show_default=True,
+              help="Cron (UTC) of the daily backup; 'off' to disable.")
+def scheduler_command(acceleration: float, clock_start: float | None, instance: str | None,
+                      backup_schedule: str) -> None:
+    """Run every client's pipeline on its schedule, and the daily backup, until stopped.
+
+    Several schedulers may share one warehouse: each due run happens once (or is recorded as
+    missed), runs of one client never overlap, and a run interrupted by a crash is marked
+    failed by the next scheduler. SIGTERM stops after the running runs finish.
+    """
+    import logging
+
+    from goalpost.scheduler import serve
+    from goalpost.warehouse import database_url
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    if backup_schedule != "off" and not croniter_valid(backup_schedule):
+        raise ConfigError(f"--backup-schedule {backup_schedule!r} is not a cron expression")
+    serve(database_url(), acceleration=acceleration, instance=instance, clock_start=clock_start,
+          backup_schedule=None if backup_schedule == "off" else backup_schedule)
+
+
+def croniter_valid(expression: str) -> bool:
+    from croniter import croniter
+
+    return croniter.is_valid(expression) and len(expression.split()) == 5
+
+
 # --- backups ----------------------------------------------------------------------------
 
 
@@ -695,15 +733,37 @@ def _print_run(run: dict[str, Any]) -> None:
 @cli.command("status")
 @JSON
 def status(as_json: bool) -> None:
-    """The last run of every client: when, how long, status and rows."""
+    """Per client: the last run, the next scheduled run, data freshness and recent failures;
+    and the schedulers that are alive."""
+    from datetime import UTC, datetime, timedelta
+
     from goalpost.runs import last_runs
+    from goalpost.scheduler import next_slot
     from goalpost.warehouse import ready
 
+    now = datetime.now(UTC)
     with ready() as conn:
         runs = {row["client"]: row for row in last_runs(conn)}
+        fresh = dict(conn.execute(
+            "SELECT client, max(finished_at) FROM goalpost.runs WHERE status = 'succeeded' "
+            "GROUP BY client").fetchall())
+        failures = dict(conn.execute(
+            "SELECT client, count(*) FROM goalpost.runs WHERE status = 'failed' AND "
+            "started_at > now() - interval '1 day' GROUP BY client").fetchall())
+        missed = dict(conn.execute(
+            "SELECT client, count(*) FROM goalpost.schedule_slots WHERE status = 'missed' AND "
+            "due_at > now() - interval '1 day' GROUP BY client").fetchall())
+        schedulers = conn.execute(
+            "SELECT instance, host, beat_at FROM goalpost.scheduler_instances WHERE stopped_at "
+            "IS NULL AND beat_at > now() - interval '2 minutes' ORDER BY instance").fetchall()
     rows = []
     for slug in sorted(set(registry.list_slugs()) | set(runs)):
         last = runs.get(slug)
+        try:
+            client = registry.load_client(slug)
+            next_run = next_slot(client.schedule, client.timezone, now)
+        except GoalpostError:
+            next_run = None
         rows.append({
             "client": slug,
             "last_run": last["id"] if last else None,
@@ -712,19 +772,29 @@ def status(as_json: bool) -> None:
             "seconds": round(float(last["seconds"]), 1) if last else None,
             "rows_loaded": (last["summary"] or {}).get("rows_loaded") if last else None,
             "error": last["error"] if last else None,
+            "next_run": next_run,
+            "data_as_of": fresh.get(slug),
+            "failed_runs_24h": failures.get(slug, 0),
+            "missed_runs_24h": missed.get(slug, 0),
         })
     if as_json:
-        _emit_json(rows)
+        _emit_json({"clients": rows, "schedulers": [
+            {"instance": i, "host": h, "beat_at": b} for i, h, b in schedulers]})
         return
     if not rows:
         click.echo("no clients yet")
     for row in rows:
         when = row["started_at"].strftime("%Y-%m-%d %H:%M") if row["started_at"] else "-"
-        click.echo(f"{row['client']:20} {row['status']:10} {when:16} "
-                   f"{row['seconds'] if row['seconds'] is not None else '-':>7}s "
-                   f"{row['rows_loaded'] if row['rows_loaded'] is not None else '-'} rows")
+        nxt = row["next_run"].strftime("%Y-%m-%d %H:%M") if row["next_run"] else "-"
+        age = (f"{(now - row['data_as_of']) // timedelta(minutes=1):,} min old"
+               if row["data_as_of"] else "no data")
+        click.echo(f"{row['client']:16} {row['status']:10} last {when:16} "
+                   f"{row['seconds'] if row['seconds'] is not None else '-':>6}s  next {nxt} UTC"
+                   f"  data {age}  failed/missed 24h: {row['failed_runs_24h']}/"
+                   f"{row['missed_runs_24h']}")
         if row["error"]:
             click.echo(click.style(f"    {row['error']}", fg="red"))
+    click.echo(f"schedulers alive: {', '.join(i for i, _, _ in schedulers) or 'none'}")
 
 
 @cli.command("doctor")

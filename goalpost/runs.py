@@ -33,13 +33,64 @@ class Step:
     seconds: float = 0.0
 
 
+def run_lock_key(slug: str) -> str:
+    return f"goalpost.run:{slug}"
+
+
+def acquire_run_lock(conn: psycopg.Connection, slug: str, wait: float) -> None:
+    """Hold the client's advisory lock for the life of `conn`: one run of a client at a time,
+    across processes and machines. A run whose process dies releases it with its session,
+    which is how an interrupted run is recognised (see `fail_interrupted_runs`)."""
+    deadline = time.monotonic() + wait
+    while not conn.execute("SELECT pg_try_advisory_lock(hashtextextended(%s, 0))",
+                           (run_lock_key(slug),)).fetchone()[0]:
+        if time.monotonic() >= deadline:
+            running = conn.execute(
+                "SELECT id FROM goalpost.runs WHERE client = %s AND status = 'running' "
+                "ORDER BY id DESC LIMIT 1", (slug,)).fetchone()
+            conn.close()
+            raise GoalpostError(
+                f"another run of {slug} is in progress"
+                + (f" (run {running[0]})" if running else ""),
+                hint="wait for it to finish; `goalpost status` shows it")
+        time.sleep(0.2)
+
+
+def fail_interrupted_runs(conn: psycopg.Connection) -> list[int]:
+    """Mark failed the runs left 'running' by a process that died (their client's lock is
+    free); returns their ids."""
+    failed = []
+    for run_id, slug in conn.execute(
+            "SELECT id, client FROM goalpost.runs WHERE status = 'running' ORDER BY id").fetchall():
+        free = conn.execute("SELECT pg_try_advisory_lock(hashtextextended(%s, 0))",
+                            (run_lock_key(slug),)).fetchone()[0]
+        if not free:
+            continue
+        try:
+            with conn.transaction():
+                message = "interrupted: the process running it stopped before it finished"
+                conn.execute("UPDATE goalpost.run_steps SET status = 'failed', error = %s, "
+                             "finished_at = clock_timestamp() WHERE run_id = %s AND "
+                             "status = 'running'", (message, run_id))
+                conn.execute("UPDATE goalpost.runs SET status = 'failed', error = %s, "
+                             "finished_at = clock_timestamp() WHERE id = %s AND "
+                             "status = 'running'", (message, run_id))
+            failed.append(run_id)
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))",
+                         (run_lock_key(slug),))
+    return failed
+
+
 class RunRecorder:
     """One run of one client: a row in goalpost.runs and a row per step."""
 
-    def __init__(self, url: str, slug: str, *, trigger: str = "cli", full_refresh: bool = False):
+    def __init__(self, url: str, slug: str, *, trigger: str = "cli", full_refresh: bool = False,
+                 wait_for_lock: float = 0.0):
         self.conn = psycopg.connect(url, autocommit=True)
         self.slug = slug
         self.steps: list[Step] = []
+        acquire_run_lock(self.conn, slug, wait_for_lock)
         self.run_id: int = self.conn.execute(
             "INSERT INTO goalpost.runs (client, trigger, full_refresh) VALUES (%s, %s, %s) "
             "RETURNING id",
