@@ -303,3 +303,76 @@ def plan_prune(backups: list[Backup], *, daily: int, weekly: int, monthly: int,
             keep.add(items[0].id)  # never delete the newest backup of a scope
     kept = [b for b in backups if b.id in keep]
     return kept, [b for b in backups if b.id not in keep]
+
+
+def _rclone() -> str:
+    found = shutil.which("rclone")
+    if found is None:
+        raise BackupError("rclone is not installed, so backups cannot go to a remote",
+                          hint="install rclone (https://rclone.org) and configure the remote "
+                               "with `rclone config`, or leave out --remote")
+    return found
+
+
+def upload_backup(backup: Backup, remote: str) -> str:
+    """Copy a backup folder to an rclone remote (`name:path`); returns where it went."""
+    target = f"{remote.rstrip('/')}/{backup.id}"
+    _run([_rclone(), "copy", str(backup.path), target], f"rclone copy to {remote}")
+    return target
+
+
+def fetch_backup(backup_id: str, remote: str) -> Backup:
+    """Bring a backup back from an rclone remote into the local backup folder."""
+    folder = backups_dir() / backup_id
+    if not (folder / MANIFEST).exists():
+        partial = folder.with_name(folder.name + ".partial")
+        _run([_rclone(), "copy", f"{remote.rstrip('/')}/{backup_id}", str(partial)],
+             f"rclone copy from {remote}")
+        partial.rename(folder)
+    return load_backup(backup_id)
+
+
+def export_client(conn: psycopg.Connection, slug: str, target: Path,
+                  registry_file: Path | None) -> dict[str, int]:
+    """Everything of one client as CSV files in a zip, for handing over when it leaves:
+    every table and view of its layers, its registry file (secrets are only env: names
+    there) and a manifest of row counts. Returns the row count per table."""
+    import csv
+    import io
+    import zipfile
+
+    check_slug(slug)
+    schemas = [schema_name(slug, layer) for layer in LAYERS]
+    tables = conn.execute(
+        "SELECT table_schema, table_name FROM information_schema.tables WHERE table_schema = "
+        "ANY(%s) ORDER BY 1, 2", (schemas,)).fetchall()
+    if not tables:
+        raise NotFoundError(f"client {slug} has no tables to export")
+    counts: dict[str, int] = {}
+    partial = target.with_name(target.name + ".partial")
+    try:
+        with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as archive:
+            for schema, table in tables:
+                name = f"{schema}/{table}.csv"
+                rows = 0
+                with archive.open(name, "w") as raw, io.TextIOWrapper(
+                        raw, encoding="utf-8", newline="") as text, conn.cursor() as cur:
+                    query = sql.SQL("SELECT * FROM {}.{}").format(sql.Identifier(schema),
+                                                                   sql.Identifier(table))
+                    cur.execute(query)
+                    writer = csv.writer(text)
+                    writer.writerow([column.name for column in cur.description])
+                    while batch := cur.fetchmany(5000):
+                        writer.writerows(batch)
+                        rows += len(batch)
+                counts[f"{schema}.{table}"] = rows
+            if registry_file is not None and registry_file.exists():
+                archive.write(registry_file, f"clients/{registry_file.name}")
+            archive.writestr("manifest.json", json.dumps(
+                {"client": slug, "exported_at": datetime.now(UTC).isoformat(),
+                 "tables": counts}, indent=2))
+        partial.replace(target)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    return counts

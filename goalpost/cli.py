@@ -7,6 +7,7 @@ found, 4 warehouse unreachable, 130 interrupted.
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Any
 
 import click
@@ -241,6 +242,30 @@ def client_validate(slugs: tuple[str, ...]) -> None:
         sys.exit(2)
 
 
+@client.command("export")
+@click.argument("slug")
+@click.option("--to", "target", type=click.Path(dir_okay=False, path_type=Path),
+              help="The zip file to write (default <slug>-export-<date>.zip here).")
+@JSON
+def client_export(slug: str, target: Path | None, as_json: bool) -> None:
+    """Export everything of a client (every table of its layers as CSV, its registry file)
+    into one zip, for handing over when it leaves."""
+    from datetime import date
+
+    from backup.core import export_client
+    from goalpost.warehouse import ready
+
+    target = target or Path(f"{slug}-export-{date.today().isoformat()}.zip")
+    path = registry.client_path(slug)
+    with ready() as conn:
+        counts = export_client(conn, slug, target, path if path.exists() else None)
+    if as_json:
+        _emit_json({"file": str(target), "tables": counts})
+        return
+    click.echo(f"exported {len(counts)} tables ({sum(counts.values()):,} rows) of {slug} "
+               f"to {target}")
+
+
 @client.command("remove")
 @click.argument("slug")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
@@ -449,8 +474,10 @@ def source_reset(slug: str, name: str, stream_name: str | None, drop_data: bool,
 @click.option("--instance", help="A name for this scheduler process (default host-pid).")
 @click.option("--backup-schedule", default="0 3 * * *", show_default=True,
               help="Cron (UTC) of the daily backup; 'off' to disable.")
+@click.option("--step-timeout", type=float, default=7200.0, show_default=True,
+              help="Seconds after which an extract step stops (between pages or chunks).")
 def scheduler_command(acceleration: float, clock_start: float | None, instance: str | None,
-                      backup_schedule: str) -> None:
+                      backup_schedule: str, step_timeout: float) -> None:
     """Run every client's pipeline on its schedule, and the daily backup, until stopped.
 
     Several schedulers may share one warehouse: each due run happens once (or is recorded as
@@ -466,7 +493,8 @@ def scheduler_command(acceleration: float, clock_start: float | None, instance: 
     if backup_schedule != "off" and not croniter_valid(backup_schedule):
         raise ConfigError(f"--backup-schedule {backup_schedule!r} is not a cron expression")
     serve(database_url(), acceleration=acceleration, instance=instance, clock_start=clock_start,
-          backup_schedule=None if backup_schedule == "off" else backup_schedule)
+          backup_schedule=None if backup_schedule == "off" else backup_schedule,
+          step_timeout=step_timeout)
 
 
 def croniter_valid(expression: str) -> bool:
@@ -488,21 +516,25 @@ def backup() -> None:
 
 @backup.command("create")
 @click.option("--client", "slug", help="Only this client's schemas and control rows.")
+@click.option("--remote", help="Also copy it to this rclone remote (name:path).")
 @JSON
-def backup_create(slug: str | None, as_json: bool) -> None:
+def backup_create(slug: str | None, remote: str | None, as_json: bool) -> None:
     """Make a backup of the whole warehouse, or of one client."""
-    from backup.core import create_backup
+    from backup.core import create_backup, upload_backup
     from goalpost.warehouse import database_url, ready
 
     url = database_url()
     with ready(url) as conn:
         made = create_backup(conn, url, client=slug)
-    if as_json:
-        _emit_json(made.summary())
-        return
     info = made.summary()
+    if remote:
+        info["remote"] = upload_backup(made, remote)
+    if as_json:
+        _emit_json(info)
+        return
     click.echo(f"backup {made.id}: {info['tables']} tables, {info['rows']:,} rows, "
-               f"{info['size_bytes'] / 1e6:.1f} MB in {made.path}")
+               f"{info['size_bytes'] / 1e6:.1f} MB in {made.path}"
+               + (f", copied to {info['remote']}" if remote else ""))
 
 
 @backup.command("list")
@@ -548,14 +580,15 @@ def backup_verify(backup_id: str, as_json: bool) -> None:
 @backup.command("restore")
 @click.argument("backup_id")
 @click.option("--into", "into", help="Restore into this database instead (created if needed).")
+@click.option("--remote", help="Fetch the backup from this rclone remote first if needed.")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
-def backup_restore(backup_id: str, into: str | None, yes: bool) -> None:
+def backup_restore(backup_id: str, into: str | None, remote: str | None, yes: bool) -> None:
     """Restore BACKUP_ID: a client backup replaces that client's data; a full one the
     warehouse's. Checksums are checked first."""
-    from backup.core import load_backup, restore_backup
+    from backup.core import fetch_backup, load_backup, restore_backup
     from goalpost.warehouse import database_url, ready
 
-    item = load_backup(backup_id)
+    item = fetch_backup(backup_id, remote) if remote else load_backup(backup_id)
     scope = f"client {item.client}" if item.client else "the whole warehouse"
     if into is None and not yes:
         if not _interactive():
@@ -693,12 +726,15 @@ def source_remove(slug: str, name: str, drop_data: bool, yes: bool) -> None:
 @click.option("--full-refresh", is_flag=True, help="Reload every source from scratch.")
 @click.option("--force", is_flag=True,
               help="Let a full read that returns no records empty the table.")
+@click.option("--step-timeout", type=float,
+              help="Seconds after which an extract step stops (between pages or chunks).")
 @JSON
-def run(slug: str, full_refresh: bool, force: bool, as_json: bool) -> None:
+def run(slug: str, full_refresh: bool, force: bool, step_timeout: float | None,
+        as_json: bool) -> None:
     """Extract the client's sources, then build its models; exit 1 if a step failed."""
     from goalpost.orchestrator import run_client
 
-    result = run_client(slug, full_refresh=full_refresh, force=force,
+    result = run_client(slug, full_refresh=full_refresh, force=force, step_timeout=step_timeout,
                         progress=None if as_json else _progress)
     if as_json:
         _emit_json(result.as_dict())

@@ -57,13 +57,14 @@ def run_client(
     force: bool = False,
     trigger: str = "cli",
     wait_for_lock: float = 0.0,
+    step_timeout: float | None = None,
     progress: Progress | None = None,
 ) -> RunResult:
     """Extract and transform one client, recorded as a run with per-step status.
 
     `force` lets a full read that returned nothing empty a table (see pipelines.connectors).
     Runs of one client never overlap: a second one waits up to `wait_for_lock` seconds, then
-    is refused.
+    is refused. `step_timeout` stops an extract step at its next safe point once exceeded.
     """
     client = registry.load_client(slug)
     # Imported here: SQLMesh takes a second to import and most commands never need it.
@@ -82,7 +83,7 @@ def run_client(
                     ensure_raw_table(conn, slug, source.name, stream.name)
 
     recorder = RunRecorder(url, slug, trigger=trigger, full_refresh=full_refresh,
-                           wait_for_lock=wait_for_lock)
+                           wait_for_lock=wait_for_lock, step_timeout=step_timeout)
     result = RunResult(recorder.run_id, slug, "running")
     say(f"run {recorder.run_id} of {slug}")
     with serving_for(slug, client, demo_data_dir()), ready(url) as conn:

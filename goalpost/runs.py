@@ -6,6 +6,7 @@ happens to the transactions doing the work.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -31,6 +32,27 @@ class Step:
     details: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
     seconds: float = 0.0
+
+
+class StepTimeout(GoalpostError):
+    """A step ran longer than its limit; it stops at its next safe point."""
+
+
+_limits = threading.local()
+
+
+def check_deadline() -> None:
+    """Raise StepTimeout if the current step is past its time limit.
+
+    Long loops call this between units of work that commit on their own (an API page, a
+    file's COPY chunk, whose transaction then rolls back), so that a step stopped for time
+    leaves nothing half-written. The transform step has no such point: SQLMesh's own
+    statements run to their end.
+    """
+    deadline = getattr(_limits, "deadline", None)
+    if deadline is not None and time.monotonic() > deadline:
+        raise StepTimeout(f"the step took longer than its limit of {_limits.seconds:.0f} s",
+                          hint="raise --step-timeout, or look at why it is slow")
 
 
 def run_lock_key(slug: str) -> str:
@@ -86,9 +108,10 @@ class RunRecorder:
     """One run of one client: a row in goalpost.runs and a row per step."""
 
     def __init__(self, url: str, slug: str, *, trigger: str = "cli", full_refresh: bool = False,
-                 wait_for_lock: float = 0.0):
+                 wait_for_lock: float = 0.0, step_timeout: float | None = None):
         self.conn = psycopg.connect(url, autocommit=True)
         self.slug = slug
+        self.step_timeout = step_timeout
         self.steps: list[Step] = []
         acquire_run_lock(self.conn, slug, wait_for_lock)
         self.run_id: int = self.conn.execute(
@@ -107,6 +130,9 @@ class RunRecorder:
             (self.run_id, name, kind),
         ).fetchone()[0]
         started = time.perf_counter()
+        if self.step_timeout:
+            _limits.deadline = time.monotonic() + self.step_timeout
+            _limits.seconds = self.step_timeout
         try:
             yield step
             if step.status == "running":
@@ -117,6 +143,7 @@ class RunRecorder:
             step.status, step.error = "failed", f"{type(exc).__name__}: {exc}"
             raise
         finally:
+            _limits.deadline = None
             step.seconds = time.perf_counter() - started
             self.conn.execute(
                 "UPDATE goalpost.run_steps SET status=%s, finished_at=clock_timestamp(), "

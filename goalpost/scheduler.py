@@ -93,6 +93,7 @@ class Scheduler:
                  clock_start: float | None = None,
                  backup_schedule: str | None = "0 3 * * *", retries: int = 2,
                  retry_backoff: float = 30.0, heartbeat_seconds: float = 10.0,
+                 step_timeout: float | None = 7200.0,
                  run: Callable[..., Any] | None = None) -> None:
         from goalpost.orchestrator import run_client
 
@@ -104,6 +105,7 @@ class Scheduler:
         self.backup_schedule = backup_schedule
         self.retries, self.retry_backoff = retries, retry_backoff
         self.heartbeat_seconds = heartbeat_seconds
+        self.step_timeout = step_timeout
         self.run = run or run_client
         self.stopping = threading.Event()
         self.schedules: dict[str, tuple[str, str]] = {}
@@ -246,7 +248,8 @@ class Scheduler:
         status, run_id, note = "failed", None, None
         for attempt in range(self.retries + 1):
             try:
-                result = self.run(slug, trigger="scheduler", wait_for_lock=30.0)
+                result = self.run(slug, trigger="scheduler", wait_for_lock=30.0,
+                                  step_timeout=self.step_timeout)
             except GoalpostError as exc:
                 status, note = "missed", str(exc).splitlines()[0]
                 break
@@ -280,6 +283,7 @@ class Scheduler:
 
 def serve(url: str, *, acceleration: float = 1.0, instance: str | None = None,
           clock_start: float | None = None, backup_schedule: str | None = "0 3 * * *",
+          step_timeout: float | None = 7200.0,
           stop_event: threading.Event | None = None) -> None:
     """Run a scheduler until SIGTERM/SIGINT (or `stop_event`), then stop cleanly."""
     import signal
@@ -288,7 +292,8 @@ def serve(url: str, *, acceleration: float = 1.0, instance: str | None = None,
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     scheduler = Scheduler(url, acceleration=acceleration, instance=instance,
-                          clock_start=clock_start, backup_schedule=backup_schedule)
+                          clock_start=clock_start, backup_schedule=backup_schedule,
+                          step_timeout=step_timeout)
     scheduler.start()
     try:
         stop.wait()

@@ -4,6 +4,7 @@ retention."""
 from __future__ import annotations
 
 import json
+import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -115,3 +116,32 @@ def test_backup_commands(shop, run_cli):
     assert missing.exit_code == 3 and "no backup 'nope'" in missing.output
     pruned = run_cli("backup", "prune", "--dry-run")
     assert "kept 1 backup(s)" in pruned.output
+
+
+@pytest.mark.skipif(shutil.which("rclone") is None, reason="rclone is not installed")
+def test_backup_goes_to_an_rclone_remote_and_comes_back(shop, conn, database_url, project,
+                                                        run_cli):
+    remote = f":local:{project / 'remote'}"
+    made = json.loads(run_cli("backup", "create", "--client", "shop", "--remote", remote,
+                              "--json").output)
+    assert (project / "remote" / made["id"] / "manifest.json").exists()
+    shutil.rmtree(project / "backups" / made["id"])
+    tenants.deprovision(conn, "shop")
+    restored = run_cli("backup", "restore", made["id"], "--remote", remote, "--yes")
+    assert restored.exit_code == 0, restored.output
+    assert conn.execute("SELECT count(*) FROM shop_raw.pos__sales").fetchone() == (5000,)
+
+
+def test_client_export_for_offboarding(shop, conn, project, run_cli):
+    import zipfile
+
+    (project / "clients" / "shop.yaml").write_text("name: Shop\n")
+    target = project / "shop.zip"
+    shown = json.loads(run_cli("client", "export", "shop", "--to", str(target), "--json").output)
+    assert shown["tables"]["shop_raw.pos__sales"] == 5000
+    with zipfile.ZipFile(target) as archive:
+        names = set(archive.namelist())
+        assert {"shop_raw/pos__sales.csv", "shop_marts/daily.csv", "clients/shop.yaml",
+                "manifest.json"} <= names
+        lines = archive.read("shop_marts/daily.csv").decode().splitlines()
+        assert lines[0] == "day,revenue" and len(lines) == 31

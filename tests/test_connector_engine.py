@@ -314,3 +314,13 @@ sources:
         "SELECT s.error, s.details FROM goalpost.run_steps s").fetchall(), default=str)
     for secret in (first_refresh, rotated, "sq0csp-secret-77"):
         assert secret not in recorded
+
+
+def test_step_timeout_stops_between_pages_and_a_rerun_completes(toy, conn):
+    run = run_client("toy", step_timeout=0.001)
+    step = extract_step(run)
+    assert run.status == "failed" and step["status"] == "failed"
+    assert "took longer than its limit" in step["error"]
+    assert conn.execute("SELECT count(*) FROM toy_raw.toy__items").fetchone()[0] < 30
+    assert extract_step(run_client("toy"))["status"] == "succeeded"
+    assert len(table(conn)) == 30

@@ -27,6 +27,7 @@ import orjson
 import psycopg
 from psycopg import sql
 
+from goalpost.runs import check_deadline
 from pipelines.connectors.http import ApiClient, ExtractError, Page, RestartChain, SplitWindow
 from pipelines.connectors.manifest import Incremental, Manifest, Stream, duration_seconds
 from pipelines.connectors.templating import TemplateError, get_path, render, set_path
@@ -469,6 +470,7 @@ def run_stream(
         best = cursors.get(key)
         pages = fetcher.pages(start, sync_start)
         for fetched in prefetched(pages, prefetch) if prefetch else pages:
+            check_deadline()
             best = _max_cursor(best, fetched.records, incremental)
             fields = {f for record in fetched.records if isinstance(record, dict)
                       for f in record}

@@ -25,6 +25,7 @@ import psycopg
 from psycopg import sql
 
 from goalpost.registry.models import FileStream
+from goalpost.runs import check_deadline
 from pipelines.files import dialect as dialects
 from pipelines.files.checks import MAX_REMEMBERED, Check, build_checks
 from pipelines.files.readers import (
@@ -260,6 +261,7 @@ def _copy_rows(cur: psycopg.Cursor, table: sql.Composed, prepared: PreparedFile,
         number of rows sent. Checked per chunk, not per row: backslashes are rare."""
         if not lines:
             return 0
+        check_deadline()
         chunk = b"".join(lines)
         lines.clear()
         if b"\\" in chunk:
