@@ -130,3 +130,17 @@ def test_status_shows_next_run_freshness_and_failures(bakery, conn, run_cli):
     assert timedelta(0) < next_run - datetime.now(UTC) <= timedelta(minutes=1)
     assert row["data_as_of"] is not None and row["failed_runs_24h"] == 0
     assert "schedulers alive: none" in run_cli("status").output
+
+
+def test_scheduled_backup_runs_once_per_slot(bakery, conn, database_url, monkeypatch):
+    from backup.core import list_backups
+    from goalpost.scheduler import BACKUP_JOB, Scheduler
+
+    monkeypatch.setenv("GOALPOST_BACKUP_DIR", str(bakery / "backups"))
+    due = datetime(2026, 12, 1, 3, 0, tzinfo=UTC)
+    first, second = Scheduler(database_url, instance="a"), Scheduler(database_url, instance="b")
+    first._backup(due)
+    second._backup(due)  # the same slot: already claimed, nothing to do
+    assert len(list_backups()) == 1
+    assert conn.execute("SELECT status, note FROM goalpost.schedule_slots WHERE client = %s",
+                        (BACKUP_JOB,)).fetchone() == ("succeeded", list_backups()[0].id)
