@@ -15,7 +15,7 @@ import orjson
 
 from goalpost import clients, registry
 from goalpost.canonical import ENTITY_NAMES
-from goalpost.errors import ConfigError, GoalpostError
+from goalpost.errors import ConfigError, GoalpostError, NotFoundError
 
 JSON = click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 
@@ -501,6 +501,51 @@ def croniter_valid(expression: str) -> bool:
     from croniter import croniter
 
     return croniter.is_valid(expression) and len(expression.split()) == 5
+
+
+# --- metrics ------------------------------------------------------------------------------
+
+
+@cli.group()
+def metrics() -> None:
+    """The metric registry: standard metrics and each client's additions and overrides."""
+
+
+@metrics.command("list")
+@click.argument("slug", required=False)
+@JSON
+def metrics_list(slug: str | None, as_json: bool) -> None:
+    """The metrics of client SLUG (the standard ones when no client is given)."""
+    from goalpost.metrics import standard_metrics
+
+    found = registry.load_client(slug).metric_registry() if slug else standard_metrics()
+    items = [m.model_dump() for m in sorted(found.values(), key=lambda m: m.name)]
+    if as_json:
+        _emit_json(items)
+        return
+    for item in items:
+        target = f"  target {item['target']:g}" if item["target"] is not None else ""
+        click.echo(f"{item['name']:20} {item['label']:22} {item['unit']:9} "
+                   f"{item['category']:10} {item['direction']:7}{target}")
+
+
+@metrics.command("show")
+@click.argument("slug")
+@click.argument("name")
+@JSON
+def metrics_show(slug: str, name: str, as_json: bool) -> None:
+    """One metric of a client: its definition and how it decomposes."""
+    found = registry.load_client(slug).metric_registry()
+    if name not in found:
+        raise NotFoundError(f"client {slug} has no metric {name!r}",
+                            hint=f"see `goalpost metrics list {slug}`")
+    item = found[name].model_dump()
+    if as_json:
+        _emit_json(item)
+        return
+    for key, value in item.items():
+        if value not in (None, [], ""):
+            click.echo(f"{key:12} {value}")
 
 
 # --- backups ----------------------------------------------------------------------------

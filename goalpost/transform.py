@@ -48,6 +48,7 @@ from sqlmesh.utils.errors import SQLMeshError
 from goalpost.canonical import ENTITIES
 from goalpost.errors import ConfigError, GoalpostError
 from goalpost.identifiers import check_slug
+from goalpost.metrics import DIMENSIONS
 from goalpost.paths import SQLMESH_DIR, state_dir
 from goalpost.registry.models import Client
 from goalpost.warehouse import tenants
@@ -101,8 +102,14 @@ def client_variables(slug: str, client: Client) -> dict[str, dict[str, Any]]:
         if source.connector == "files"
         for stream in source.streams
     ]
+    metrics = [
+        {"name": m.name, "value": m.value,
+         "dimensions": [[d, DIMENSIONS[d]] for d in m.dimensions]}
+        for m in sorted(client.metric_registry().values(), key=lambda m: m.name)
+    ]
     return {
         "goalpost_clients": {slug: {"connectors": connectors}},
+        "goalpost_metrics": {slug: metrics},
         "goalpost_staging": {slug: {entity: names for entity, names in staging.items() if names}},
         "goalpost_files": {slug: {"currency": client.currency, "streams": streams}},
     }

@@ -97,6 +97,16 @@ def test_marts_match_figures_computed_from_the_files(panpan, conn):
     by_month = lines.groupby(lines["day"].map(lambda d: d.replace(day=1)))["amount"].sum()
     assert monthly == by_month.to_dict()
 
+    kpis = dict(((m, d), v) for m, d, v in conn.execute(
+        "SELECT metric, date, value FROM panpan_marts.kpi_daily WHERE dimension = 'all'"))
+    for day, revenue in lines.groupby("day")["amount"].sum().items():
+        assert kpis[("revenue", day)] == revenue
+        assert kpis[("orders", day)] == sales[sales["day"] == day]["receipt_no"].nunique()
+    per_shop = dict(((d, v), r) for d, v, r in conn.execute(
+        "SELECT date, dimension_value, value FROM panpan_marts.kpi_daily "
+        "WHERE metric = 'revenue' AND dimension = 'location'"))
+    assert per_shop == {key: value for key, value in expected_revenue.items()}
+
 
 def test_reader_reads_marts_only(panpan, conn, database_url):
     assert run_client("panpan").status == "succeeded"

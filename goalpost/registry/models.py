@@ -25,6 +25,7 @@ from pydantic import (
 
 from goalpost.canonical import ENTITIES, ENTITY_NAMES
 from goalpost.identifiers import NAME_RE
+from goalpost.metrics import MetricOverride
 
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
@@ -209,6 +210,9 @@ class Client(_Strict):
     schedule: str = "0 6 * * *"
     owners: list[Owner] = Field(default_factory=list)
     sources: list[Source] = Field(default_factory=list)
+    metrics: dict[Name, MetricOverride] = Field(
+        default_factory=dict, description="overrides of standard metrics (label, direction, "
+        "target, ...) and the client's own metrics")
 
     @field_validator("timezone")
     @classmethod
@@ -251,6 +255,20 @@ class Client(_Strict):
         if dupes:
             raise ValueError(f"source names must be unique; repeated: {', '.join(dupes)}")
         return self
+
+    @field_validator("metrics")
+    @classmethod
+    def _metrics(cls, value: dict[str, MetricOverride]) -> dict[str, MetricOverride]:
+        from goalpost.metrics import resolve
+
+        resolve(value)  # ValueError naming the metric and its field
+        return value
+
+    def metric_registry(self):  # noqa: ANN201 - dict[str, goalpost.metrics.Metric]
+        """The client's metrics: standard ones with its overrides, plus its own."""
+        from goalpost.metrics import resolve
+
+        return resolve(self.metrics)
 
     def source(self, name: str) -> Source | None:
         return next((source for source in self.sources if source.name == name), None)

@@ -203,3 +203,33 @@ def canonical_union(evaluator: MacroEvaluator, client: t.Any, entity: t.Any) -> 
     if not parts:
         raise ValueError(f"client {slug!r} has no staging model for {entity_name!r}")
     return t.cast(exp.Query, evaluator.parse_one(" UNION ALL ".join(parts)))
+
+
+@macro()
+def kpi_daily(evaluator: MacroEvaluator, client: t.Any) -> exp.Query:
+    """The query of `kpi_daily`: every metric of the client's registry per day, in total
+    (dimension 'all') and per value of each of its dimensions, in long form."""
+    slug = _name(client)
+    metrics = (evaluator.var("goalpost_metrics") or {}).get(slug, [])
+    orders = f"{_ident(slug + '_staging')}.{_ident('orders')}"
+    parts = []
+    for metric in metrics:
+        name, value = _lit(metric["name"]), metric["value"]
+        parts.append(
+            f"SELECT {name} AS metric, order_date AS date, 'all' AS dimension, 'all' AS "
+            f"dimension_value, CAST({value} AS NUMERIC) AS value FROM {orders} GROUP BY "
+            "order_date")
+        for dimension, column in metric["dimensions"]:
+            col = _ident(column)
+            parts.append(
+                f"SELECT {name}, order_date, {_lit(dimension)}, COALESCE({col}, '(none)'), "
+                f"CAST({value} AS NUMERIC) FROM {orders} GROUP BY order_date, {col}")
+    if not parts:
+        parts = ["SELECT CAST(NULL AS TEXT) AS metric, CAST(NULL AS DATE) AS date, "
+                 "CAST(NULL AS TEXT) AS dimension, CAST(NULL AS TEXT) AS dimension_value, "
+                 "CAST(NULL AS NUMERIC) AS value WHERE FALSE"]
+    body = " UNION ALL ".join(parts)
+    sql = ("SELECT CAST(metric AS TEXT) AS metric, CAST(date AS DATE) AS date, "
+           "CAST(dimension AS TEXT) AS dimension, CAST(dimension_value AS TEXT) AS "
+           f"dimension_value, CAST(value AS NUMERIC) AS value FROM ({body}) AS kpis")
+    return t.cast(exp.Query, evaluator.parse_one(sql))
