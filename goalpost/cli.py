@@ -126,7 +126,7 @@ def db_url() -> None:
 
 @cli.group()
 def client() -> None:
-    """Add, inspect, validate and remove clients (clients/<slug>.yaml)."""
+    """Add, inspect, validate, export and remove clients (clients/<slug>.yaml)."""
 
 
 @client.command("add")
@@ -288,7 +288,7 @@ def client_remove(slug: str, yes: bool, keep_file: bool) -> None:
 
 @cli.group()
 def source() -> None:
-    """Add, list, test and remove a client's sources."""
+    """Add, list, test, reset and remove a client's sources (files or REST connectors)."""
 
 
 @source.command("add")
