@@ -10,7 +10,6 @@ checksum with the manifest.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import secrets
@@ -26,6 +25,7 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from backup.tools import pg_tools
+from goalpost.checksums import file_sha256
 from goalpost.errors import ConfigError, GoalpostError, NotFoundError
 from goalpost.identifiers import LAYERS, check_slug, schema_name
 from goalpost.paths import state_dir
@@ -67,14 +67,6 @@ class Backup:
                     f["size"] for f in self.manifest.get("files", {}).values()),
                 "tables": len(self.manifest.get("tables", {})),
                 "rows": sum(t["rows"] for t in self.manifest.get("tables", {}).values())}
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _client_schemas(conn: psycopg.Connection, slug: str) -> list[str]:
@@ -155,7 +147,7 @@ def create_backup(conn: psycopg.Connection, url: str, *, client: str | None = No
             "id": backup_id, "created_at": datetime.now(UTC).isoformat(), "client": client,
             "database": redact(url), "schemas": schemas, "tables": tables,
             "server_version": conn.execute("SHOW server_version").fetchone()[0],
-            "files": {name: {"sha256": _sha256(partial / name),
+            "files": {name: {"sha256": file_sha256(partial / name),
                              "size": (partial / name).stat().st_size} for name in files},
         }
         (partial / MANIFEST).write_text(json.dumps(manifest, indent=2))
@@ -194,7 +186,7 @@ def check_files(backup: Backup) -> None:
         path = backup.path / name
         if not path.exists():
             raise BackupError(f"backup {backup.id}: {name} is missing; it cannot be restored")
-        if path.stat().st_size != expected["size"] or _sha256(path) != expected["sha256"]:
+        if path.stat().st_size != expected["size"] or file_sha256(path) != expected["sha256"]:
             raise BackupError(
                 f"backup {backup.id}: {name} does not match its checksum (corrupted or "
                 "changed since it was made); refusing to restore it",

@@ -24,6 +24,7 @@ import orjson
 import psycopg
 from psycopg import sql
 
+from goalpost.checksums import file_sha256
 from goalpost.registry.models import FileStream
 from goalpost.runs import check_deadline
 from pipelines.files import dialect as dialects
@@ -34,7 +35,6 @@ from pipelines.files.readers import (
     Unreadable,
     discover,
     display_path,
-    file_sha256,
     open_table,
 )
 from pipelines.raw import ensure_raw_table, raw_identifier

@@ -11,7 +11,6 @@ import codecs
 import csv
 import glob
 import gzip
-import hashlib
 import io
 import itertools
 import zipfile
@@ -68,14 +67,6 @@ def display_path(path: Path, root: Path) -> str:
         return str(path.resolve().relative_to(root.resolve()))
     except ValueError:
         return str(path)
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def sniff_format(path: Path) -> tuple[str, str | None]:
