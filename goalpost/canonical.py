@@ -2,7 +2,8 @@
 
 This is the contract between the loaders (which check typed fields before landing a record)
 and the SQLMesh staging models (which cast them). A source maps its own columns onto these
-fields; unmapped fields fall back to a source column of the same name.
+fields (or a constant, written `=value`, for a field its files do not hold); unmapped fields
+fall back to a source column of the same name.
 """
 
 from __future__ import annotations
@@ -19,6 +20,10 @@ class Field:
     type: FieldType
     required: bool = False
     description: str = ""
+    # SQL over other fields of the entity, used when the source has no column for this one
+    # (a required derived field is satisfied when the fields it reads are there).
+    derived: str | None = None
+    derived_from: tuple[str, ...] = ()
 
 
 ENTITIES: dict[str, tuple[Field, ...]] = {
@@ -42,6 +47,7 @@ ENTITIES: dict[str, tuple[Field, ...]] = {
         Field("last_name", "text"),
         Field("email", "text"),
         Field("phone", "text"),
+        Field("country", "text"),
         Field("created_at", "timestamp", description="when the customer was first recorded"),
     ),
     "order_lines": (
@@ -51,12 +57,14 @@ ENTITIES: dict[str, tuple[Field, ...]] = {
         Field("location_id", "text", True),
         Field("channel", "text", description="e.g. in-store, delivery, online"),
         Field("customer_id", "text", description="empty for anonymous sales"),
+        Field("country", "text", description="the customer's or delivery country"),
         Field("product_id", "text", True),
         Field("product_name", "text"),
         Field("quantity", "number", True, "negative for returns"),
         Field("unit_price", "number"),
         Field("discount", "number"),
-        Field("line_total", "number", True, "amount paid for the line, after discount"),
+        Field("line_total", "number", True, "amount paid for the line, after discount",
+              derived="quantity * unit_price", derived_from=("quantity", "unit_price")),
     ),
     "inventory_levels": (
         Field("counted_on", "date", True),

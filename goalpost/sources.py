@@ -188,11 +188,18 @@ def source_of(client: Client, slug: str, name: str):  # noqa: ANN201 - Source
 
 
 def missing_required(entity: str, mapping: dict[str, str], columns: list[str]) -> list[str]:
-    """Required canonical fields that neither the mapping nor a same-named column provides."""
+    """Required canonical fields that neither the mapping (a column or an `=constant`), a
+    same-named column, nor a derivation from present fields provides."""
     present = set(columns)
+
+    def has(name: str) -> bool:
+        wanted = mapping.get(name, name)
+        return wanted.startswith("=") or wanted in present
+
     return [
         f.name for f in ENTITIES[entity]
-        if f.required and mapping.get(f.name, f.name) not in present
+        if f.required and not has(f.name)
+        and not (f.derived_from and all(has(source) for source in f.derived_from))
     ]
 
 

@@ -117,7 +117,8 @@ def client_variables(slug: str, client: Client) -> dict[str, dict[str, Any]]:
 
 def entity_spec() -> dict[str, list[list[str]]]:
     """goalpost.canonical as data, so that the contract is part of the models' fingerprints."""
-    return {entity: [[f.name, f.type] for f in fields] for entity, fields in ENTITIES.items()}
+    return {entity: [[f.name, f.type, f.derived or ""] for f in fields]
+            for entity, fields in ENTITIES.items()}
 
 
 def connection_config(url: str) -> PostgresConnectionConfig:

@@ -123,23 +123,33 @@ def clean_header(cells: Sequence[str]) -> list[str]:
 def resolve_columns(
     entity: str, header: Sequence[str], mapping: dict[str, str]
 ) -> tuple[dict[str, str], list[str]]:
-    """{canonical field: file column} and the problems: required fields with no column.
+    """{canonical field: file column or `=constant`} and the problems: required fields with
+    no column (and no way to derive them).
 
     A field is read from the column the registry maps it to, else from a column of its own
-    name; header names match exactly, then ignoring case and spaces.
+    name; header names match exactly, then ignoring case and spaces. A mapping `=value` gives
+    the field that constant for every row (a single-shop export has no shop column).
     """
     folded = {name.strip().lower(): name for name in header}
     present = set(header)
     columns: dict[str, str] = {}
-    problems: list[str] = []
     for f in ENTITIES[entity]:
         wanted = mapping.get(f.name, f.name)
+        if wanted.startswith("="):
+            columns[f.name] = wanted
+            continue
         found = wanted if wanted in present else folded.get(wanted.strip().lower())
         if found is not None:
             columns[f.name] = found
-        elif f.required:
-            via = f"column {wanted!r}" if f.name in mapping else f"a column named {f.name!r}"
-            problems.append(f"no {via} for required field {f.name}")
+    problems: list[str] = []
+    for f in ENTITIES[entity]:
+        if f.name in columns or not f.required:
+            continue
+        if f.derived_from and all(source in columns for source in f.derived_from):
+            continue  # computed in staging from the fields it is derived from
+        wanted = mapping.get(f.name, f.name)
+        via = f"column {wanted!r}" if f.name in mapping else f"a column named {f.name!r}"
+        problems.append(f"no {via} for required field {f.name}")
     return columns, problems
 
 
@@ -231,5 +241,6 @@ def date_format_entry(python_format: str) -> dict[str, str | None]:
 
 
 def typed_fields(entity: str, columns: dict[str, str]) -> list[tuple[Field, str]]:
-    """The entity's fields that have a column in the file, with that column."""
-    return [(f, columns[f.name]) for f in ENTITIES[entity] if f.name in columns]
+    """The entity's fields that have a column in the file (not a constant), with it."""
+    return [(f, columns[f.name]) for f in ENTITIES[entity]
+            if f.name in columns and not columns[f.name].startswith("=")]

@@ -6,7 +6,8 @@ Config variables, set by goalpost.transform.sqlmesh_config, each keyed by client
   models a canonical entity unions.
 - `goalpost_files`: {slug: {"currency", "streams": [{"source", "stream", "entity", "columns"}]}}:
   the file streams, with the registry's column mapping {field: file column}.
-and `goalpost_entities`: {entity: [[field, type], ...]}, goalpost.canonical as data.
+and `goalpost_entities`: {entity: [[field, type, derived SQL or ""], ...]}, goalpost.canonical
+as data.
 
 Each model's fingerprint covers the variables its macros read, so the variables are split by
 use: a change to one client's file streams must not look like a direct change of the canonical
@@ -51,7 +52,13 @@ def _fields(evaluator: MacroEvaluator, entity: str) -> list[tuple[str, str]]:
     entities = evaluator.var("goalpost_entities") or {}
     if entity not in entities:
         raise ValueError(f"unknown canonical entity {entity!r}")
-    return [(name, kind) for name, kind in entities[entity]]
+    return [(spec[0], spec[1]) for spec in entities[entity]]
+
+
+def _derived(evaluator: MacroEvaluator, entity: str) -> dict[str, str]:
+    """{field: SQL over the entity's other fields} for fields a source may not hold."""
+    entities = evaluator.var("goalpost_entities") or {}
+    return {spec[0]: spec[2] for spec in entities.get(entity, []) if len(spec) > 2 and spec[2]}
 
 
 def _columns(evaluator: MacroEvaluator, entity: str) -> list[tuple[str, str]]:
@@ -115,6 +122,12 @@ def _parsed_stream(
                 f"JSONB_EXTRACT_PATH_TEXT(f.dialect, 'positions', {column}))")
 
     for field, kind in fields:
+        if mapping.get(field, "").startswith("="):
+            # A constant the registry gives for a field the files do not hold.
+            inner.append(f"{_lit(mapping[field][1:])} AS {_ident('v_' + field)}")
+            outer.append(f"CAST(r.{_ident('v_' + field)} AS {SQL_TYPES[kind]}) AS "
+                         f"{_ident(field)}")
+            continue
         candidates = [
             cell(f"JSONB_EXTRACT_PATH_TEXT(f.dialect, 'columns', {_lit(field)})"),
             cell(_lit(field)),
@@ -168,9 +181,15 @@ def files_staging(evaluator: MacroEvaluator, client: t.Any, entity: t.Any) -> ex
     streams = [s for s in spec.get("streams", []) if s["entity"] == entity_name]
     currency = _lit(spec.get("currency", ""))
 
+    derived = _derived(evaluator, entity_name)
+
     def output(column: str, typ: str, value: str) -> str:
         # Explicit casts give SQLMesh the column types it cannot infer from the raw tables.
-        return f"CAST({currency if column == 'currency' else value} AS {typ}) AS {_ident(column)}"
+        if column == "currency":
+            value = currency
+        elif column in derived and value != "NULL":
+            value = f"COALESCE({value}, {derived[column]})"
+        return f"CAST({value} AS {typ}) AS {_ident(column)}"
 
     if not streams:
         nulls = ", ".join(output(column, typ, "NULL") for column, typ in columns)

@@ -1,0 +1,90 @@
+"""Online Retail II (a real year of a UK shop's invoice lines) through a file source: the KPIs
+equal figures computed independently with pandas from the same file."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from decimal import Decimal
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from goalpost.orchestrator import run_client
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "online_retail_ii_2009_2010.csv.gz"
+
+CLIENT = f"""name: Online Retail
+timezone: Europe/London
+currency: GBP
+country: GB
+sources:
+  - name: shop
+    connector: files
+    streams:
+      - name: lines
+        path: {DATA}
+        entity: order_lines
+        # no primary key: exact duplicate lines are real lines and count
+        columns:
+          order_id: Invoice
+          ordered_at: InvoiceDate
+          location_id: "=online"
+          product_id: StockCode
+          product_name: Description
+          quantity: Quantity
+          unit_price: Price
+          customer_id: Customer ID
+          country: Country
+"""
+
+
+@pytest.fixture(scope="module")
+def expected() -> dict:
+    """The figures, from the file alone."""
+    if not DATA.exists():
+        pytest.skip(f"{DATA} is not on this machine")
+    lines = pd.read_csv(DATA, dtype=str, keep_default_na=False)
+    amounts = [Decimal(q) * Decimal(p) for q, p in zip(lines["Quantity"], lines["Price"],
+                                                       strict=True)]
+    lines["amount"] = amounts
+    per_invoice: dict[str, Decimal] = defaultdict(Decimal)
+    per_month: dict[str, Decimal] = defaultdict(Decimal)
+    for invoice, when, amount in zip(lines["Invoice"], lines["InvoiceDate"], amounts,
+                                     strict=True):
+        per_invoice[invoice] += amount
+        per_month[when[:7]] += amount
+    return {
+        "lines": len(lines),
+        "revenue": sum(amounts, Decimal(0)),
+        # an invoice is a sale unless its lines add up below zero (cancellations, "C...")
+        "invoices": sum(1 for total in per_invoice.values() if total >= 0),
+        # Codes are compared without surrounding spaces, as staging trims every cell (the
+        # file has both "47503J" and "47503J ").
+        "customers": lines.loc[lines["Customer ID"] != "", "Customer ID"].str.strip().nunique(),
+        "products": lines["StockCode"].str.strip().nunique(),
+        "countries": lines["Country"].str.strip().nunique(),
+        "per_month": dict(per_month),
+    }
+
+
+def test_kpis_equal_pandas_figures(project, database_url, conn, expected):
+    (project / "clients" / "retail.yaml").write_text(CLIENT)
+    run = run_client("retail")
+    assert run.status == "succeeded", [s.error for s in run.steps]
+    assert run.rows_loaded == expected["lines"] and run.rows_quarantined == 0
+
+    revenue, invoices = conn.execute(
+        "SELECT sum(value) FILTER (WHERE metric = 'revenue'), "
+        "sum(value) FILTER (WHERE metric = 'orders') "
+        "FROM retail_marts.kpi_daily WHERE dimension = 'all'").fetchone()
+    assert revenue == expected["revenue"]
+    assert invoices == expected["invoices"]
+    customers, products, countries = conn.execute(
+        "SELECT count(DISTINCT customer_id), count(DISTINCT product_id), "
+        "count(DISTINCT country) FROM retail_staging.order_lines").fetchone()
+    assert (customers, products, countries) == (
+        expected["customers"], expected["products"], expected["countries"])
+    monthly = {month.strftime("%Y-%m"): value for month, value in conn.execute(
+        "SELECT sales_month, revenue FROM retail_marts.monthly_sales")}
+    assert monthly == expected["per_month"]
