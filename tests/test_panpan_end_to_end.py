@@ -131,3 +131,37 @@ def test_demo_command_prints_a_summary(project, database_url):
                                catch_exceptions=False)
     assert again.exit_code == 0 and "already in" in again.output
     assert "run 2 succeeded" in again.output
+
+
+def test_customer_marts_match_pandas(panpan, conn):
+    assert run_client("panpan").status == "succeeded"
+    lines = pd.concat(
+        pd.read_csv(path, sep=";", decimal=",", dtype=str)
+        for path in sorted(panpan.glob("sales_*.csv.gz")))
+    lines["amount"] = lines["line_total"].str.replace(",", ".").map(Decimal)
+    lines["items"] = lines["quantity"].map(Decimal)
+    lines["day"] = pd.to_datetime(lines["sold_at"], format="%d/%m/%Y %H:%M").dt.date
+    orders = lines.groupby("receipt_no").agg(
+        customer=("customer_id", "first"), day=("day", "min"), total=("amount", "sum"),
+        items=("items", "sum"))
+    sales = orders[orders["customer"].notna() & (orders["total"] >= 0)].copy()
+    sales["month"] = sales["day"].map(lambda d: d.replace(day=1))
+    first = sales.groupby("customer")["month"].min()
+    sales["first"] = sales["customer"].map(first)
+
+    got = {row[0]: row[1:] for row in conn.execute(
+        "SELECT month, new_customers, active_customers, returning_customers "
+        "FROM panpan_marts.customers_monthly")}
+    for month, group in sales.groupby("month"):
+        active = group["customer"].nunique()
+        new = group.loc[group["first"] == month, "customer"].nunique()
+        assert got[month] == (new, active, active - new)
+
+    cohorts = {(c, m): (size, active) for c, m, size, active in conn.execute(
+        "SELECT cohort_month, months_since, cohort_size, active_customers "
+        "FROM panpan_marts.customer_cohorts")}
+    sizes = first.value_counts()
+    for (cohort, month), group in sales.groupby(["first", "month"]):
+        since = (month.year - cohort.year) * 12 + month.month - cohort.month
+        assert cohorts[(cohort, since)] == (sizes[cohort], group["customer"].nunique())
+    assert len(cohorts) == sales.groupby(["first", "month"]).ngroups
