@@ -504,12 +504,14 @@ def run_stream(
 def _max_cursor(best: Any, records: list[Any], incremental: Incremental | None) -> Any:
     if incremental is None:
         return None
+    parsed = parse_cursor(best, incremental) if best is not None else None
     for record in records:
         value = get_path(record, incremental.cursor_field)
         if value is None:
             continue
-        if best is None or parse_cursor(value, incremental) > parse_cursor(best, incremental):
-            best = value
+        candidate = parse_cursor(value, incremental)
+        if parsed is None or candidate > parsed:
+            best, parsed = value, candidate
     return best
 
 
