@@ -65,6 +65,8 @@ ENTITIES: dict[str, tuple[Field, ...]] = {
         Field("discount", "number"),
         Field("line_total", "number", True, "amount paid for the line, after discount",
               derived="quantity * unit_price", derived_from=("quantity", "unit_price")),
+        Field("returned_order_id", "text",
+              description="on a return, the order whose goods came back (when the source says)"),
     ),
     "inventory_levels": (
         Field("counted_on", "date", True),

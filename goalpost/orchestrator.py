@@ -77,10 +77,14 @@ def run_client(
     url = database_url()
     with ready(url) as conn:
         clients.sync(conn, slug, client)
+        # Staging reads every selected stream, extracted yet or not.
         for source in client.sources:
             if isinstance(source, FileSource):
                 for stream in source.streams:
                     ensure_raw_table(conn, slug, source.name, stream.name)
+            else:
+                for name in source.stream_names():
+                    ensure_raw_table(conn, slug, source.name, name, unique_key=True)
 
     recorder = RunRecorder(url, slug, trigger=trigger, full_refresh=full_refresh,
                            wait_for_lock=wait_for_lock, step_timeout=step_timeout)

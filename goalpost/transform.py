@@ -36,6 +36,7 @@ from psycopg.conninfo import conninfo_to_dict
 from sqlglot import exp
 from sqlmesh.core.config import (
     Config,
+    TableNamingConvention,
     GatewayConfig,
     ModelDefaultsConfig,
     PostgresConnectionConfig,
@@ -50,7 +51,7 @@ from goalpost.errors import ConfigError, GoalpostError
 from goalpost.identifiers import check_slug
 from goalpost.metrics import DIMENSIONS
 from goalpost.paths import SQLMESH_DIR, state_dir
-from goalpost.registry.models import Client
+from goalpost.registry.models import ApiSource, Client, FileSource
 from goalpost.warehouse import tenants
 from goalpost.warehouse.connection import connect, redact
 
@@ -62,10 +63,6 @@ warnings.filterwarnings(
     "ignore", category=UserWarning, message=".*pandas only supports SQLAlchemy connectable.*"
 )
 
-# The canonical entities each connector ships a `stg_<connector>__<entity>` model for.
-STAGED_ENTITIES: dict[str, tuple[str, ...]] = {
-    "files": ("locations", "products", "customers", "order_lines"),
-}
 MAX_WARM_CONTEXTS = 64
 
 
@@ -80,17 +77,45 @@ class TransformResult:
     audit_failures: list[str] = field(default_factory=list)
 
 
+def staged_entities() -> dict[str, set[str]]:
+    """{connector: canonical entities} it has a `models/staging/<connector>/
+    stg_<connector>__<entity>.sql` model for: adding a connector's staging is adding files."""
+    staged: dict[str, set[str]] = {}
+    for path in (SQLMESH_DIR / "models" / "staging").glob("*/stg_*__*.sql"):
+        connector = path.parent.name
+        prefix = f"stg_{connector}__"
+        if path.stem.startswith(prefix) and path.stem[len(prefix):] in ENTITIES:
+            staged.setdefault(connector, set()).add(path.stem[len(prefix):])
+    return staged
+
+
 def client_variables(slug: str, client: Client) -> dict[str, dict[str, Any]]:
     """The SQLMesh variables describing one client, each keyed by slug.
 
     They are split by the macros that read them (see sqlmesh/macros/goalpost_macros.py) so
-    that a change reaches only the models whose SQL it changes.
+    that a change reaches only the models whose SQL it changes. The file connector is always
+    there: its staging gives every canonical entity a typed (possibly empty) first part.
     """
-    connectors = sorted(set(STAGED_ENTITIES) | {source.connector for source in client.sources})
+    staged = staged_entities()
+    connectors = sorted({"files"} | {source.connector for source in client.sources})
     staging = {
-        entity: [c for c in connectors if entity in STAGED_ENTITIES.get(c, ())]
+        entity: ["files"] + sorted({
+            source.connector for source in client.sources
+            if source.connector != "files" and entity in source.fed_entities()
+            and entity in staged.get(source.connector, ())
+        })
         for entity in ENTITIES
     }
+    api: dict[str, dict[str, dict[str, list[str]]]] = {}
+    for source in client.sources:
+        if isinstance(source, ApiSource):
+            manifest, fed = source.load_manifest(), source.fed_entities()
+            for name in source.stream_names():
+                entry = api.setdefault(source.connector, {}).setdefault(
+                    name, {"read": [], "fed": []})
+                entry["read"].append(source.name)
+                if manifest.streams[name].entity in fed:
+                    entry["fed"].append(source.name)
     streams = [
         {
             "source": source.name,
@@ -99,8 +124,9 @@ def client_variables(slug: str, client: Client) -> dict[str, dict[str, Any]]:
             "columns": dict(sorted(stream.columns.items())),
         }
         for source in client.sources
-        if source.connector == "files"
+        if isinstance(source, FileSource)
         for stream in source.streams
+        if stream.entity in source.fed_entities()
     ]
     metrics = [
         {"name": m.name, "value": m.value,
@@ -112,6 +138,8 @@ def client_variables(slug: str, client: Client) -> dict[str, dict[str, Any]]:
         "goalpost_metrics": {slug: metrics},
         "goalpost_staging": {slug: {entity: names for entity, names in staging.items() if names}},
         "goalpost_files": {slug: {"currency": client.currency, "streams": streams}},
+        "goalpost_api": {slug: api},
+        "goalpost_timezones": {slug: client.timezone},
     }
 
 
@@ -146,7 +174,7 @@ def sqlmesh_config(slug: str, client: Client, url: str) -> Config:
     """The SQLMesh config of one client: its warehouse, its own state schema, its spec."""
     check_slug(slug)
     used = set(client_variables(slug, client)["goalpost_clients"][slug]["connectors"])
-    unused = [f"models/staging/{name}/*" for name in sorted(set(STAGED_ENTITIES) - used)]
+    unused = [f"models/staging/{name}/*" for name in sorted(set(staged_entities()) - used)]
     return Config(
         gateways={
             "warehouse": GatewayConfig(
@@ -155,6 +183,9 @@ def sqlmesh_config(slug: str, client: Client, url: str) -> Config:
         },
         default_gateway="warehouse",
         model_defaults=ModelDefaultsConfig(dialect="postgres", cron="@daily"),
+        # `<table>__<fingerprint>` in `sqlmesh__<schema>`: with the schema in the name too,
+        # SQLMesh's temporary tables overflow Postgres's 63-character identifiers.
+        physical_table_naming_convention=TableNamingConvention.TABLE_ONLY,
         variables={"goalpost_entities": entity_spec(), **client_variables(slug, client)},
         ignore_patterns=[*IGNORE_PATTERNS, *unused],
         cache_dir=str(state_dir() / "sqlmesh-cache"),

@@ -102,12 +102,29 @@ class FileStream(_Strict):
         return value
 
 
+EntityName = Literal[ENTITY_NAMES]  # type: ignore[valid-type]
+ENTITIES_HELP = (
+    "the canonical entities this source feeds (default: every entity its streams carry); "
+    "when two systems hold the same records (sales in both the POS exports and its API), "
+    "name the one that is the truth for each entity, so nothing is counted twice"
+)
+
+
+def _check_entities(source: str, wanted: list[str] | None, carried: set[str]) -> None:
+    extra = sorted(set(wanted or ()) - carried)
+    if extra:
+        raise ValueError(
+            f"source {source} cannot feed {', '.join(extra)}: its streams carry "
+            f"{', '.join(sorted(carried)) or 'no canonical entity'}")
+
+
 class FileSource(_Strict):
     """A system whose data arrives as exported files (CSV, CSV.gz, XLSX)."""
 
     name: Name
     connector: Literal["files"]
     streams: list[FileStream] = Field(min_length=1)
+    entities: list[EntityName] | None = Field(default=None, description=ENTITIES_HELP)
 
     @model_validator(mode="after")
     def _unique_streams(self) -> FileSource:
@@ -115,7 +132,16 @@ class FileSource(_Strict):
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"stream names must be unique; repeated: {', '.join(dupes)}")
+        _check_entities(self.name, self.entities, self.carried_entities())
         return self
+
+    def carried_entities(self) -> set[str]:
+        return {stream.entity for stream in self.streams}
+
+    def fed_entities(self) -> set[str]:
+        """The canonical entities this source's records go into."""
+        carried = self.carried_entities()
+        return carried if self.entities is None else carried & set(self.entities)
 
 
 class ApiSource(_Strict):
@@ -132,6 +158,7 @@ class ApiSource(_Strict):
     config: dict[str, Any] = Field(default_factory=dict)
     streams: list[str] | None = None
     manifest: dict[str, Any] | None = None
+    entities: list[EntityName] | None = Field(default=None, description=ENTITIES_HELP)
 
     @field_validator("connector")
     @classmethod
@@ -165,7 +192,19 @@ class ApiSource(_Strict):
         if unknown:
             raise ValueError(f"unknown stream(s) {', '.join(unknown)} of connector "
                              f"{self.connector}; it has {', '.join(spec.streams)}")
+        _check_entities(self.name, self.entities, self.carried_entities())
         return self
+
+    def carried_entities(self) -> set[str]:
+        """The canonical entities of the selected streams (per the manifest)."""
+        spec = self.load_manifest()
+        return {spec.streams[name].entity for name in self.stream_names()
+                if spec.streams[name].entity}
+
+    def fed_entities(self) -> set[str]:
+        """The canonical entities this source's records go into."""
+        carried = self.carried_entities()
+        return carried if self.entities is None else carried & set(self.entities)
 
     def load_manifest(self):  # noqa: ANN201 - pipelines.connectors.manifest.Manifest
         from pipelines.connectors.manifest import load_manifest, parse_manifest

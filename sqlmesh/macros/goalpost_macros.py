@@ -6,6 +6,11 @@ Config variables, set by goalpost.transform.sqlmesh_config, each keyed by client
   models a canonical entity unions.
 - `goalpost_files`: {slug: {"currency", "streams": [{"source", "stream", "entity", "columns"}]}}:
   the file streams, with the registry's column mapping {field: file column}.
+- `goalpost_api`: {slug: {connector: {stream: {"read": [source, ...], "fed": [source, ...]}}}}:
+  the API sources selecting each stream, and those among them whose records feed the stream's
+  canonical entity (a source may be the truth for some entities only).
+- `goalpost_timezones`: {slug: IANA timezone}: vendor timestamps are UTC, staging shows local
+  wall time.
 and `goalpost_entities`: {entity: [[field, type, derived SQL or ""], ...]}, goalpost.canonical
 as data.
 
@@ -206,11 +211,104 @@ def files_staging(evaluator: MacroEvaluator, client: t.Any, entity: t.Any) -> ex
     return t.cast(exp.Query, evaluator.parse_one(sql))
 
 
+RAW_COLUMNS = (("source", "TEXT"), ("_key", "TEXT"), ("_loaded_at", "TIMESTAMPTZ"),
+               ("_deleted", "BOOLEAN"), ("data", "JSONB"))
+# ISO 4217 currencies whose minor unit is not the cent (vendor APIs send integer minor units).
+MINOR_UNIT_DIGITS = {
+    0: ("BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF", "UGX", "VND",
+        "VUV", "XAF", "XOF", "XPF"),
+    3: ("BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"),
+}
+
+
+def _raw_union(evaluator: MacroEvaluator, client: t.Any, connector: t.Any, stream: t.Any,
+               which: str) -> exp.Expr:
+    slug, connector_name, stream_name = _name(client), _name(connector), _name(stream)
+    api = (evaluator.var("goalpost_api") or {}).get(slug, {})
+    sources = api.get(connector_name, {}).get(stream_name, {}).get(which, [])
+    columns = ", ".join(name for name, _ in RAW_COLUMNS[1:])
+    parts = [
+        f"SELECT {_lit(source)} AS source, {columns} FROM {_ident(slug + '_raw')}."
+        f"{_ident(source + '__' + stream_name)}"
+        for source in sources
+    ]
+    if not parts:
+        nulls = ", ".join(f"CAST(NULL AS {typ}) AS {name}" for name, typ in RAW_COLUMNS)
+        parts = [f"SELECT {nulls} WHERE FALSE"]
+    return exp.paren(evaluator.parse_one(" UNION ALL ".join(parts)), copy=False)
+
+
+@macro()
+def raw_stream(evaluator: MacroEvaluator, client: t.Any, connector: t.Any,
+               stream: t.Any) -> exp.Expr:
+    """The raw records of one API stream, as a subquery (source, _key, _loaded_at, _deleted,
+    data), from the client's sources of `connector` that feed the stream's entity: empty when
+    none does, so a staging model always builds."""
+    return _raw_union(evaluator, client, connector, stream, "fed")
+
+
+@macro()
+def raw_lookup(evaluator: MacroEvaluator, client: t.Any, connector: t.Any,
+               stream: t.Any) -> exp.Expr:
+    """Like raw_stream, from every source reading the stream, fed or not: for records that
+    other records refer to (the catalog that maps an order line's variation to its SKU)."""
+    return _raw_union(evaluator, client, connector, stream, "read")
+
+
+@macro()
+def local_time(evaluator: MacroEvaluator, client: t.Any, value: exp.Expr) -> exp.Expr:
+    """An RFC 3339 timestamp (text or timestamptz) as the client's local wall time."""
+    zone = (evaluator.var("goalpost_timezones") or {}).get(_name(client))
+    if not zone:
+        raise ValueError(f"client {_name(client)!r} is not in the goalpost_timezones variable")
+    return evaluator.parse_one(
+        f"CAST(CAST({value.sql(dialect='postgres')} AS TIMESTAMPTZ) AT TIME ZONE {_lit(zone)} "
+        "AS TIMESTAMP)")
+
+
+@macro()
+def minor_units(evaluator: MacroEvaluator, money: exp.Expr) -> exp.Expr:
+    """A vendor money object {amount: integer minor units, currency} as a decimal amount."""
+    value = money.sql(dialect="postgres")
+    cases = " ".join(
+        f"WHEN {value} ->> 'currency' IN ({', '.join(_lit(c) for c in codes)}) THEN {digits}"
+        for digits, codes in sorted(MINOR_UNIT_DIGITS.items()))
+    return evaluator.parse_one(
+        f"CAST({value} ->> 'amount' AS NUMERIC) / POWER(10, CASE {cases} ELSE 2 END)")
+
+
+@macro()
+def canonical_select(evaluator: MacroEvaluator, entity: t.Any, query: exp.Expr) -> exp.Query:
+    """The query of a connector's staging model: `query` (in parentheses) with its columns
+    named like the entity's fields, put in contract order and type; fields it does not give
+    are NULL. Lineage (source, _key, _loaded_at) is required, and so is currency on entities
+    with money, so every staging model unions with the others."""
+    entity_name = _name(entity)
+    inner = query.unnest() if isinstance(query, exp.Paren | exp.Subquery) else query
+    if not isinstance(inner, exp.Query):
+        raise ValueError(f"canonical_select of {entity_name} needs a query in parentheses")
+    given = set(inner.named_selects)
+    columns = _columns(evaluator, entity_name)
+    unknown = sorted(given - {name for name, _ in columns})
+    if unknown:
+        raise ValueError(f"{entity_name} has no field {', '.join(unknown)}")
+    required = [name for name, _ in LINEAGE] + (
+        ["currency"] if entity_name in MONEY_ENTITIES else [])
+    missing = [name for name in required if name not in given]
+    if missing:
+        raise ValueError(f"staging of {entity_name} must give {', '.join(missing)}")
+    projection = ", ".join(
+        f"CAST({'q.' + _ident(name) if name in given else 'NULL'} AS {typ}) AS {_ident(name)}"
+        for name, typ in columns)
+    return t.cast(exp.Query, evaluator.parse_one(
+        f"SELECT {projection} FROM ({inner.sql(dialect='postgres')}) AS q"))
+
+
 @macro()
 def canonical_union(evaluator: MacroEvaluator, client: t.Any, entity: t.Any) -> exp.Query:
     """The query of a canonical entity: UNION ALL of `stg_<connector>__<entity>` over the
-    connectors of the client that stage it (a new connector adds its staging models and its
-    entry in goalpost.transform.STAGED_ENTITIES, nothing here)."""
+    connectors of the client that stage it (a new connector adds its staging model files,
+    nothing here: goalpost.transform.staged_entities finds them)."""
     slug, entity_name = _name(client), _name(entity)
     connectors = (evaluator.var("goalpost_staging") or {}).get(slug, {}).get(entity_name, [])
     columns = ", ".join(_ident(column) for column, _ in _columns(evaluator, entity_name))

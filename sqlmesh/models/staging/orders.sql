@@ -23,6 +23,7 @@ SELECT
   CAST(COUNT(*) AS BIGINT) AS lines,
   CAST(SUM(line_total) AS NUMERIC) AS total,
   COALESCE(SUM(line_total), 0) < 0 AS is_return,
+  CAST(MAX(returned_order_id) AS TEXT) AS returned_order_id,
   CAST(MIN(currency) AS TEXT) AS currency
 FROM @{client}_staging.order_lines
 GROUP BY

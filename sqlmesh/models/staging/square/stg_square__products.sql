@@ -1,0 +1,37 @@
+MODEL (
+  name @{client}_staging.stg_square__products,
+  kind FULL,
+  blueprints @goalpost_blueprints('square'),
+  grain (source, product_id),
+  audits (
+    not_null_non_blocking(columns := (source, product_id, name)),
+    unique_combination_of_columns_non_blocking(columns := (source, product_id))
+  )
+);
+
+/* Square catalog: one product per item variation, identified by its SKU (the variation id when
+   it has none, as Square order lines and counts refer to variations). A variation other than
+   the default 'Regular' is named "<item> (<variation>)". Deleted items and variations are left
+   out. Square has no unit cost; the reorder point is the variation's stock alert threshold. */
+@canonical_select(
+  'products',
+  (
+    SELECT
+        r.source AS source,
+        r._key AS _key,
+        r._loaded_at AS _loaded_at,
+        COALESCE(NULLIF(v.value #>> '{item_variation_data,sku}', ''), v.value ->> 'id') AS product_id,
+        CASE
+          WHEN COALESCE(v.value #>> '{item_variation_data,name}', 'Regular') = 'Regular'
+          THEN r.data #>> '{item_data,name}'
+          ELSE CONCAT(r.data #>> '{item_data,name}', ' (', v.value #>> '{item_variation_data,name}', ')')
+        END AS name,
+        @minor_units(v.value #> '{item_variation_data,price_money}') AS unit_price,
+        CAST(v.value #>> '{item_variation_data,inventory_alert_threshold}' AS NUMERIC) AS reorder_point,
+        v.value #>> '{item_variation_data,price_money,currency}' AS currency
+    FROM @raw_stream(@client, 'square', 'catalog') AS r
+    CROSS JOIN LATERAL JSONB_ARRAY_ELEMENTS(COALESCE(r.data #> '{item_data,variations}', '[]')) AS v
+    WHERE
+      NOT r._deleted AND COALESCE(CAST(v.value ->> 'is_deleted' AS BOOLEAN), FALSE) = FALSE
+  )
+)
