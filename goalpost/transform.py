@@ -36,10 +36,10 @@ from psycopg.conninfo import conninfo_to_dict
 from sqlglot import exp
 from sqlmesh.core.config import (
     Config,
-    TableNamingConvention,
     GatewayConfig,
     ModelDefaultsConfig,
     PostgresConnectionConfig,
+    TableNamingConvention,
 )
 from sqlmesh.core.console import Console, NoopConsole, get_console, set_console
 from sqlmesh.core.constants import IGNORE_PATTERNS

@@ -67,6 +67,9 @@ class Order:
     channel: str  # en_boutique or livraison
     customer_id: str  # "" for an anonymous sale
     lines: list[OrderLine] = field(default_factory=list)
+    # When the sale was called off before payment (the exports never hold one; hand-made test
+    # data does, to check that each vendor's way of reporting a cancellation is left out).
+    cancelled_at: datetime | None = None
 
     @property
     def is_return(self) -> bool:

@@ -350,7 +350,8 @@ class SquareEmulator(Emulator):
                 if original is not None:
                     self._orders[original].returns.append(order)
         self._by_sold = sorted((info.sold_us, oid) for oid, info in self._orders.items())
-        self._returned = [oid for oid, info in self._orders.items() if info.returns]
+        self._updated_later = [oid for oid, info in self._orders.items()
+                          if info.returns or info.order.cancelled_at is not None]
         if len({*self.item_ids.values(), *self.variation_ids.values()}) != 2 * len(
                 self.products) or len(self._orders) != len(data.orders):
             raise ValueError("id collision in the Square emulator's derived ids")
@@ -604,6 +605,8 @@ class SquareEmulator(Emulator):
     def _order_updated(self, info: _OrderInfo) -> tuple[datetime, int]:
         """updated_at and version now: creation, then each return and edit that happened."""
         events = [r.sold_at for r in info.returns if r.sold_at <= self.now]
+        if self._order_state(info) == "CANCELED":
+            events.append(info.order.cancelled_at)  # type: ignore[arg-type]
         events += self._edits("orders", info.id)
         updated = max([info.order.sold_at, *events])
         return updated, 1 + len(events)
@@ -683,7 +686,7 @@ class SquareEmulator(Emulator):
             order = info.order
             if info.location_id not in locations:
                 continue
-            if states is not None and "COMPLETED" not in states:
+            if states is not None and self._order_state(info) not in states:
                 continue
             cid = self.customer_ids.get(order.customer_id)
             if customers is not None and cid not in customers:
@@ -710,6 +713,12 @@ class SquareEmulator(Emulator):
                             (b"," + rest if result else b"}"))
         return Response(200, result)
 
+    def _order_state(self, info: _OrderInfo) -> str:
+        """A sale called off before payment is CANCELED (Square cannot cancel a paid order:
+        that is a refund); every other PanPan sale is COMPLETED."""
+        cancelled = info.order.cancelled_at
+        return "CANCELED" if cancelled is not None and cancelled <= self.now else "COMPLETED"
+
     def _order_json(self, info: _OrderInfo) -> bytes:
         version = self._order_updated(info)
         cached = self._order_cache.get(info.id)
@@ -730,7 +739,7 @@ class SquareEmulator(Emulator):
         if sort_field == "UPDATED_AT":
             with self._state:
                 edited = {key for kind, key in self._touches if kind == "orders"}
-            candidates = edited.union(self._returned)
+            candidates = edited.union(self._updated_later)
             for oid in candidates:
                 info = self._orders[oid]
                 if info.sold_us <= _us(self.now):
@@ -853,10 +862,13 @@ class SquareEmulator(Emulator):
                 result["net_amounts"] = self._amounts(net, discount - refunded_discount)
             else:
                 result["net_amounts"] = self._amounts(net, discount)
+        state = self._order_state(info)
+        if state == "CANCELED":
+            result.pop("tenders", None)
         result.update({
-            "state": "COMPLETED", "version": version,
+            "state": state, "version": version,
             "created_at": rfc3339(order.sold_at), "updated_at": rfc3339(updated),
-            "closed_at": rfc3339(order.sold_at),
+            "closed_at": rfc3339(order.cancelled_at if state == "CANCELED" else order.sold_at),
             "total_money": money(totals[0]), "total_tax_money": zero,
             "total_discount_money": money(totals[1]), "total_tip_money": zero,
             "total_service_charge_money": zero, "net_amount_due_money": zero,

@@ -2,14 +2,15 @@ MODEL (
   name @{client}_marts.daily_sales,
   kind FULL,
   blueprints @goalpost_blueprints(),
-  grain (sales_date, location_id),
+  grain (sales_date, location_id, channel),
   audits (
-    not_null_non_blocking(columns := (sales_date, location_id)),
-    unique_combination_of_columns_non_blocking(columns := (sales_date, location_id))
+    not_null_non_blocking(columns := (sales_date, location_id, channel)),
+    unique_combination_of_columns_non_blocking(columns := (sales_date, location_id, channel))
   )
 );
 
-/* Sales per day (local date of the sale) and location.
+/* Sales per day (local date of the sale), location and channel ('(none)' when the source
+   does not say).
    Returns count in revenue and items (net of returns) but not in orders or customers:
    orders = sales receipts, customers = distinct known customers with a sales receipt,
    average_ticket = revenue / orders rounded to cents (NULL on a day with only returns). */
@@ -31,6 +32,7 @@ SELECT
   CAST(o.order_date AS DATE) AS sales_date,
   CAST(o.location_id AS TEXT) AS location_id,
   CAST(MAX(n.location_name) AS TEXT) AS location_name,
+  CAST(COALESCE(o.channel, '(none)') AS TEXT) AS channel,
   CAST(COUNT(*) FILTER(WHERE NOT o.is_return) AS BIGINT) AS orders,
   CAST(SUM(o.total) AS NUMERIC) AS revenue,
   CAST(SUM(o.items) AS NUMERIC) AS items,
@@ -44,4 +46,5 @@ LEFT JOIN location_names AS n
   ON n.location_id = o.location_id
 GROUP BY
   o.order_date,
-  o.location_id
+  o.location_id,
+  COALESCE(o.channel, '(none)')

@@ -2,14 +2,14 @@ MODEL (
   name @{client}_marts.monthly_sales,
   kind FULL,
   blueprints @goalpost_blueprints(),
-  grain (sales_month, location_id),
+  grain (sales_month, location_id, channel),
   audits (
-    not_null_non_blocking(columns := (sales_month, location_id)),
-    unique_combination_of_columns_non_blocking(columns := (sales_month, location_id))
+    not_null_non_blocking(columns := (sales_month, location_id, channel)),
+    unique_combination_of_columns_non_blocking(columns := (sales_month, location_id, channel))
   )
 );
 
-/* Sales per calendar month (first day of the month) and location, computed from orders rather
+/* Sales per calendar month (first day of the month), location and channel, computed from orders rather
    than summed from daily_sales so that a customer buying on several days counts once.
    Same conventions as daily_sales: revenue and items net of returns, orders and customers
    from sales receipts only, average_ticket = revenue / orders rounded to cents. */
@@ -31,6 +31,7 @@ SELECT
   CAST(DATE_TRUNC('MONTH', o.order_date) AS DATE) AS sales_month,
   CAST(o.location_id AS TEXT) AS location_id,
   CAST(MAX(n.location_name) AS TEXT) AS location_name,
+  CAST(COALESCE(o.channel, '(none)') AS TEXT) AS channel,
   CAST(COUNT(*) FILTER(WHERE NOT o.is_return) AS BIGINT) AS orders,
   CAST(SUM(o.total) AS NUMERIC) AS revenue,
   CAST(SUM(o.items) AS NUMERIC) AS items,
@@ -44,4 +45,5 @@ LEFT JOIN location_names AS n
   ON n.location_id = o.location_id
 GROUP BY
   CAST(DATE_TRUNC('MONTH', o.order_date) AS DATE),
-  o.location_id
+  o.location_id,
+  COALESCE(o.channel, '(none)')

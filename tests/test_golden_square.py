@@ -1,0 +1,54 @@
+"""Golden test of the Square connector: the hand-made month of tests/golden_data.py served by
+the Square emulator, extracted and built by `goalpost run`, gives the hand-computed marts."""
+
+from __future__ import annotations
+
+import golden_data
+import psycopg
+import pytest
+from golden_data import D
+
+from goalpost.orchestrator import run_client
+from pipelines.emulators.square import SquareEmulator
+
+TOKEN = "EAAAl-golden-square"
+# Square reports the channel as the order's source name.
+CHANNELS = {"Boutique": "en_boutique", "Livraison": "livraison"}
+
+
+@pytest.fixture
+def square_client(api_source):
+    emulator = SquareEmulator(golden_data.golden_data(), token=TOKEN, now=golden_data.NOW)
+    emulator.start()
+    api_source("gold", "pos", "square", emulator.url, {"access_token": TOKEN},
+               start_date=golden_data.START_DATE)
+    yield emulator
+    emulator.stop()
+
+
+def test_square_marts_equal_hand_computed_figures(square_client, conn: psycopg.Connection) -> None:
+    run = run_client("gold")
+    assert run.status == "succeeded", [(s.name, s.error) for s in run.steps]
+
+    figures = golden_data.mart_figures(conn, "gold", CHANNELS)
+    assert figures == golden_data.EXPECTED
+
+    # The cancelled sale reached the warehouse and was left out by staging.
+    states = conn.execute("SELECT data ->> 'state', count(*) FROM gold_raw.pos__orders "
+                          "GROUP BY 1 ORDER BY 1").fetchall()
+    assert states == [("CANCELED", 1), ("COMPLETED", 5)]
+    # The return names the order its goods came from, and is a refund of 24.00.
+    assert conn.execute(
+        "SELECT o.order_id, r.amount FROM gold_staging.refunds AS r "
+        "JOIN gold_staging.orders AS o ON o.order_id = r.returned_order_id").fetchall() == [
+        (square_client.order_id("T-0003"), D("24.00"))]
+    # Products by SKU with their Square price; stock counts as of their local date.
+    products = {r[0]: (r[1], r[2]) for r in conn.execute(
+        "SELECT product_id, name, unit_price FROM gold_staging.products")}
+    assert products == golden_data.PRODUCT_PRICES
+    on_hand = {(r[0], r[1]): r[2] for r in conn.execute("""
+        SELECT DISTINCT ON (i.location_id, i.product_id) n.name, i.product_id, i.on_hand
+        FROM gold_staging.inventory_levels AS i
+        JOIN gold_staging.locations AS n ON n.location_id = i.location_id
+        ORDER BY i.location_id, i.product_id, i.counted_on DESC""")}
+    assert on_hand == golden_data.ON_HAND
