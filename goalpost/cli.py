@@ -805,6 +805,9 @@ def _print_run(run: dict[str, Any]) -> None:
                      f"{d.get('files_skipped', 0)} already loaded, "
                      f"{step['rows_quarantined']:,} quarantined")
         click.echo(f"  {step['status']:9} {step['name']:32} {step['seconds']:7.2f}s  {extra}")
+        if step["kind"] != "extract":
+            for warning in d.get("warnings", []):
+                click.echo(click.style(f"            warning: {warning}", fg="yellow"))
         if step["error"]:
             click.echo(click.style(f"            {step['error']}", fg="red"))
     if run["models"]:
