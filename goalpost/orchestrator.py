@@ -1,4 +1,5 @@
-"""One run of one client: extract every source stream, then build that client's models.
+"""One run of one client: extract every source stream, build that client's models, then
+report how fresh each source is.
 
 Each stream is a step of its own: a stream that fails is recorded and the others go on, and
 the transform still builds from what is in raw (every file lands whole or not at all).
@@ -8,9 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from goalpost import clients, registry
+from goalpost.freshness import source_freshness
 from goalpost.paths import project_root
 from goalpost.registry.models import ApiSource, Client, FileSource
 from goalpost.runs import RunRecorder, Step
@@ -100,12 +103,25 @@ def run_client(
     with recorder.step("transform", "transform") as step:
         restate = full_refresh or result.rows_loaded > 0
         say("transform: SQLMesh plan and apply" + (" (restating with new data)" if restate else ""))
-        built = build_client(slug, client, url=url, restate=restate, progress=say)
+        built = build_client(slug, client, url=url, restate=restate, full_refresh=full_refresh,
+                             progress=say)
         result.models = dict(built.rows)
+        # Failed blocking audits fail the build itself; these are the non-blocking ones.
         step.details = {"models": built.models, "rows": built.rows,
-                        "audit_failures": built.audit_failures, "seconds": built.seconds}
-        if built.audit_failures:
-            step.error = "; ".join(built.audit_failures)
+                        "audit_failures": built.audit_failures, "seconds": built.seconds,
+                        "warnings": built.audit_failures}
+
+    with recorder.step("freshness", "check") as step:
+        now = datetime.now(UTC)
+        report = source_freshness(recorder.conn, slug, client, now)
+        step.details = {
+            "sources": {f.source: {"stream": f.stream, "last_data_at": f.last_data_at,
+                                  "max_age_hours": f.max_age.total_seconds() / 3600,
+                                  "stale": f.stale} for f in report},
+            "warnings": [f.describe(now) for f in report if f.stale],
+        }
+        for warning in step.details["warnings"]:
+            say(f"warning: {warning}")
 
     result.steps = recorder.steps
     result.status = recorder.finish(

@@ -6,11 +6,13 @@ square of the number of models in a context, so one small context per client kee
 under a second. Contexts are cached per process and reused while the client's spec, the
 warehouse and the model files are unchanged.
 
-Model kinds: file staging (`stg_files__*`), `orders` and the marts are FULL tables and the
-canonical entities are views over the staging tables. A FULL model is rebuilt only when its
-definition changes or when it is restated, so `build_client(..., restate=True)` (which the
-orchestrator passes whenever an extract loaded rows) restates every model of the client, even
-twice on the same day; without it and without model changes a build touches nothing.
+Model kinds: the file staging of order lines and stock counts (the bulk of a client's rows)
+is INCREMENTAL_BY_UNIQUE_KEY: every build merges the raw rows loaded since its latest one.
+The other staging models, `orders` and the marts are FULL tables, and the canonical entities
+are views over the staging tables. A FULL model is rebuilt only when its definition changes or
+when it is restated, so `build_client(..., restate=True)` (which the orchestrator passes
+whenever an extract loaded rows) restates every FULL model of the client, even twice on the
+same day; without it and without model changes a build only looks for new file rows.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import phonenumbers
 import psycopg
 import psycopg2
 from psycopg import sql
@@ -44,7 +47,7 @@ from sqlmesh.core.config import (
 from sqlmesh.core.console import Console, NoopConsole, get_console, set_console
 from sqlmesh.core.constants import IGNORE_PATTERNS
 from sqlmesh.core.context import Context
-from sqlmesh.utils.errors import SQLMeshError
+from sqlmesh.utils.errors import NodeAuditsErrors, SQLMeshError
 
 from goalpost.canonical import ENTITIES
 from goalpost.errors import ConfigError, GoalpostError
@@ -140,6 +143,9 @@ def client_variables(slug: str, client: Client) -> dict[str, dict[str, Any]]:
         "goalpost_files": {slug: {"currency": client.currency, "streams": streams}},
         "goalpost_api": {slug: api},
         "goalpost_timezones": {slug: client.timezone},
+        # 0 for a region without one: national numbers then stay as written.
+        "goalpost_calling_codes": {
+            slug: str(phonenumbers.country_code_for_region(client.country) or "")},
     }
 
 
@@ -222,6 +228,8 @@ class _RoutingConsole(NoopConsole):
         self.promoted: set[str] = set()
         self.audit_failures: list[str] = []
         self.failures: list[tuple[str, str]] = []
+        self.failed_queries: list[str] = []
+        self.skipped: set[str] = set()
 
     def _say(self, message: str) -> None:
         message = " ".join(message.split())
@@ -250,13 +258,22 @@ class _RoutingConsole(NoopConsole):
     def log_status_update(self, message: str) -> None:
         self._say(message)
 
+    def log_skipped_models(self, snapshot_names: set[str]) -> None:
+        with self._lock:
+            self.skipped |= set(snapshot_names)
+
     def log_failed_models(self, errors: list[Any]) -> None:
         for error in errors:
             node = getattr(error, "node", None)
             name = getattr(node, "snapshot_name", None) or str(node)
             cause = error.__cause__ or error
             with self._lock:
-                self.failures.append((name, _first_line(cause)))
+                if isinstance(cause, NodeAuditsErrors):
+                    # "'<audit>' audit error: N rows failed", and the query that lists them.
+                    self.failures.append((name, "; ".join(str(e) for e in cause.errors)))
+                    self.failed_queries += [e.sql(dialect="postgres") for e in cause.errors]
+                else:
+                    self.failures.append((name, _first_line(cause)))
 
 
 _CONSOLE = _RoutingConsole()
@@ -324,20 +341,34 @@ def forget_contexts(slug: str | None = None) -> None:
             _close(_CONTEXTS.pop(key))
 
 
-def _plan(context: Context, restate: bool) -> None:
-    """Apply model changes to prod, then, with `restate`, rebuild from raw every model of the
-    client that the changes did not already rebuild (SQLMesh refuses changes and restatements
-    in one plan)."""
+def _plan(context: Context, restate: bool, full_refresh: bool = False) -> None:
+    """Apply model changes to prod; then, with `restate` (new raw rows), let the incremental
+    models take the rows loaded since their last build (whatever their cron says) and rebuild
+    from raw every other model that the changes did not already rebuild (SQLMesh refuses
+    changes and restatements in one plan). Incremental models are rebuilt whole only on
+    `full_refresh`."""
     context.plan_builder("prod", skip_tests=True, skip_linter=True).apply()
     if not restate:
         return
+    incremental = sorted(m.name for m in context.models.values() if m.kind.is_incremental)
+    failed = False
+    if incremental and not full_refresh:
+        # A failed statement merges nothing: the model keeps its rows, the rest is built on
+        # them, and the next build retries the same new rows. (Their audits are in the views
+        # over them, so that a failure blocks what is built from them.)
+        failed = context.run("prod", skip_janitor=True, ignore_cron=True,
+                             select_models=incremental, no_auto_upstream=True).is_failure
     pending = sorted(
-        model.name for model in context.models.values() if model.name not in _CONSOLE.evaluated
+        model.name for model in context.models.values()
+        if model.name not in _CONSOLE.evaluated
+        and (full_refresh or not model.kind.is_incremental)
     )
     if pending:
         context.plan_builder(
             "prod", skip_tests=True, skip_linter=True, restate_models=pending
         ).apply()
+    if failed:
+        raise SQLMeshError("incremental models failed")
 
 
 def _clean_up(context: Context) -> None:
@@ -374,10 +405,14 @@ def _error(slug: str, exc: Exception) -> GoalpostError:
     """A SQLMesh failure as a message naming the model and the database error."""
     if _CONSOLE.failures:
         details = "; ".join(f"{_display(model)}: {error}" for model, error in _CONSOLE.failures)
-        return GoalpostError(
-            f"transform of {slug} failed in {details}",
-            hint="fix the mapping or the file, then run again (raw data is kept)",
-        )
+        blocked = sorted(_display(name) for name in _CONSOLE.skipped)
+        if blocked:
+            details += f". Not rebuilt until it is fixed (previous data kept): {', '.join(blocked)}"
+        hint = "fix the mapping or the file, then run again (raw data is kept)"
+        if _CONSOLE.failed_queries:
+            hint += "; the failing rows: " + "; ".join(
+                " ".join(query.split()) for query in _CONSOLE.failed_queries)
+        return GoalpostError(f"transform of {slug} failed in {details}", hint=hint)
     return GoalpostError(f"transform of {slug} failed: {_first_line(exc)}")
 
 
@@ -393,9 +428,13 @@ def build_client(
     *,
     url: str,
     restate: bool = False,
+    full_refresh: bool = False,
     progress: Progress | None = None,
 ) -> TransformResult:
     """Plan and apply `prod` for one client's models, then grant its reader the marts.
+
+    `restate` rebuilds the FULL models (new raw rows were loaded); `full_refresh` rebuilds the
+    incremental ones from raw as well (raw was reloaded, rows may have gone).
 
     Builds in one process run one at a time: SQLMesh's console is process-wide.
     """
@@ -409,7 +448,7 @@ def build_client(
         set_console(_CONSOLE)
         try:
             context = _context(slug, client, url)
-            _plan(context, restate)
+            _plan(context, restate or full_refresh, full_refresh)
             _clean_up(context)
         except (SQLMeshError, psycopg2.Error) as exc:
             for key in [k for k in _CONTEXTS if k[0] == slug]:

@@ -30,6 +30,10 @@ def test_square_marts_equal_hand_computed_figures(square_client, conn: psycopg.C
     run = run_client("gold")
     assert run.status == "succeeded", [(s.name, s.error) for s in run.steps]
 
+    freshness = next(s for s in run.steps if s.name == "freshness")
+    assert freshness.status == "succeeded" and freshness.details["warnings"] == []
+    assert not freshness.details["sources"]["pos"]["stale"]
+
     figures = golden_data.mart_figures(conn, "gold", CHANNELS)
     assert figures == golden_data.EXPECTED
 

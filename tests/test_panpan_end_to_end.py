@@ -77,19 +77,20 @@ def test_marts_match_figures_computed_from_the_files(panpan, conn):
     lines["amount"] = lines["line_total"].str.replace(",", ".").map(Decimal)
     lines["day"] = pd.to_datetime(lines["sold_at"], format="%d/%m/%Y %H:%M").dt.date
     sales = lines[~lines["receipt_no"].str.startswith("RET-")]
-    expected_revenue = lines.groupby(["day", "shop_id"])["amount"].sum()
-    expected_orders = sales.groupby(["day", "shop_id"])["receipt_no"].nunique()
-    expected_customers = sales.dropna(subset=["customer_id"]).groupby(
-        ["day", "shop_id"])["customer_id"].nunique()
+    keys = ["day", "shop_id", "channel"]
+    expected_revenue = lines.groupby(keys)["amount"].sum()
+    expected_orders = sales.groupby(keys)["receipt_no"].nunique()
+    expected_customers = sales.dropna(subset=["customer_id"]).groupby(keys)[
+        "customer_id"].nunique()
 
     rows = conn.execute(
-        "SELECT sales_date, location_id, revenue, orders, customers "
+        "SELECT sales_date, location_id, channel, revenue, orders, customers "
         "FROM panpan_marts.daily_sales").fetchall()
     assert len(rows) == len(expected_revenue)
-    for day, shop, revenue, orders, customers in rows:
-        assert revenue == expected_revenue[(day, shop)]
-        assert orders == expected_orders.get((day, shop), 0)
-        assert customers == expected_customers.get((day, shop), 0)
+    for day, shop, channel, revenue, orders, customers in rows:
+        assert revenue == expected_revenue[(day, shop, channel)]
+        assert orders == expected_orders.get((day, shop, channel), 0)
+        assert customers == expected_customers.get((day, shop, channel), 0)
 
     monthly = dict(conn.execute(
         "SELECT sales_month, sum(revenue) FROM panpan_marts.monthly_sales GROUP BY 1"
@@ -105,7 +106,7 @@ def test_marts_match_figures_computed_from_the_files(panpan, conn):
     per_shop = dict(((d, v), r) for d, v, r in conn.execute(
         "SELECT date, dimension_value, value FROM panpan_marts.kpi_daily "
         "WHERE metric = 'revenue' AND dimension = 'location'"))
-    assert per_shop == {key: value for key, value in expected_revenue.items()}
+    assert per_shop == lines.groupby(["day", "shop_id"])["amount"].sum().to_dict()
 
 
 def test_reader_reads_marts_only(panpan, conn, database_url):

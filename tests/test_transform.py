@@ -370,3 +370,35 @@ def test_model_names_leave_room_for_sqlmesh_physical_names() -> None:
     names = [path.stem for path in (SQLMESH_DIR / "models").rglob("*.sql")]
     too_long = [name for name in names if len(name) > 63 - len("__0123456789_schema_tmp")]
     assert names and not too_long
+
+
+def test_a_failing_audit_blocks_only_what_depends_on_it(
+    conn: psycopg.Connection, database_url: str
+) -> None:
+    raw = seed(conn, "audited")
+    transform.build_client("audited", make_client(), url=database_url)
+    sales_before = marts(conn, "audited", "daily_sales", "sales_date")
+
+    # Three croissants coming back, yet paid for: a sign error in the export.
+    raw.load("sales", "sales_2024_04.csv", [
+        sale("R9", 1, "02/04/2024 08:00", "S2", "C3", "P3", "2", "25,00", "50,00"),
+        sale("R9", 2, "02/04/2024 08:00", "S2", "C3", "P1", "-3", "1,20", "3,60"),
+    ], FR_SALES, ("receipt_no", "line_no"), "2024-04-02 09:00+00")
+    raw.load("shops", "shops_2.csv", [
+        {"shop_id": "S3", "shop_name": "Vieux Lyon", "city": "Lyon", "opened_on": ""}],
+        dict(ISO, columns={"location_id": "shop_id", "name": "shop_name"}), ("shop_id",),
+        "2024-04-02 09:00+00")
+    with pytest.raises(GoalpostError) as failure:
+        transform.build_client("audited", make_client(), url=database_url, restate=True)
+    message = str(failure.value)
+    assert "audited_staging.order_lines" in message
+    assert "non_negative_quantities_except_returns" in message
+    assert "1 row failed" in message
+    assert "Not rebuilt until it is fixed (previous data kept): " in message
+    assert "audited_marts.daily_sales" in message and "audited_staging.orders" in message
+    assert "audited_staging.locations" not in message.split("Not rebuilt")[1]
+    assert "SELECT" in failure.value.hint
+    # What depends on the lines kept its previous contents; the rest was built.
+    assert marts(conn, "audited", "daily_sales", "sales_date") == sales_before
+    assert ("S3", "Vieux Lyon") in rows(
+        conn, "SELECT location_id, name FROM audited_staging.locations")

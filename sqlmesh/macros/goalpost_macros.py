@@ -11,6 +11,8 @@ Config variables, set by goalpost.transform.sqlmesh_config, each keyed by client
   canonical entity (a source may be the truth for some entities only).
 - `goalpost_timezones`: {slug: IANA timezone}: vendor timestamps are UTC, staging shows local
   wall time.
+- `goalpost_calling_codes`: {slug: the country calling code of the client's country}: phone
+  numbers written the national way are matched with international ones.
 and `goalpost_entities`: {entity: [[field, type, derived SQL or ""], ...]}, goalpost.canonical
 as data.
 
@@ -99,16 +101,16 @@ def goalpost_blueprints(evaluator: MacroEvaluator, connector: t.Any = None) -> l
 
 
 def _parsed_stream(
-    slug: str, stream: dict[str, t.Any], fields: list[tuple[str, str]]
+    slug: str, stream: dict[str, t.Any], fields: list[tuple[str, str]], since: str | None = None
 ) -> str:
     """One file stream's raw rows with every canonical field cast from the file's dialect.
 
     The dialect of each row comes from goalpost.source_files (the file it was read from): the
     positions of its columns, the decimal and thousands separators, the date formats and the
-    file column of each field. A
-    field is read from the column the registry maps it to when the row has that column (so a
-    fixed mapping replays over files already loaded), else from the column recorded in the
-    dialect, else from a column named like the field. Empty cells are NULL.
+    file column of each field. A field is read from the column the registry maps it to when
+    the row has that column (so a fixed mapping replays over files already loaded), else from
+    the column recorded in the dialect, else from a column named like the field. Empty cells
+    are NULL. With `since` (SQL giving a timestamp or NULL), only rows loaded after it are read.
     """
     source, name = stream["source"], stream["stream"]
     mapping: dict[str, str] = stream.get("columns") or {}
@@ -168,15 +170,21 @@ def _parsed_stream(
         f"FROM {_ident(slug + '_raw')}.{_ident(source + '__' + name)} AS raw "
         "LEFT JOIN goalpost.source_files AS f "
         f"ON f.client = {_lit(slug)} AND f.source = {_lit(source)} "
-        f"AND f.stream = {_lit(name)} AND f.id = raw._file_id) AS r"
+        f"AND f.stream = {_lit(name)} AND f.id = raw._file_id"
+        + (f" WHERE raw._loaded_at > COALESCE({since}, CAST('-infinity' AS TIMESTAMPTZ))"
+           if since else "")
+        + ") AS r"
     )
 
 
 @macro()
-def files_staging(evaluator: MacroEvaluator, client: t.Any, entity: t.Any) -> exp.Query:
+def files_staging(evaluator: MacroEvaluator, client: t.Any, entity: t.Any,
+                  since: exp.Expr | None = None) -> exp.Query:
     """The query of `stg_files__<entity>`: the client's file streams of that entity, typed,
     unioned and deduplicated by (source, _key) keeping the latest load (ties: the later file
-    name, then the later row); an empty, typed result when the client has no such stream."""
+    name, then the later row); an empty, typed result when the client has no such stream.
+    `since` (a scalar subquery: an incremental model's latest _loaded_at) reads only the rows
+    loaded after it."""
     slug, entity_name = _name(client), _name(entity)
     spec = (evaluator.var("goalpost_files") or {}).get(slug)
     if spec is None:
@@ -200,7 +208,8 @@ def files_staging(evaluator: MacroEvaluator, client: t.Any, entity: t.Any) -> ex
         nulls = ", ".join(output(column, typ, "NULL") for column, typ in columns)
         return t.cast(exp.Query, evaluator.parse_one(f"SELECT {nulls} WHERE FALSE"))
 
-    union = " UNION ALL ".join(_parsed_stream(slug, stream, fields) for stream in streams)
+    after = since.sql(dialect="postgres") if since is not None else None
+    union = " UNION ALL ".join(_parsed_stream(slug, stream, fields, after) for stream in streams)
     parsed_columns = ", ".join(_ident(c) for c, _ in columns if c != "currency")
     sql = (
         f"SELECT {', '.join(output(c, typ, _ident(c)) for c, typ in columns)} FROM ("
@@ -264,6 +273,26 @@ def local_time(evaluator: MacroEvaluator, client: t.Any, value: exp.Expr) -> exp
     return evaluator.parse_one(
         f"CAST(CAST({value.sql(dialect='postgres')} AS TIMESTAMPTZ) AT TIME ZONE {_lit(zone)} "
         "AS TIMESTAMP)")
+
+
+@macro()
+def normalised_phone(evaluator: MacroEvaluator, client: t.Any, value: exp.Expr) -> exp.Expr:
+    """A phone number as its international digits (+33 6 12..., 0033 6 12... and 06 12... in
+    France all give 33612...), or NULL when fewer than 8 digits remain. A national number
+    (trunk 0, or no prefix at all) gets the client's country calling code."""
+    code = (evaluator.var("goalpost_calling_codes") or {}).get(_name(client))
+    if code is None:
+        raise ValueError(f"client {_name(client)!r} is not in the goalpost_calling_codes variable")
+    text = f"TRIM({value.sql(dialect='postgres')})"
+    digits = f"REGEXP_REPLACE({text}, '[^0-9]', '', 'g')"
+    international = (
+        f"CASE WHEN {text} LIKE '+%' THEN {digits} "
+        f"WHEN {digits} LIKE '00%' THEN SUBSTRING({digits} FROM 3) "
+        f"WHEN {digits} LIKE '0%' THEN {_lit(code)} || SUBSTRING({digits} FROM 2) "
+        f"WHEN {digits} LIKE {_lit(code + '%')} AND LENGTH({digits}) > 10 THEN {digits} "
+        f"ELSE {_lit(code)} || {digits} END")
+    return evaluator.parse_one(
+        f"CASE WHEN LENGTH({digits}) >= 8 THEN {international} END")
 
 
 @macro()

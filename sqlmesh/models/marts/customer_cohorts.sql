@@ -9,16 +9,16 @@ MODEL (
   )
 );
 
-/* Retention by monthly cohort: customers grouped by the month of their first sales receipt
-   (any source); for each later month, how many of them bought again and what share of the
+/* Retention by monthly cohort: customers (people across sources) grouped by the month of
+   their first sales receipt (any source); for each later month, how many of them bought again and what share of the
    cohort that is. Anonymous sales and returns are left out. */
 WITH purchases AS (
   SELECT DISTINCT
-    customer_id,
+    customer_key AS customer_id,
     CAST(DATE_TRUNC('month', order_date) AS DATE) AS month
   FROM @{client}_staging.orders
   WHERE
-    customer_id IS NOT NULL AND NOT is_return
+    NOT customer_key IS NULL AND NOT is_return
 ), firsts AS (
   SELECT
     customer_id,

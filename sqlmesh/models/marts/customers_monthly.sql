@@ -9,33 +9,30 @@ MODEL (
   )
 );
 
-/* Customers per calendar month, by the source that first recorded them (acquisition): new
-   customers (first sales receipt that month), active customers, returning ones (active and
-   bought in an earlier month), repeat rate (returning / active), orders per customer and
-   items per order of known customers' sales receipts. */
+/* Customers (people across sources, see marts.customers) per calendar month, by acquisition
+   source (the source that recorded them first): new customers (first sales receipt that
+   month), active customers, returning ones (active and bought in an earlier month), repeat
+   rate (returning / active), orders per customer and items per order of known customers'
+   sales receipts. */
 WITH sales AS (
   SELECT
-    customer_id,
-    source,
+    customer_key AS customer_id,
     order_date,
     items,
     CAST(DATE_TRUNC('month', order_date) AS DATE) AS month
   FROM @{client}_staging.orders
   WHERE
-    customer_id IS NOT NULL AND NOT is_return
+    NOT customer_key IS NULL AND NOT is_return
 ), firsts AS (
   SELECT
-    customer_id,
-    MIN(month) AS first_month,
-    MIN(source) FILTER(WHERE order_date = first_day) AS acquisition_source
-  FROM (
-    SELECT
-      *,
-      MIN(order_date) OVER (PARTITION BY customer_id) AS first_day
-    FROM sales
-  ) AS dated
+    s.customer_id,
+    MIN(s.month) AS first_month,
+    MIN(c.acquisition_source) AS acquisition_source
+  FROM sales AS s
+  JOIN @{client}_marts.customers AS c
+    ON c.customer_key = s.customer_id
   GROUP BY
-    customer_id
+    s.customer_id
 )
 SELECT
   CAST(s.month AS DATE) AS month,

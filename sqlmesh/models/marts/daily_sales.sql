@@ -10,10 +10,9 @@ MODEL (
 );
 
 /* Sales per day (local date of the sale), location and channel ('(none)' when the source
-   does not say).
-   Returns count in revenue and items (net of returns) but not in orders or customers:
-   orders = sales receipts, customers = distinct known customers with a sales receipt,
-   average_ticket = revenue / orders rounded to cents (NULL on a day with only returns). */
+   does not say). Returns count in revenue and items (net of returns) but not in orders or
+   customers: orders = sales receipts, customers = distinct known people (across sources) with
+   a sales receipt, average_ticket = revenue / orders rounded to cents (NULL on a day with only returns). */
 WITH location_names AS (
   SELECT
     location_id,
@@ -36,7 +35,7 @@ SELECT
   CAST(COUNT(*) FILTER(WHERE NOT o.is_return) AS BIGINT) AS orders,
   CAST(SUM(o.total) AS NUMERIC) AS revenue,
   CAST(SUM(o.items) AS NUMERIC) AS items,
-  CAST(COUNT(DISTINCT o.customer_id) FILTER(WHERE NOT o.is_return) AS BIGINT) AS customers,
+  CAST(COUNT(DISTINCT o.customer_key) FILTER(WHERE NOT o.is_return) AS BIGINT) AS customers,
   CAST(
     ROUND(SUM(o.total) / NULLIF(COUNT(*) FILTER(WHERE NOT o.is_return), 0), 2) AS NUMERIC
   ) AS average_ticket,

@@ -9,8 +9,9 @@ MODEL (
   )
 );
 
-/* Sales per calendar month (first day of the month), location and channel, computed from orders rather
-   than summed from daily_sales so that a customer buying on several days counts once.
+/* Sales per calendar month (first day of the month), location and channel, computed from
+   orders rather than summed from daily_sales so that a customer buying on several days
+   counts once.
    Same conventions as daily_sales: revenue and items net of returns, orders and customers
    from sales receipts only, average_ticket = revenue / orders rounded to cents. */
 WITH location_names AS (
@@ -35,7 +36,7 @@ SELECT
   CAST(COUNT(*) FILTER(WHERE NOT o.is_return) AS BIGINT) AS orders,
   CAST(SUM(o.total) AS NUMERIC) AS revenue,
   CAST(SUM(o.items) AS NUMERIC) AS items,
-  CAST(COUNT(DISTINCT o.customer_id) FILTER(WHERE NOT o.is_return) AS BIGINT) AS customers,
+  CAST(COUNT(DISTINCT o.customer_key) FILTER(WHERE NOT o.is_return) AS BIGINT) AS customers,
   CAST(
     ROUND(SUM(o.total) / NULLIF(COUNT(*) FILTER(WHERE NOT o.is_return), 0), 2) AS NUMERIC
   ) AS average_ticket,

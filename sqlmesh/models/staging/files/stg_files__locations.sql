@@ -5,7 +5,7 @@ MODEL (
   grain (source, _key),
   audits (
     not_null_non_blocking(columns := (source, _key, location_id)),
-    unique_combination_of_columns_non_blocking(columns := (source, location_id))
+    unique_combination_of_columns(columns := (source, location_id))
   )
 );
 

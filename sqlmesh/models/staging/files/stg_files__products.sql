@@ -5,7 +5,7 @@ MODEL (
   grain (source, _key),
   audits (
     not_null_non_blocking(columns := (source, _key, product_id)),
-    unique_combination_of_columns_non_blocking(columns := (source, product_id))
+    unique_combination_of_columns(columns := (source, product_id))
   )
 );
 
