@@ -66,6 +66,8 @@ def test_hubspot_customers_are_the_golden_ones(hubspot_client: HubSpotEmulator,
     hubspot_client.now = at + timedelta(hours=1)
     run = run_client("gold")
     assert run.status == "succeeded", [(s.name, s.error) for s in run.steps]
+    transform = next(s for s in run.steps if s.kind == "transform")
+    assert transform.details["audit_failures"] == []  # unique and not null
 
     # Both deleted and merged-away contacts are still in the contacts read before: staging
     # leaves them out.
