@@ -9,12 +9,12 @@ MODEL (
   )
 );
 
-/* Zoho Inventory stock per item and warehouse (the item detail's warehouses[]): Zoho gives
-   only the current levels, not dated counts, and raw keeps one row per item. So each level is
-   as of the local date its item's row was last loaded changed (_loaded_at: the item detail,
-   stock included, has read the same on every run since). on_hand is the warehouse's stock
-   on hand (warehouse_stock_on_hand), before committed orders are taken off. Items are named
-   by SKU (the item id when none), as products are, and warehouses by Zoho's id. */
+/* Zoho Inventory stock per item and warehouse (the item detail's warehouses[]). Zoho gives
+   only current levels, not dated counts, and raw keeps one row per item, rewritten (with a
+   new _loaded_at) only when the item detail changes. So a level is dated the local day its
+   row was last loaded: it has read the same on every run since. on_hand is the warehouse's
+   stock on hand (warehouse_stock_on_hand), before committed orders are taken off. Items are
+   named by SKU (the item id when none), as products are, and warehouses by Zoho's id. */
 @canonical_select(
   'inventory_levels',
   (
