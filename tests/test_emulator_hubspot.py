@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from goalpost.demo.generator import generate_panpan
+from pipelines.emulators.base import rfc3339
 from pipelines.emulators.hubspot import HubSpotEmulator
 from pipelines.emulators.panpan import Customer, Order, OrderLine, PanPanData, Shop
 
@@ -334,6 +335,42 @@ def test_archived_records_leave_lists_and_search(emu: HubSpotEmulator,
     assert archived["results"][0]["archivedAt"] == "2025-01-31T23:00:00.000Z"
     assert client.get("/crm/v3/objects/deals/3000002").status_code == 404
     assert client.get("/crm/v3/objects/deals?archived=maybe").status_code == 400
+
+
+def test_merge_makes_a_new_contact_and_retires_both_ids(emu: HubSpotEmulator,
+                                                        client: httpx.Client,
+                                                        data: PanPanData) -> None:
+    at = END + timedelta(hours=1)
+    new_id = emu.merge("contacts", "1000063", "C000017", at)
+    assert new_id == "1000084"
+    assert len(list_all(client, "contacts", limit=100)) == 83  # the clock is not there yet
+    emu.now = at
+    records = {r["id"]: r for r in list_all(
+        client, "contacts", limit=100, properties="email,hs_merged_object_ids",
+        associations="deals")}
+    assert len(records) == 82 and not {"1000063", "1000017"} & set(records)
+    merged = records[new_id]
+    c63, c17 = (next(c for c in data.customers if c.customer_id == key)
+               for key in ("C000063", "C000017"))
+    assert merged["properties"]["email"] == c63.email
+    assert merged["properties"]["hs_merged_object_ids"] == "1000063;1000017"
+    assert merged["properties"]["createdate"] == rfc3339(min(c63.signed_up, c17.signed_up))
+    assert merged["createdAt"] == merged["properties"]["createdate"]
+    assert merged["properties"]["lastmodifieddate"] == rfc3339(at)
+    deals = sum(1 for o in data.orders if o.channel == "livraison" and o.sold_at <= at
+                and o.customer_id in ("C000063", "C000017"))
+    assert len(merged["associations"]["deals"]["results"]) == deals == 7
+    linked = {d["associations"]["contacts"]["results"][0]["id"]
+              for d in list_all(client, "deals", limit=100, associations="contacts")
+              if d["id"] in {r["id"] for r in merged["associations"]["deals"]["results"]}}
+    assert linked == {new_id}
+    found, _ = search_all(client, "contacts", since("lastmodifieddate", "GTE", ms(END)))
+    assert [r["id"] for r in found] == [new_id]
+    assert client.get("/crm/v3/objects/contacts/1000017").json()["id"] == new_id
+    archived = client.get("/crm/v3/objects/contacts", params={"archived": "true"}).json()
+    assert archived["results"] == []
+    with pytest.raises(ValueError):
+        emu.merge("contacts", "1000063", new_id, at)
 
 
 # --- injected faults --------------------------------------------------------------------------

@@ -78,6 +78,11 @@ def test_organization_id_is_required(zoho):
     orgs = get(zoho, "/inventory/v1/organizations", organization_id=None)
     assert orgs.status_code == 200
     assert [o["organization_id"] for o in orgs.json()["organizations"]] == [ORG]
+    one = get(zoho, f"/inventory/v1/organizations/{ORG}")
+    assert one.status_code == 200
+    assert one.json()["organization"] == orgs.json()["organizations"][0]
+    assert one.json()["organization"]["currency_code"] == "EUR"
+    assert get(zoho, "/inventory/v1/organizations/999").json()["code"] == 6041
 
 
 def test_pages_return_every_item_exactly_once(zoho, data):
@@ -177,6 +182,23 @@ def test_touch_moves_last_modified_time_once_the_clock_gets_there(zoho):
         zoho.touch("contacts", "x", NOW)
     with pytest.raises(KeyError):
         zoho.touch("items", "NOPE", NOW)
+
+
+def test_deactivated_item_stays_listed_as_inactive(zoho, data):
+    def statuses(**params: object) -> dict[str, str]:
+        return {i["sku"]: i["status"] for i in get(zoho, ITEMS, **params).json()["items"]}
+    zoho.deactivate("items", "PAI-003", NOW + timedelta(hours=1))
+    assert set(statuses().values()) == {"active"}  # not yet
+    zoho.now = NOW + timedelta(hours=2)
+    assert statuses() == {p.sku: "inactive" if p.sku == "PAI-003" else "active"
+                          for p in data.products}
+    assert statuses(filter_by="Status.Inactive") == {"PAI-003": "inactive"}
+    assert "PAI-003" not in statuses(filter_by="Status.Active")
+    item_id = next(i["item_id"] for i in get(zoho, ITEMS).json()["items"]
+                   if i["sku"] == "PAI-003")
+    assert get(zoho, f"{ITEMS}/{item_id}").json()["item"]["status"] == "inactive"
+    modified = {i["sku"]: i["last_modified_time"] for i in get(zoho, ITEMS).json()["items"]}
+    assert modified["PAI-003"] == "2025-01-25T02:00:00+0100"
 
 
 def test_faults_in_zoho_shape(zoho):

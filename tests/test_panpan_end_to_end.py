@@ -58,7 +58,7 @@ def test_second_run_loads_nothing_and_changes_nothing(panpan, conn):
     extracts = [s.details for s in second.steps if s.kind == "extract"]
     assert all(d["files_loaded"] == 0 for d in extracts if "files_loaded" in d)
     api = [d for d in extracts if "records" in d]
-    assert len(api) == 12 and all(d["inserted"] == d["updated"] == d["deleted"] == 0
+    assert len(api) == 13 and all(d["inserted"] == d["updated"] == d["deleted"] == 0
                                   for d in api)
     assert sum(d["records"] for d in api) > 0  # read again, changed nothing
     assert fingerprints(conn) == before

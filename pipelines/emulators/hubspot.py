@@ -52,9 +52,18 @@ Choices where the doc is unsure ([U]) or silent:
   `hapikey=` is sunset and not honoured. No OAuth refresh: private-app tokens do not expire.
 - Every response carries X-HubSpot-Correlation-Id, equal to the body's correlationId on errors.
 
+Merges (`merge(primary, other, at)`, contacts only), as HubSpot's changelog "Updated merge
+functionality for contacts and companies" describes them: the merge makes a new record with a
+new id (the next contact id), holding the primary's property values (the other's where the
+primary has none), the older createdate of the two, both records' deals, and
+`hs_merged_object_ids` = the two old ids (and those they had merged before), `;`-separated.
+Its modified date is the merge time. The two old records leave lists and search, and are not
+listed as archived [U]; reading one by id gives the merged record, as HubSpot redirects old ids.
+
 `touch(resource, id, at)` and `archive(resource, id, at)` accept `contacts` (or `customers`),
 `companies` (or `shops`), `deals` (or `orders`), and either the HubSpot id or the PanPan key
-(customer_id, shop_id, receipt_no). Both take effect once the clock reaches `at`.
+(customer_id, shop_id, receipt_no); `merge` takes contact ids or customer ids. All take effect
+once the clock reaches `at`.
 """
 
 from __future__ import annotations
@@ -94,8 +103,9 @@ MODIFIED = {"contacts": "lastmodifieddate", "companies": "hs_lastmodifieddate",
 # Property name -> type (string, number, datetime, bool, enumeration) per object type.
 PROPERTIES: dict[str, dict[str, str]] = {
     "contacts": {"email": "string", "firstname": "string", "lastname": "string",
-                 "phone": "string", "createdate": "datetime", "lastmodifieddate": "datetime",
-                 "hs_object_id": "number", "panpan_customer_id": "string",
+                 "phone": "string", "country": "string", "createdate": "datetime",
+                 "lastmodifieddate": "datetime", "hs_object_id": "number",
+                 "hs_merged_object_ids": "enumeration", "panpan_customer_id": "string",
                  "panpan_loyalty_opt_in": "bool"},
     "companies": {"name": "string", "domain": "string", "city": "string", "country": "string",
                   "createdate": "datetime", "hs_lastmodifieddate": "datetime",
@@ -129,9 +139,15 @@ class _Record:
     kind: str
     id: str
     key: str  # the PanPan id it comes from
-    created: datetime
+    created: datetime  # when the record comes into being
     props: dict[str, str | None]  # everything but createdate, modified date, hs_object_id
     links: dict[str, list[str]] = field(default_factory=dict)  # associated type -> ids
+    # The createdate it shows when that is not `created` (a merge keeps the older one).
+    createdate: datetime | None = None
+
+    @property
+    def created_shown(self) -> datetime:
+        return self.createdate or self.created
 
 
 class _BadRequest(Exception):
@@ -154,6 +170,7 @@ class HubSpotEmulator(Emulator):
         self._by_key: dict[str, dict[str, str]] = {kind: {} for kind in TYPES}
         self._touches: dict[tuple[str, str], list[datetime]] = {}
         self._archived: dict[tuple[str, str], datetime] = {}
+        self._merged: dict[tuple[str, str], tuple[str, datetime]] = {}  # -> (new id, at)
         self._state_lock = threading.Lock()
         self._props_cache: dict[tuple[str, str], tuple[datetime, dict[str, str | None]]] = {}
         self._daily_used = 0
@@ -222,8 +239,44 @@ class HubSpotEmulator(Emulator):
         with self._state_lock:
             self._archived[(record.kind, record.id)] = at
 
+    def merge(self, resource: str, primary_id: str, other_id: str, at: datetime) -> str:
+        """Merge two contacts at `at` into a new record (see the module docstring); its id."""
+        primary, other = self._find(resource, primary_id), self._find(resource, other_id)
+        if primary.kind != "contacts" or primary.id == other.id:
+            raise ValueError("merge takes two different contacts")
+        with self._state_lock:
+            if any((r.kind, r.id) in self._merged for r in (primary, other)):
+                raise ValueError("a contact can be merged away only once")
+            new_id = str(max(int(i) for i in self._records["contacts"]) + 1)
+            merged_ids = [i for r in (primary, other)
+                          for i in (r.props.get("hs_merged_object_ids") or "").split(";") if i]
+            props = {k: v for k, v in other.props.items() if v is not None}
+            props.update({k: v for k, v in primary.props.items() if v is not None})
+            props["hs_merged_object_ids"] = ";".join([*merged_ids, primary.id, other.id])
+            deals = [*primary.links.get("deals", []), *other.links.get("deals", [])]
+            record = _Record("contacts", new_id, primary.key, at, props, {"deals": deals},
+                             createdate=min(primary.created_shown, other.created_shown))
+            self._records["contacts"][new_id] = record
+            for deal_id in deals:
+                self._records["deals"][deal_id].links["contacts"].append(new_id)
+            for old in (primary, other):
+                self._merged[(old.kind, old.id)] = (new_id, at)
+        return new_id
+
     def _exists(self, record: _Record) -> bool:
         return record.created <= self.now
+
+    def _merged_into(self, record: _Record) -> _Record | None:
+        """The record this one was merged into, once the clock reaches the merge."""
+        merged = self._merged.get((record.kind, record.id))
+        if merged is None or merged[1] > self.now:
+            return None
+        return self._records[record.kind][merged[0]]
+
+    def _live(self, record: _Record) -> bool:
+        """Exists now and is neither archived nor merged away."""
+        return (self._exists(record) and self._archived_at(record) is None
+                and self._merged_into(record) is None)
 
     def _updated(self, record: _Record) -> datetime:
         touches = self._touches.get((record.kind, record.id), ())
@@ -240,7 +293,7 @@ class HubSpotEmulator(Emulator):
         cached = self._props_cache.get((record.kind, record.id))
         if cached is None or cached[0] != updated:
             props = dict(record.props)
-            props["createdate"] = rfc3339(record.created)
+            props["createdate"] = rfc3339(record.created_shown)
             props[MODIFIED[record.kind]] = rfc3339(updated)
             props["hs_object_id"] = record.id
             cached = (updated, props)
@@ -248,9 +301,10 @@ class HubSpotEmulator(Emulator):
         return dict(cached[1])
 
     def _visible(self, kind: str, archived: bool) -> list[_Record]:
-        """Records that exist now and are (or are not) archived, by id."""
+        """Records that exist now, are not merged away and are (or are not) archived, by id."""
         return sorted((r for r in self._records[kind].values()
-                       if self._exists(r) and (self._archived_at(r) is not None) == archived),
+                       if self._exists(r) and self._merged_into(r) is None
+                       and (self._archived_at(r) is not None) == archived),
                       key=lambda r: int(r.id))
 
     def _render(self, record: _Record, wanted: list[str] | None,
@@ -266,7 +320,7 @@ class HubSpotEmulator(Emulator):
         out: dict[str, Any] = {
             "id": record.id,
             "properties": {n: props.get(n) for n in sorted(names)},
-            "createdAt": rfc3339(record.created),
+            "createdAt": rfc3339(record.created_shown),
             "updatedAt": rfc3339(self._updated(record)),
             "archived": False,
         }
@@ -276,9 +330,7 @@ class HubSpotEmulator(Emulator):
             out["archivedAt"] = rfc3339(archived_at)
         linked: dict[str, Any] = {}
         for other in associations or ():
-            ids = [i for i in record.links.get(other, ())
-                   if self._exists(self._records[other][i])
-                   and self._archived_at(self._records[other][i]) is None]
+            ids = [i for i in record.links.get(other, ()) if self._live(self._records[other][i])]
             if ids:
                 singular = {"contacts": "contact", "companies": "company", "deals": "deal"}
                 kind_name = f"{singular[record.kind]}_to_{singular[other]}"
@@ -460,6 +512,8 @@ class HubSpotEmulator(Emulator):
     def _get(self, kind: str, object_id: str, request: Request) -> Response:
         archived = self._archived_flag(request)
         record = self._records[kind].get(object_id)
+        if record is not None and self._exists(record):
+            record = self._merged_into(record) or record  # an old id reads the merged record
         if (record is None or not self._exists(record)
                 or (self._archived_at(record) is not None) != archived):
             return self._error(404, "Object not found.  objectId are usually numeric.",

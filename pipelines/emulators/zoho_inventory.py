@@ -17,7 +17,11 @@ What it serves (connectors.md section 9, the Zoho CRM notes of section 8 and the
 Endpoints: the API under `/inventory/v1` needs `Authorization: Zoho-oauthtoken <token>`, and
 every path but `/organizations` needs `organization_id`; the token endpoint needs neither.
 
-- `GET /organizations`: the one organization (`organization_id`, name, time zone, currency).
+- `GET /organizations`: the one organization (`organization_id`, name, time zone,
+  `currency_code`: the base currency, in which Zoho records every item price).
+- `GET /organizations/{organization_id}`: `{code:0, message:"success", organization:{...}}`
+  (Zoho Books' "Get an organization", which Inventory shares [U]); another id gives the 403
+  code 6041 below.
 - `GET /items`: `page` (1-based, default 1), `per_page` (default 200, 1..200), `sort_column`
   (name [default], sku, rate, purchase_rate, reorder_level, stock_on_hand, created_time,
   last_modified_time), `sort_order` (A [default] or D), `filter_by` (Status.All [default],
@@ -57,8 +61,10 @@ Errors (Zoho's `{code, message}` envelope; the codes are [U] where the doc is si
 - expired cursor: Zoho pages have no cursor to expire, so the `expired_cursor` fault answers
   what Zoho says of a page it cannot serve: 400 code 2 "Invalid value passed for page".
 
-`touch("items", id, at)` accepts the Zoho item_id or the PanPan sku; it takes effect once
-the clock reaches `at`.
+`touch("items", id, at)` and `deactivate("items", id, at)` accept the Zoho item_id or the
+PanPan sku and take effect once the clock reaches `at`. Deactivating marks the item inactive
+(Zoho's "Mark as Inactive"): it stays in the default list (Status.All), moves to
+Status.Inactive, and its last_modified_time moves to `at`.
 """
 
 from __future__ import annotations
@@ -123,21 +129,37 @@ class ZohoInventoryEmulator(Emulator):
         self.items = {str(ITEM_BASE + i + 1): product for i, product in enumerate(data.products)}
         self._item_by_sku = {p.sku: item_id for item_id, p in self.items.items()}
         self._touches: dict[str, list[datetime]] = {}
+        self._inactive: dict[str, datetime] = {}  # item_id -> when it was marked inactive
         self._issued: dict[str, datetime] = {}  # access token -> expiry (emulator clock)
         self._issue_lock = threading.Lock()
         self._counted_at = [count.counted_at for count in data.stock_counts]
 
     # --- the vendor's state at `now` ------------------------------------------------------
 
-    def touch(self, resource: str, record_id: str, at: datetime) -> None:
-        """Edit an item at `at`: its last_modified_time moves there once the clock does."""
+    def _item_id(self, resource: str, record_id: str) -> str:
         if resource != "items":
             raise ValueError(f"unknown resource {resource!r}; Zoho Inventory has items")
         item_id = self._item_by_sku.get(record_id, record_id)
         if item_id not in self.items:
             raise KeyError(f"no item {record_id!r}")
+        return item_id
+
+    def touch(self, resource: str, record_id: str, at: datetime) -> None:
+        """Edit an item at `at`: its last_modified_time moves there once the clock does."""
+        item_id = self._item_id(resource, record_id)
         with self._lock:
             self._touches.setdefault(item_id, []).append(at)
+
+    def deactivate(self, resource: str, record_id: str, at: datetime) -> None:
+        """Mark an item inactive at `at` (an edit too: last_modified_time moves there)."""
+        item_id = self._item_id(resource, record_id)
+        with self._lock:
+            self._inactive[item_id] = at
+            self._touches.setdefault(item_id, []).append(at)
+
+    def _status(self, item_id: str) -> str:
+        at = self._inactive.get(item_id)
+        return "inactive" if at is not None and at <= self.now else "active"
 
     def stock(self) -> dict[tuple[str, str], int]:
         """(shop_id, sku) -> the latest count's on-hand quantity the clock has reached."""
@@ -155,7 +177,8 @@ class ZohoInventoryEmulator(Emulator):
         product: Product = self.items[item_id]
         on_hand = sum(levels.get((shop.shop_id, product.sku), 0) for shop in self.data.shops)
         return {
-            "item_id": item_id, "name": product.name, "sku": product.sku, "status": "active",
+            "item_id": item_id, "name": product.name, "sku": product.sku,
+            "status": self._status(item_id),
             "description": "", "unit": "pcs", "item_type": "inventory",
             "product_type": "goods", "category_name": product.category,
             "rate": product.unit_price, "purchase_rate": product.unit_cost,
@@ -226,17 +249,20 @@ class ZohoInventoryEmulator(Emulator):
             return _error(404, 5, "Invalid URL Passed")
         resource = path.removeprefix(PREFIX + "/")
         known = resource in ("organizations", "items", "settings/warehouses") or \
-            re.fullmatch(r"items/[^/]+", resource) is not None
+            re.fullmatch(r"(items|organizations)/[^/]+", resource) is not None
         if not known:
             return _error(404, 5, "Invalid URL Passed")
         if request.method != "GET":
             return _error(405, 37, f"The HTTP method {request.method} is not allowed for the "
                                    "requested resource")
         if resource == "organizations":
-            return self._ok("organizations", [{
-                "organization_id": self.organization_id, "name": "PanPan",
-                "time_zone": self.zone.key, "currency_code": "EUR", "is_default_org": True,
-                "country": "France"}])
+            return self._ok("organizations", [self._organization()])
+        if resource.startswith("organizations/"):
+            org_id = resource.removeprefix("organizations/")
+            if org_id != self.organization_id:
+                return _error(403, 6041, "This user is not associated with the "
+                                         f"CompanyID/CompanyName:{org_id}.")
+            return self._ok("organization", self._organization())
         org = request.param("organization_id")
         if not org:
             return _error(400, 6042, "This user belongs to multiple organizations, hence the "
@@ -251,6 +277,11 @@ class ZohoInventoryEmulator(Emulator):
         if resource == "items":
             return self._list_items(request)
         return self._get_item(resource.removeprefix("items/"))
+
+    def _organization(self) -> dict[str, Any]:
+        return {"organization_id": self.organization_id, "name": "PanPan",
+                "time_zone": self.zone.key, "currency_code": "EUR", "currency_symbol": "€",
+                "is_default_org": True, "country": "France"}
 
     def _ok(self, key: str, value: Any, **extra: Any) -> Response:
         return Response(200, dumps({"code": 0, "message": "success", key: value, **extra}))
@@ -288,8 +319,9 @@ class ZohoInventoryEmulator(Emulator):
             return _invalid("filter_by")
         levels = self.stock()
         items = [self._item(item_id, levels) for item_id in self.items]
-        if applied == "Status.Inactive":
-            items = []  # every PanPan product is active
+        if applied != "Status.All":
+            wanted = applied.removeprefix("Status.").lower()
+            items = [i for i in items if i["status"] == wanted]
         sort_key = {"created_time": lambda i: self.created,
                     "last_modified_time": lambda i: self._modified(i["item_id"])}.get(
             column, lambda i: i[column])

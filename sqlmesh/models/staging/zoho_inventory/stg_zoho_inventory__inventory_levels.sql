@@ -1,0 +1,34 @@
+MODEL (
+  name @{client}_staging.stg_zoho_inventory__inventory_levels,
+  kind FULL,
+  blueprints @goalpost_blueprints('zoho_inventory'),
+  grain (source, counted_on, location_id, product_id),
+  audits (
+    not_null_non_blocking(columns := (source, counted_on, location_id, product_id, on_hand)),
+    unique_combination_of_columns_non_blocking(columns := (source, counted_on, location_id, product_id))
+  )
+);
+
+/* Zoho Inventory stock per item and warehouse (the item detail's warehouses[]). Zoho gives
+   only current levels, not dated counts, and raw keeps one row per item, rewritten (with a
+   new _loaded_at) only when the item detail changes. So a level is dated the local day its
+   row was last loaded: it has read the same on every run since. on_hand is the warehouse's
+   stock on hand (warehouse_stock_on_hand), before committed orders are taken off. Items are
+   named by SKU (the item id when none), as products are, and warehouses by Zoho's id. */
+@canonical_select(
+  'inventory_levels',
+  (
+    SELECT
+        r.source AS source,
+        r._key AS _key,
+        r._loaded_at AS _loaded_at,
+        CAST(@local_time(@client, r._loaded_at) AS DATE) AS counted_on,
+        w.value ->> 'warehouse_id' AS location_id,
+        COALESCE(NULLIF(BTRIM(r.data ->> 'sku'), ''), r.data ->> 'item_id') AS product_id,
+        CAST(w.value ->> 'warehouse_stock_on_hand' AS NUMERIC) AS on_hand
+    FROM @raw_stream(@client, 'zoho_inventory', 'item_stock') AS r
+    CROSS JOIN LATERAL JSONB_ARRAY_ELEMENTS(COALESCE(r.data -> 'warehouses', '[]')) AS w
+    WHERE
+      NOT r._deleted
+  )
+)
