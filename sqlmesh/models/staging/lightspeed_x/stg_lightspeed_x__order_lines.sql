@@ -20,8 +20,9 @@ MODEL (
    Amounts are JSON decimals in the outlet's currency. X-Series gives line prices without tax
    with the tax beside them: line_total is price_total + tax_total, what the customer paid
    after discounts, tax included (the PanPan golden figures). The line's discount is given per
-   unit without tax; it is put back with the line's tax ratio and rounded to cents, and
-   unit_price is the tax-included price before discount. Products are named by SKU through
+   unit without tax; tax is put back on it with the line's ratio of paid to paid without tax
+   (the product's ratio of its prices with and without tax on a line given away, which has no
+   tax), rounded to cents; unit_price is the tax-included price before discount. Products are named by SKU through
    the product feed. The sale time is sale_date in the client's timezone. The channel is how
    the sale was fulfilled: 'delivery' or 'pickup' (the sale's attribute, or its legacy status),
    else 'in_store'; a return takes the channel of the sale it returns. */
@@ -60,7 +61,9 @@ MODEL (
         p.source,
         p.data ->> 'id' AS id,
         COALESCE(NULLIF(p.data ->> 'sku', ''), p.data ->> 'id') AS product_id,
-        p.data ->> 'name' AS name
+        p.data ->> 'name' AS name,
+        CAST(p.data ->> 'price_including_tax' AS NUMERIC)
+        / NULLIF(CAST(p.data ->> 'price_excluding_tax' AS NUMERIC), 0) AS tax_ratio
       FROM @raw_lookup(@client, 'lightspeed_x', 'products') AS p
     ), outlets AS (
       SELECT
@@ -76,6 +79,9 @@ MODEL (
         s.data,
         COALESCE(original.channel, own.channel) AS channel,
         li.value AS line,
+        p.product_id,
+        p.name AS product_name,
+        p.tax_ratio,
         li.ordinality AS position,
         CAST(li.value ->> 'quantity' AS NUMERIC) AS quantity,
         COALESCE(
@@ -94,6 +100,8 @@ MODEL (
       LEFT JOIN channels AS original
         ON original.source = s.source AND original.id = s.data ->> 'return_for'
       CROSS JOIN LATERAL JSONB_ARRAY_ELEMENTS(COALESCE(s.data -> 'line_items', '[]')) WITH ORDINALITY AS li
+      LEFT JOIN products AS p
+        ON p.source = s.source AND p.id = li.value ->> 'product_id'
     ), priced AS (
       SELECT
         l.source,
@@ -102,12 +110,14 @@ MODEL (
         l.data,
         l.channel,
         l.line,
+        l.product_id,
+        l.product_name,
         l.position,
         l.quantity,
         l.paid,
         ROUND(
           l.quantity * COALESCE(CAST(l.line ->> 'discount' AS NUMERIC), 0)
-          * COALESCE(l.paid / NULLIF(l.paid_without_tax, 0), 1),
+          * COALESCE(l.paid / NULLIF(l.paid_without_tax, 0), l.tax_ratio, 1),
           2
         ) AS discount
       FROM lines AS l
@@ -125,8 +135,8 @@ MODEL (
         l.data ->> 'outlet_id' AS location_id,
         l.channel AS channel,
         l.data ->> 'customer_id' AS customer_id,
-        COALESCE(p.product_id, l.line ->> 'product_id') AS product_id,
-        p.name AS product_name,
+        COALESCE(l.product_id, l.line ->> 'product_id') AS product_id,
+        l.product_name AS product_name,
         l.quantity AS quantity,
         ROUND((l.paid + l.discount) / NULLIF(l.quantity, 0), 2) AS unit_price,
         l.discount AS discount,
@@ -134,8 +144,6 @@ MODEL (
         l.data ->> 'return_for' AS returned_order_id,
         o.currency AS currency
     FROM priced AS l
-    LEFT JOIN products AS p
-      ON p.source = l.source AND p.id = l.line ->> 'product_id'
     LEFT JOIN outlets AS o
       ON o.source = l.source AND o.id = l.data ->> 'outlet_id'
   )
