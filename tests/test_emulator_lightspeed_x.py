@@ -78,7 +78,10 @@ def test_pages_return_every_sale_exactly_once(ls, data):
     assert [r["invoice_number"] for r in records] == expected  # version order = sale order
     assert len({r["id"] for r in records}) == 294
     assert last == records[-1]["version"]
-    assert all(r["status"] == "CLOSED" and r["deleted_at"] is None for r in records)
+    assert all(r["state"] == "closed" and r["deleted_at"] is None for r in records)
+    # Deliveries are closed sales with the delivery attribute (legacy status DISPATCHED_CLOSED).
+    assert {(r["status"], tuple(r["attributes"])) for r in records} == {
+        ("CLOSED", ()), ("DISPATCHED_CLOSED", ("delivery",))}
     one_page = get(ls, "sales").json()  # default page_size 1000 holds them all
     assert [r["id"] for r in one_page["data"]] == [r["id"] for r in records]
 
@@ -276,3 +279,20 @@ def test_a_return_is_a_closed_sale_with_negative_quantities(data):
         assert [li["quantity"] for li in refund["line_items"]] == [-original.lines[0].quantity]
         assert refund["total_price"] + refund["total_tax"] == -original.lines[0].line_total < 0
         assert refund["total_tax"] <= 0
+
+
+def test_a_sale_called_off_before_payment_is_voided(data):
+    sale = next(o for o in data.orders if o.sold_at < NOW - timedelta(hours=1))
+    called_off = sale.sold_at + timedelta(minutes=20)
+    orders = [replace(o, cancelled_at=called_off) if o is sale else o for o in data.orders]
+    with LightspeedXEmulator(replace(data, orders=orders), now=sale.sold_at) as ls:
+        before, cursor, _ = feed(ls, "sales")
+        assert (before[-1]["invoice_number"], before[-1]["state"]) == (sale.receipt_no, "closed")
+        ls.now = NOW
+        voided = [r for r in feed(ls, "sales", after=cursor)[0]
+                  if r["invoice_number"] == sale.receipt_no]
+        assert [(r["status"], r["state"]) for r in voided] == [("VOIDED", "voided")]
+        assert voided[0]["updated_at"] == called_off.isoformat()
+        assert voided[0]["version"] > before[-1]["version"]
+        assert voided[0]["line_items"] == before[-1]["line_items"]  # a void keeps its lines
+        assert sum(r["invoice_number"] == sale.receipt_no for r in feed(ls, "sales")[0]) == 1

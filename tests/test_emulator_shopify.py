@@ -5,7 +5,8 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Iterator
-from datetime import UTC, date, datetime
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -361,6 +362,35 @@ def test_returns_are_refunds_on_the_original(data_with_returns: PanPanData) -> N
         refunded = next(n for n in since if n["name"] == "VIL-01-20250115-0002")
         assert refunded["updatedAt"] == "2025-01-16T10:30:00Z"
         assert emulator.orphan_returns == []
+
+
+def test_a_sale_called_off_before_payment_is_a_cancelled_order(data: PanPanData) -> None:
+    sale = next(o for o in data.orders if not o.is_return and o.sold_at < CUT)
+    called_off = sale.sold_at + timedelta(minutes=20)
+    orders = [replace(o, cancelled_at=called_off) if o is sale else o for o in data.orders]
+    emulator = ShopifyEmulator(replace(data, orders=orders), token=TOKEN,
+                               now=sale.sold_at + timedelta(minutes=10))
+    detail = """query($q: String) { orders(first: 1, query: $q) { nodes {
+        updatedAt closedAt cancelledAt cancelReason displayFinancialStatus
+        currentTotalPriceSet { shopMoney { amount } } totalPriceSet { shopMoney { amount } }
+        lineItems(first: 20) { nodes { quantity currentQuantity } } } } }"""
+    with emulator, httpx.Client(base_url=emulator.url,
+                                headers={"X-Shopify-Access-Token": TOKEN}) as client:
+        number = next(n["id"] for n in all_orders(client) if n["name"] == sale.receipt_no)
+        query = f"id:{number.rsplit('/', 1)[1]}"
+        before = gql(client, detail, q=query)["data"]["orders"]["nodes"][0]
+        assert (before["cancelledAt"], before["displayFinancialStatus"]) == (None, "PAID")
+        emulator.now = END
+        after = gql(client, detail, q=query)["data"]["orders"]["nodes"][0]
+        assert after["cancelledAt"] == after["updatedAt"] == after["closedAt"] == z(called_off)
+        assert (after["cancelReason"], after["displayFinancialStatus"]) == ("CUSTOMER", "VOIDED")
+        assert after["totalPriceSet"] == before["totalPriceSet"]
+        assert after["currentTotalPriceSet"]["shopMoney"]["amount"] == "0.0"
+        assert {n["currentQuantity"] for n in after["lineItems"]["nodes"]} == {0}
+        # The cancellation moved updatedAt: an incremental pull from then on catches it.
+        since = all_orders(client, query=f"updated_at:>='{z(called_off)}' AND "
+                                         f"created_at:<'{z(sale.sold_at + timedelta(seconds=1))}'")
+        assert [n["name"] for n in since] == [sale.receipt_no]
 
 
 def test_customers_products_locations(data: PanPanData, client: httpx.Client) -> None:

@@ -9,7 +9,8 @@ What it serves (connectors.md section 3a and the checklist row):
 - One global `version` counter orders every change, as the real one does: a record's version
   is the one of its latest change the clock has reached. Changes happen at: outlet and
   register creation (the shop's opening day, midnight Paris), product creation (the first
-  shop's opening day: the start of time), customer signup, sale `sold_at`, each stock count's
+  shop's opening day: the start of time), customer signup, sale `sold_at` (and its void at
+  `cancelled_at`), each stock count's
   `counted_at` for inventory, and each `touch()` or `delete()`. A version is
   `unix seconds x 1,000,000 + the change's rank within that second`, so it is monotonic in
   time, unique, not contiguous (the doc warns it is not), and stable when the clock moves.
@@ -23,6 +24,11 @@ What it serves (connectors.md section 3a and the checklist row):
   Unit `price` (after discount), `tax` and `discount` are ex-tax with 5 decimals.
 - A return (`RET-` receipt) is a sale with negative quantities and negative totals, status
   CLOSED, with `return_for` set to the original sale's id (as X-Series links a refund).
+- A sale's `state` (closed, voided) comes with its legacy `status` and its `attributes`: a
+  delivery (channel livraison) is closed with the `delivery` attribute, legacy status
+  DISPATCHED_CLOSED; a sale rung at the register is CLOSED without attributes. A sale called
+  off before payment (`cancelled_at`) is voided at that time, as X-Series voids a sale: state
+  voided, status VOIDED, a new version and `updated_at` at the void, its lines kept.
 - Times are RFC 3339 with `+00:00` (`2025-01-12T07:06:00+00:00`), as 2.0 writes them.
 
 Endpoints, all `GET /api/2.0/{outlets,registers,products,customers,sales,inventory}` with
@@ -121,7 +127,7 @@ class Change:
     visible: datetime  # the clock must reach this for the change to exist
     at: datetime  # the time the record shows (updated_at, deleted_at)
     key: str  # the PanPan key of the record
-    kind: str  # create, count, touch, delete
+    kind: str  # create, count, void, touch, delete
     level: int | None = None  # count: the on-hand quantity
 
 
@@ -180,6 +186,8 @@ class LightspeedXEmulator(Emulator):
                     "create", None) for c in self.data.customers)
         raw.extend((int(o.sold_at.timestamp()), 4, o.receipt_no, o.sold_at, "sales", "create",
                     None) for o in self.data.orders)
+        raw.extend((int(o.cancelled_at.timestamp()), 4, o.receipt_no, o.cancelled_at, "sales",
+                    "void", None) for o in self.data.orders if o.cancelled_at is not None)
         for count in self.data.stock_counts:
             at = count.counted_at
             raw.append((int(at.timestamp()), 5, f"{count.sku}@{count.shop_id}", at,
@@ -291,7 +299,7 @@ class LightspeedXEmulator(Emulator):
                     "email": customer.email, "phone": customer.phone,
                     "enable_loyalty": customer.loyalty_opt_in}
         elif resource == "sales":
-            body = self._sale(self.orders[key])
+            body = self._sale(self.orders[key], any(c.kind == "void" for c in changes))
         else:
             sku, shop_id = key.split("@")
             level = next(c.level for c in reversed(changes) if c.kind == "count")
@@ -304,7 +312,7 @@ class LightspeedXEmulator(Emulator):
     def _ex_tax(self, amount: Decimal) -> Decimal:
         return (amount / (1 + self.tax_rate)).quantize(UNIT, ROUND_HALF_UP)
 
-    def _sale(self, order: Order) -> dict[str, Any]:
+    def _sale(self, order: Order, voided: bool = False) -> dict[str, Any]:
         lines, total_price, total_tax = [], Decimal("0.00"), Decimal("0.00")
         for line in order.lines:
             tax_total = (line.line_total * self.tax_rate / (1 + self.tax_rate)).quantize(
@@ -323,11 +331,17 @@ class LightspeedXEmulator(Emulator):
             total_price += price_total
             total_tax += tax_total
         original = order.receipt_no.removeprefix("RET-")
+        delivery = order.channel == "livraison" and not order.is_return
+        if voided:
+            status, state = "VOIDED", "voided"
+        else:
+            status, state = ("DISPATCHED_CLOSED" if delivery else "CLOSED"), "closed"
         sale = {
             "id": ls_id("sales", order.receipt_no), "outlet_id": ls_id("outlets", order.shop_id),
             "register_id": ls_id("registers", order.shop_id),
             "customer_id": ls_id("customers", order.customer_id) if order.customer_id else None,
-            "invoice_number": order.receipt_no, "status": "CLOSED", "state": "closed",
+            "invoice_number": order.receipt_no, "status": status, "state": state,
+            "attributes": ["delivery"] if delivery else [],
             "sale_date": ls_time(order.sold_at), "total_price": total_price,
             "total_tax": total_tax, "note": "", "source": "USER",
             "return_for": ls_id("sales", original)

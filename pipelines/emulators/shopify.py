@@ -30,6 +30,11 @@ PanPan → Shopify:
   `updatedAt` to the refund time, `displayFinancialStatus` to (PARTIALLY_)REFUNDED and lowers
   `currentTotalPriceSet` — as Shopify shows a refund. A return whose original order is not in
   the data is dropped (kept in `orphan_returns`).
+- a sale called off before payment (`cancelled_at`, once the clock reaches it) is a cancelled
+  Order, as Shopify shows one whose payment was never captured: `cancelledAt` and
+  `cancelReason` CUSTOMER set, `closedAt` the cancellation (Shopify archives it),
+  `displayFinancialStatus` VOIDED, current totals and quantities 0, and `updatedAt` moved to
+  the cancellation so an incremental pull sees it;
 - a customer is a Customer (no account: `state` DISABLED; phone in E.164 as Shopify stores it,
   the email as exported, empty → null; loyalty members tagged "loyalty");
 - an InventoryLevel exists once a stock count is known: `available` = `on_hand` = the last
@@ -472,6 +477,8 @@ ARGS: dict[tuple[str, str], dict[str, str]] = {
     ("Location", "inventoryLevels"): {**_PAGING, "query": "String"},
     ("InventoryItem", "inventoryLevels"): {**_PAGING, "query": "String"},
     ("Order", "refunds"): {"first": "Int"},
+    # Since 2024-04; PanPan discounts are all line discounts, so both values give the same.
+    ("LineItem", "discountedTotalSet"): {"withCodeDiscounts": "Boolean"},
     ("InventoryLevel", "quantities"): {"names": "[String!]!"},
 }
 SEARCH_FIELDS = {
@@ -715,7 +722,15 @@ class ShopifyEmulator(Emulator):
 
     def _order_updated(self, rec: _OrderRec) -> datetime:
         times = [rec.order.sold_at] + [r.sold_at for _, r in rec.refunds if r.sold_at <= self.now]
+        cancelled = self._cancelled(rec)
+        if cancelled is not None:
+            times.append(cancelled)
         return self._edited("orders", rec.order.receipt_no, max(times))
+
+    def _cancelled(self, rec: _OrderRec) -> datetime | None:
+        """When the sale was called off, once the clock has reached it; else None."""
+        cancelled = rec.order.cancelled_at
+        return cancelled if cancelled is not None and cancelled <= self.now else None
 
     def _level(self, shop_id: str, sku: str) -> tuple[Any, datetime] | None:
         """The last stock count known at `now` and the level's updatedAt, or None."""
@@ -856,6 +871,7 @@ class ShopifyEmulator(Emulator):
         refunds = [(n, r) for n, r in rec.refunds if r.sold_at <= now]
         refunded = sum((-r.total for _, r in refunds), Decimal("0"))
         total = order.total
+        cancelled = self._cancelled(rec)
         line_ids = {line.line_no: rec.id * 1000 + line.line_no for line in order.lines}
         returned: dict[int, int] = {}
         matches: dict[tuple[int, int], Any] = {}
@@ -872,7 +888,8 @@ class ShopifyEmulator(Emulator):
             return {"id": gid("LineItem", line_ids[line.line_no]), "sku": sku or None,
                     "name": line.name, "title": line.name, "variantTitle": None,
                     "vendor": "PanPan", "quantity": int(line.quantity),
-                    "currentQuantity": int(line.quantity) - returned.get(line.line_no, 0),
+                    "currentQuantity": 0 if cancelled else
+                    int(line.quantity) - returned.get(line.line_no, 0),
                     "originalUnitPriceSet": money_bag(line.unit_price),
                     "originalTotalSet": money_bag(line.unit_price * line.quantity),
                     "discountedTotalSet": money_bag(line.line_total),
@@ -901,6 +918,10 @@ class ShopifyEmulator(Emulator):
         customer = self._customers.get(order.customer_id)
         status = "PAID" if not refunds else \
             ("REFUNDED" if refunded >= total else "PARTIALLY_REFUNDED")
+        # Called off before payment: the authorization is voided, nothing remains to pay.
+        current = Decimal("0") if cancelled else total - refunded
+        if cancelled:
+            status = "VOIDED"
         location = (lambda a, p: self._location_node(order.shop_id)) \
             if order.shop_id in self._locations else None
         line_rows = [_Row(line_ids[line.line_no], order.sold_at, order.sold_at, line.sku,
@@ -911,8 +932,10 @@ class ShopifyEmulator(Emulator):
             "email": (customer[1].email or None) if customer else None,
             "createdAt": timestamp(order.sold_at), "processedAt": timestamp(order.sold_at),
             "updatedAt": timestamp(self._order_updated(rec)),
-            "closedAt": timestamp(order.sold_at), "closed": True, "cancelledAt": None,
-            "cancelReason": None, "test": False, "currencyCode": CURRENCY,
+            "closedAt": timestamp(cancelled or order.sold_at), "closed": True,
+            "cancelledAt": timestamp(cancelled) if cancelled else None,
+            "cancelReason": "CUSTOMER" if cancelled else None, "test": False,
+            "currencyCode": CURRENCY,
             "presentmentCurrencyCode": CURRENCY, "taxesIncluded": True,
             "displayFinancialStatus": status, "displayFulfillmentStatus": "FULFILLED",
             "sourceName": "web" if order.channel == "livraison" else "pos",
@@ -920,8 +943,8 @@ class ShopifyEmulator(Emulator):
             "totalDiscountsSet": money_bag(sum((x.discount for x in order.lines),
                                                Decimal("0"))),
             "totalRefundedSet": money_bag(refunded),
-            "currentTotalPriceSet": money_bag(total - refunded),
-            "currentSubtotalPriceSet": money_bag(total - refunded),
+            "currentTotalPriceSet": money_bag(current),
+            "currentSubtotalPriceSet": money_bag(current),
             "customer": (lambda a, p: self._customer_node(order.customer_id))
             if customer else None,
             "physicalLocation": location, "retailLocation": location,

@@ -1,0 +1,110 @@
+MODEL (
+  name @{client}_staging.stg_shopify__order_lines,
+  kind FULL,
+  blueprints @goalpost_blueprints('shopify'),
+  grain (source, order_id, line_number),
+  audits (
+    not_null_non_blocking(
+      columns := (source, _key, order_id, ordered_at, location_id, product_id, quantity, line_total)
+    ),
+    unique_combination_of_columns_non_blocking(columns := (source, order_id, line_number))
+  )
+);
+
+/* Shopify orders as lines. How Shopify reports what did not sell:
+   - a cancelled order (cancelledAt set) is no sale: left out whole, with any refund it carries
+     (cancelling a paid order refunds it); test orders are left out too;
+   - a refund lives inside its order (refunds[], with its createdAt and refundLineItems): each
+     refund becomes an order of its own (the refund's id) dated when it was made, whose goods
+     are lines with negative quantity and amount, returned_order_id naming the order, at the
+     location the refund line says (where the goods came back) else the order's. Refunds of
+     money only (no refund line items: shipping, goodwill) carry no goods and are not staged.
+   Money is shopMoney (the shop's currency), decimal strings. line_total is what the customer
+   paid for the line: discountedTotalSet with code discounts (after every line discount, tax
+   included as the shop's prices are); a refunded line's is its subtotalSet. unit_price is the
+   original unit price, discount the difference. The sale time is processedAt (createdAt if
+   missing) in the client's timezone; the channel is Shopify's sourceName (pos, web, ...). */
+@canonical_select(
+  'order_lines',
+  (
+    WITH orders AS (
+      SELECT
+        r.source,
+        r._key,
+        r._loaded_at,
+        r.data,
+        COALESCE(r.data #>> '{retailLocation,id}', r.data #>> '{physicalLocation,id}') AS location_id
+      FROM @raw_stream(@client, 'shopify', 'orders') AS r
+      WHERE
+        NOT r._deleted
+        AND r.data ->> 'cancelledAt' IS NULL
+        AND NOT COALESCE(CAST(r.data ->> 'test' AS BOOLEAN), FALSE)
+    ), lines AS (
+      SELECT
+        o.source,
+        o._key,
+        o._loaded_at,
+        o.data,
+        o.data ->> 'id' AS order_id,
+        COALESCE(o.data ->> 'processedAt', o.data ->> 'createdAt') AS sold_at,
+        o.location_id,
+        li.value AS item,
+        CAST(li.value ->> 'quantity' AS NUMERIC) AS quantity,
+        CAST(li.value #>> '{discountedTotalSet,shopMoney,amount}' AS NUMERIC) AS paid,
+        li.value #>> '{discountedTotalSet,shopMoney,currencyCode}' AS currency,
+        CAST(NULL AS TEXT) AS returned_order_id,
+        0 AS part,
+        li.ordinality AS position
+      FROM orders AS o
+      CROSS JOIN LATERAL JSONB_ARRAY_ELEMENTS(COALESCE(o.data #> '{lineItems,nodes}', '[]')) WITH ORDINALITY AS li
+      UNION ALL
+      SELECT
+        o.source,
+        o._key,
+        o._loaded_at,
+        o.data,
+        ref.value ->> 'id',
+        ref.value ->> 'createdAt',
+        COALESCE(rli.value #>> '{location,id}', o.location_id),
+        COALESCE(sold.value, rli.value -> 'lineItem'),
+        -CAST(rli.value ->> 'quantity' AS NUMERIC),
+        -CAST(rli.value #>> '{subtotalSet,shopMoney,amount}' AS NUMERIC),
+        rli.value #>> '{subtotalSet,shopMoney,currencyCode}',
+        o.data ->> 'id',
+        ref.ordinality,
+        rli.ordinality
+      FROM orders AS o
+      CROSS JOIN LATERAL JSONB_ARRAY_ELEMENTS(COALESCE(o.data -> 'refunds', '[]')) WITH ORDINALITY AS ref
+      CROSS JOIN LATERAL JSONB_ARRAY_ELEMENTS(COALESCE(ref.value #> '{refundLineItems,nodes}', '[]')) WITH ORDINALITY AS rli
+      /* The order's own line: its original unit price. */
+      LEFT JOIN LATERAL (
+        SELECT
+          l.value
+        FROM JSONB_ARRAY_ELEMENTS(COALESCE(o.data #> '{lineItems,nodes}', '[]')) AS l
+        WHERE
+          l.value ->> 'id' = rli.value #>> '{lineItem,id}'
+        LIMIT 1
+      ) AS sold
+        ON TRUE
+    )
+    SELECT
+        l.source AS source,
+        l._key AS _key,
+        l._loaded_at AS _loaded_at,
+        l.order_id AS order_id,
+        ROW_NUMBER() OVER (PARTITION BY l.source, l.order_id ORDER BY l.part, l.position) AS line_number,
+        @local_time(@client, l.sold_at) AS ordered_at,
+        l.location_id AS location_id,
+        l.data ->> 'sourceName' AS channel,
+        l.data #>> '{customer,id}' AS customer_id,
+        COALESCE(NULLIF(l.item ->> 'sku', ''), l.item ->> 'name') AS product_id,
+        l.item ->> 'name' AS product_name,
+        l.quantity AS quantity,
+        CAST(l.item #>> '{originalUnitPriceSet,shopMoney,amount}' AS NUMERIC) AS unit_price,
+        l.quantity * CAST(l.item #>> '{originalUnitPriceSet,shopMoney,amount}' AS NUMERIC) - l.paid AS discount,
+        l.paid AS line_total,
+        l.returned_order_id AS returned_order_id,
+        COALESCE(l.currency, l.data #>> '{totalPriceSet,shopMoney,currencyCode}') AS currency
+    FROM lines AS l
+  )
+)
