@@ -342,6 +342,15 @@ def test_file_client_with_counts_over_time(project: Path, conn: psycopg.Connecti
     assert found == FILE_STATUS
     assert turnover(conn, "filed") == FILE_TURNOVER
     assert stockouts(conn, "filed") == FILE_STOCKOUTS
+    # Names from the product list, else from the sales lines (PAI-001); the never sold
+    # FAR-001 from the product list.
+    names = {"PAI-001": "Pain de campagne", "VIE-001": "Croissant",
+             "GAT-001": "Tarte aux fraises", "FAR-001": "Far breton"}
+    for mart in ("inventory_status", "inventory_turnover_monthly"):
+        assert dict(conn.execute(
+            f"SELECT DISTINCT product_id, product_name FROM filed_marts.{mart}")) == names
+    assert set(conn.execute("SELECT product_id, product_name FROM filed_marts.stockouts")) == {
+        ("GAT-001", "Tarte aux fraises"), ("FAR-001", "Far breton")}
     # Costs come with the product's currency; unknown costs have none.
     assert dict(conn.execute("SELECT DISTINCT product_id, currency FROM "
                              "filed_marts.inventory_turnover_monthly")) == {

@@ -13,6 +13,7 @@ MODEL (
    data: as_of = the latest local date of a sale or a stock count (never the clock, so a
    rebuild of the same data gives the same figures).
    on_hand is the latest count (last_counted_on), not adjusted for sales since.
+   product_name: as in product_sales_daily (products, else the latest sales line).
    avg_daily_units = units sold at the location, net of returns, over the 28 days ending at
    as_of, divided by 28 (days without sales count as zero; 4 decimals).
    days_of_cover = on_hand (0 if negative) / avg_daily_units, 1 decimal; NULL when nothing
@@ -60,6 +61,14 @@ WITH counts AS (
   FROM @{client}_staging.products
   GROUP BY
     product_id
+), line_names AS (
+  SELECT
+    product_id,
+    (ARRAY_AGG(product_name ORDER BY ordered_at DESC, order_id DESC)
+      FILTER(WHERE product_name IS NOT NULL))[1] AS name
+  FROM @{client}_staging.order_lines
+  GROUP BY
+    product_id
 ), location_names AS (
   SELECT
     location_id,
@@ -79,7 +88,7 @@ WITH counts AS (
     c.location_id,
     n.location_name,
     c.product_id,
-    p.name AS product_name,
+    COALESCE(p.name, ln.name) AS product_name,
     c.counted_on,
     c.on_hand,
     COALESCE(s.units, 0) AS units,
@@ -91,6 +100,8 @@ WITH counts AS (
     ON s.location_id = c.location_id AND s.product_id = c.product_id
   LEFT JOIN products AS p
     ON p.product_id = c.product_id
+  LEFT JOIN line_names AS ln
+    ON ln.product_id = c.product_id
   LEFT JOIN location_names AS n
     ON n.location_id = c.location_id
   WHERE

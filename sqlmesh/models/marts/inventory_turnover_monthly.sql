@@ -13,7 +13,8 @@ MODEL (
    and location that has a stock count: one row for every month from the first with a sale or
    a count of the product there up to the month of the client's latest data (as_of, as in
    inventory_status), so months that sold nothing show a turnover of 0 rather than no row.
-   complete_month is false for that last, partial month.
+   complete_month is false for that last, partial month. product_name: as in
+   product_sales_daily (products, else the latest sales line).
    units_sold: net of returns (0 when nothing sold). cost_of_goods_sold = units_sold x the
    product's unit_cost (its latest known one), NULL when the cost is unknown.
    average_inventory: the mean of the month's stock counts (stock_counts of them); in a month
@@ -133,6 +134,14 @@ WITH counts AS (
   FROM @{client}_staging.products
   GROUP BY
     product_id
+), line_names AS (
+  SELECT
+    product_id,
+    (ARRAY_AGG(product_name ORDER BY ordered_at DESC, order_id DESC)
+      FILTER(WHERE product_name IS NOT NULL))[1] AS name
+  FROM @{client}_staging.order_lines
+  GROUP BY
+    product_id
 ), location_names AS (
   SELECT
     location_id,
@@ -154,7 +163,7 @@ WITH counts AS (
     s.location_id,
     n.location_name,
     s.product_id,
-    p.name AS product_name,
+    COALESCE(p.name, ln.name) AS product_name,
     COALESCE(u.units, 0) AS units,
     p.unit_cost,
     p.currency,
@@ -170,6 +179,8 @@ WITH counts AS (
     ON c.month = s.month AND c.location_id = s.location_id AND c.product_id = s.product_id
   LEFT JOIN products AS p
     ON p.product_id = s.product_id
+  LEFT JOIN line_names AS ln
+    ON ln.product_id = s.product_id
   LEFT JOIN location_names AS n
     ON n.location_id = s.location_id
 )

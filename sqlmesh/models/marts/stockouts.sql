@@ -15,6 +15,7 @@ MODEL (
    or as_of - started_on while ongoing (as_of = the client's latest local date of a sale or a
    count, as in inventory_status). Counts are all we know: the shelf may have emptied before
    the first empty count and been refilled before the count that ends the episode.
+   product_name: as in product_sales_daily (products, else the latest sales line).
    estimated_units_lost = avg_daily_units_before x days, 1 decimal, where
    avg_daily_units_before = units sold there, net of returns, in the 28 days before started_on
    (started_on - 28 .. started_on - 1) / 28, 0 if negative; days without sales count as zero. */
@@ -97,6 +98,14 @@ WITH counts AS (
   FROM @{client}_staging.products
   GROUP BY
     product_id
+), line_names AS (
+  SELECT
+    product_id,
+    (ARRAY_AGG(product_name ORDER BY ordered_at DESC, order_id DESC)
+      FILTER(WHERE product_name IS NOT NULL))[1] AS name
+  FROM @{client}_staging.order_lines
+  GROUP BY
+    product_id
 ), location_names AS (
   SELECT
     location_id,
@@ -115,7 +124,7 @@ WITH counts AS (
     e.location_id,
     n.location_name,
     e.product_id,
-    p.name AS product_name,
+    COALESCE(p.name, ln.name) AS product_name,
     e.started_on,
     e.ended_on,
     e.empty_counts,
@@ -129,6 +138,8 @@ WITH counts AS (
     AND b.started_on = e.started_on
   LEFT JOIN products AS p
     ON p.product_id = e.product_id
+  LEFT JOIN line_names AS ln
+    ON ln.product_id = e.product_id
   LEFT JOIN location_names AS n
     ON n.location_id = e.location_id
 )
