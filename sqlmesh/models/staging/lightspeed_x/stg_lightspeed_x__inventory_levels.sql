@@ -4,8 +4,8 @@ MODEL (
   blueprints @goalpost_blueprints('lightspeed_x'),
   grain (source, counted_on, location_id, product_id),
   audits (
-    not_null_non_blocking(columns := (source, counted_on, location_id, product_id, on_hand)),
-    unique_combination_of_columns_non_blocking(columns := (source, counted_on, location_id, product_id))
+    not_null(columns := (source, counted_on, location_id, product_id, on_hand)),
+    unique_combination_of_columns(columns := (source, counted_on, location_id, product_id))
   )
 );
 

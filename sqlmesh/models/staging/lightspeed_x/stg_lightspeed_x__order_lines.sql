@@ -4,10 +4,10 @@ MODEL (
   blueprints @goalpost_blueprints('lightspeed_x'),
   grain (source, order_id, line_number),
   audits (
-    not_null_non_blocking(
+    not_null(
       columns := (source, _key, order_id, ordered_at, location_id, product_id, quantity, line_total)
     ),
-    unique_combination_of_columns_non_blocking(columns := (source, order_id, line_number))
+    unique_combination_of_columns(columns := (source, order_id, line_number))
   )
 );
 

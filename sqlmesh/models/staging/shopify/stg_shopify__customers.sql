@@ -5,7 +5,7 @@ MODEL (
   grain (source, customer_id),
   audits (
     not_null_non_blocking(columns := (source, customer_id)),
-    unique_combination_of_columns_non_blocking(columns := (source, customer_id))
+    unique_combination_of_columns(columns := (source, customer_id))
   )
 );
 

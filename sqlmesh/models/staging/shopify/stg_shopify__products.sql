@@ -5,7 +5,7 @@ MODEL (
   grain (source, product_id),
   audits (
     not_null_non_blocking(columns := (source, product_id, name)),
-    unique_combination_of_columns_non_blocking(columns := (source, product_id))
+    unique_combination_of_columns(columns := (source, product_id))
   )
 );
 

@@ -5,7 +5,7 @@ MODEL (
   grain (source, location_id),
   audits (
     not_null_non_blocking(columns := (source, location_id, name)),
-    unique_combination_of_columns_non_blocking(columns := (source, location_id))
+    unique_combination_of_columns(columns := (source, location_id))
   )
 );
 
