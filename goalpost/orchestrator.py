@@ -31,6 +31,8 @@ class RunResult:
     rows_loaded: int = 0
     rows_quarantined: int = 0
     models: dict[str, int] = field(default_factory=dict)
+    # Raw tables ("<slug>_raw.<source>__<stream>") whose rows changed: what the build restates.
+    changed_tables: set[str] = field(default_factory=set)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -101,9 +103,10 @@ def run_client(
                 _extract_api(conn, recorder, result, slug, source, full_refresh, force, say)
 
     with recorder.step("transform", "transform") as step:
-        restate = full_refresh or result.rows_loaded > 0
+        restate = full_refresh or bool(result.changed_tables)
         say("transform: SQLMesh plan and apply" + (" (restating with new data)" if restate else ""))
-        built = build_client(slug, client, url=url, restate=restate, full_refresh=full_refresh,
+        built = build_client(slug, client, url=url, restate=restate,
+                             changed=result.changed_tables, full_refresh=full_refresh,
                              progress=say)
         result.models = dict(built.rows)
         # Failed blocking audits fail the build itself; these are the non-blocking ones.
@@ -159,6 +162,8 @@ def _extract_files(conn: Any, recorder: RunRecorder, result: RunResult, slug: st
                 step.error = "; ".join(loaded.problems)
             result.rows_loaded += loaded.rows_loaded
             result.rows_quarantined += loaded.rows_quarantined
+            if loaded.rows_loaded:
+                result.changed_tables.add(f"{slug}_raw.{source.name}__{stream.name}")
 
 
 def _extract_api(conn: Any, recorder: RunRecorder, result: RunResult, slug: str,
@@ -202,6 +207,8 @@ def _extract_api(conn: Any, recorder: RunRecorder, result: RunResult, slug: str,
                                 "cursor": got.cursor, "new_fields": got.new_fields,
                                 "warnings": got.warnings}
                 result.rows_loaded += got.inserted + got.updated
+                if got.inserted or got.updated or got.deleted:
+                    result.changed_tables.add(f"{slug}_raw.{source.name}__{name}")
     finally:
         if client is not None:
             client.close()

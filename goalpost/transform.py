@@ -26,7 +26,7 @@ import threading
 import time
 import warnings
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -341,27 +341,39 @@ def forget_contexts(slug: str | None = None) -> None:
             _close(_CONTEXTS.pop(key))
 
 
-def _plan(context: Context, restate: bool, full_refresh: bool = False) -> None:
+def _plan(context: Context, restate: bool, full_refresh: bool = False,
+          changed: Collection[str] | None = None) -> None:
     """Apply model changes to prod; then, with `restate` (new raw rows), let the incremental
     models take the rows loaded since their last build (whatever their cron says) and rebuild
-    from raw every other model that the changes did not already rebuild (SQLMesh refuses
-    changes and restatements in one plan). Incremental models are rebuilt whole only on
-    `full_refresh`."""
+    from raw the other models that the new rows feed, or every one with `changed` None
+    (SQLMesh refuses changes and restatements in one plan, and restating a model restates
+    what is built from it). Incremental models are rebuilt whole only on `full_refresh`."""
     context.plan_builder("prod", skip_tests=True, skip_linter=True).apply()
     if not restate:
         return
-    incremental = sorted(m.name for m in context.models.values() if m.kind.is_incremental)
+    models = {m.fqn: m for m in context.models.values()}  # depends_on holds fqns
+    incremental = {fqn for fqn, m in models.items() if m.kind.is_incremental}
     failed = False
     if incremental and not full_refresh:
         # A failed statement merges nothing: the model keeps its rows, the rest is built on
         # them, and the next build retries the same new rows. (Their audits are in the views
         # over them, so that a failure blocks what is built from them.)
         failed = context.run("prod", skip_janitor=True, ignore_cron=True,
-                             select_models=incremental, no_auto_upstream=True).is_failure
+                             select_models=sorted(models[f].name for f in incremental),
+                             no_auto_upstream=True).is_failure
+    if changed is None or full_refresh:
+        fed = set(models)
+    else:
+        tables = {_display(name) for name in changed}
+        readers = {fqn for fqn, m in models.items()
+                   if tables & {_display(name) for name in m.depends_on}}
+        # The models built from an incremental reader take its new rows only when restated.
+        fed = readers | {fqn for fqn, m in models.items()
+                         if m.depends_on & (readers & incremental)}
     pending = sorted(
-        model.name for model in context.models.values()
-        if model.name not in _CONSOLE.evaluated
-        and (full_refresh or not model.kind.is_incremental)
+        models[fqn].name for fqn in fed
+        if models[fqn].name not in _CONSOLE.evaluated
+        and (full_refresh or fqn not in incremental)
     )
     if pending:
         context.plan_builder(
@@ -428,27 +440,31 @@ def build_client(
     *,
     url: str,
     restate: bool = False,
+    changed: Collection[str] | None = None,
     full_refresh: bool = False,
     progress: Progress | None = None,
 ) -> TransformResult:
     """Plan and apply `prod` for one client's models, then grant its reader the marts.
 
-    `restate` rebuilds the FULL models (new raw rows were loaded); `full_refresh` rebuilds the
-    incremental ones from raw as well (raw was reloaded, rows may have gone).
+    `restate` rebuilds the FULL models (new raw rows were loaded): those fed by the raw tables
+    in `changed` ("<slug>_raw.<table>") and what is built from them, or all when it is None;
+    `full_refresh` rebuilds the incremental ones from raw as well (raw was reloaded, rows may
+    have gone). After a failed build the next one restates everything.
 
     Builds in one process run one at a time: SQLMesh's console is process-wide.
     """
     check_slug(slug)
     started = time.monotonic()
     marker = _restate_marker(slug)
-    restate = restate or marker.exists()
+    if marker.exists():
+        restate, changed = True, None
     with _LOCK:
         previous: Console = get_console()
         _CONSOLE.reset(progress)
         set_console(_CONSOLE)
         try:
             context = _context(slug, client, url)
-            _plan(context, restate or full_refresh, full_refresh)
+            _plan(context, restate or full_refresh, full_refresh, changed)
             _clean_up(context)
         except (SQLMeshError, psycopg2.Error) as exc:
             for key in [k for k in _CONTEXTS if k[0] == slug]:

@@ -402,3 +402,32 @@ def test_a_failing_audit_blocks_only_what_depends_on_it(
     assert marts(conn, "audited", "daily_sales", "sales_date") == sales_before
     assert ("S3", "Vieux Lyon") in rows(
         conn, "SELECT location_id, name FROM audited_staging.locations")
+
+
+def test_new_rows_restate_only_what_they_feed(conn: psycopg.Connection, database_url: str) -> None:
+    raw = seed(conn, "fed")
+    transform.build_client("fed", make_client(), url=database_url)
+
+    raw.load("shops", "shops_2.csv", [
+        {"shop_id": "S1", "shop_name": "Lyon Presqu'île", "city": "Lyon", "opened_on": ""}],
+        dict(ISO, columns={"location_id": "shop_id", "name": "shop_name"}), ("shop_id",),
+        "2024-04-02 09:00+00")
+    built = transform.build_client("fed", make_client(), url=database_url, restate=True,
+                                   changed={"fed_raw.pos__shops"})
+    # The shop's new name reaches every mart that names shops, and nothing else is rebuilt.
+    assert {"fed_staging.stg_files__locations", "fed_staging.locations",
+            "fed_marts.daily_sales", "fed_marts.monthly_sales"} <= set(built.models)
+    assert not {"fed_staging.stg_files__customers", "fed_staging.orders",
+                "fed_marts.customers", "fed_marts.customer_cohorts"} & set(built.models)
+    assert marts(conn, "fed", "daily_sales", "sales_date")[0][2] == "Lyon Presqu'île"
+
+    raw.load("sales", "sales_2024_04.csv", [
+        sale("R9", 1, "02/04/2024 08:00", "S2", "C3", "P3", "2", "25,00", "50,00"),
+    ], FR_SALES, ("receipt_no", "line_no"), "2024-04-02 10:00+00")
+    built = transform.build_client("fed", make_client(), url=database_url, restate=True,
+                                   changed={"fed_raw.pos__sales"})
+    assert {"fed_staging.stg_files__order_lines", "fed_staging.orders",
+            "fed_marts.customers", "fed_marts.daily_sales"} <= set(built.models)
+    assert "fed_staging.stg_files__locations" not in built.models
+    assert marts(conn, "fed", "daily_sales", "sales_date")[-1][:5] == (
+        date(2024, 4, 2), "S2", "Croix-Rousse", 1, D("50.00"))
