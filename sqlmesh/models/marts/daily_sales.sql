@@ -12,25 +12,12 @@ MODEL (
 /* Sales per day (local date of the sale), location and channel ('(none)' when the source
    does not say). Returns count in revenue and items (net of returns) but not in orders or
    customers: orders = sales receipts, customers = distinct known people (across sources) with
-   a sales receipt, average_ticket = revenue / orders rounded to cents (NULL on a day with only returns). */
-WITH location_names AS (
-  SELECT
-    location_id,
-    name AS location_name
-  FROM (
-    SELECT
-      location_id,
-      name,
-      ROW_NUMBER() OVER (PARTITION BY location_id ORDER BY _loaded_at DESC, source) AS _rank
-    FROM @{client}_staging.locations
-  ) AS ranked
-  WHERE
-    _rank = 1
-)
+   a sales receipt, average_ticket = revenue / orders rounded to cents (NULL on a day with only returns).
+   location_name: the location's current name (staging.current_locations). */
 SELECT
   CAST(o.order_date AS DATE) AS sales_date,
   CAST(o.location_id AS TEXT) AS location_id,
-  CAST(MAX(n.location_name) AS TEXT) AS location_name,
+  CAST(MAX(n.name) AS TEXT) AS location_name,
   CAST(COALESCE(o.channel, '(none)') AS TEXT) AS channel,
   CAST(COUNT(*) FILTER(WHERE NOT o.is_return) AS BIGINT) AS orders,
   CAST(SUM(o.total) AS NUMERIC) AS revenue,
@@ -41,7 +28,7 @@ SELECT
   ) AS average_ticket,
   CAST(MIN(o.currency) AS TEXT) AS currency
 FROM @{client}_staging.orders AS o
-LEFT JOIN location_names AS n
+LEFT JOIN @{client}_staging.current_locations AS n
   ON n.location_id = o.location_id
 GROUP BY
   o.order_date,

@@ -10,10 +10,11 @@ MODEL (
 );
 
 /* Stock of every product at every location that has a stock count, as of the client's latest
-   data: as_of = the latest local date of a sale or a stock count (never the clock, so a
-   rebuild of the same data gives the same figures).
-   on_hand is the latest count (last_counted_on), not adjusted for sales since.
-   product_name: as in product_sales_daily (products, else the latest sales line).
+   data: as_of = the latest local date of a sale or a stock count (staging.data_as_of).
+   on_hand is the latest count (last_counted_on; a day's count as in staging.stock_counts),
+   not adjusted for sales since.
+   product_name and the product's own reorder point: staging.current_products; location_name:
+   staging.current_locations.
    avg_daily_units = units sold at the location, net of returns, over the 28 days ending at
    as_of, divided by 28 (days without sales count as zero; 4 decimals).
    days_of_cover = on_hand (0 if negative) / avg_daily_units, 1 decimal; NULL when nothing
@@ -22,90 +23,49 @@ MODEL (
    else a week of average sales, CEIL(avg_daily_units x 7) ('derived', 0 when nothing sold).
    below_reorder: on_hand < reorder_point, strictly, as the canonical reorder_point is "the
    units under which to reorder" (so a derived point of 0 never flags an idle product). */
-WITH counts AS (
-  SELECT
+WITH latest AS (
+  SELECT DISTINCT ON (location_id, product_id)
     counted_on,
     location_id,
     product_id,
-    on_hand,
-    ROW_NUMBER() OVER (
-      PARTITION BY location_id, product_id ORDER BY counted_on DESC, _loaded_at DESC, source
-    ) AS _rank
-  FROM @{client}_staging.inventory_levels
-), as_of AS (
-  SELECT
-    GREATEST(
-      (SELECT MAX(order_date) FROM @{client}_staging.orders),
-      (SELECT MAX(counted_on) FROM @{client}_staging.inventory_levels)
-    ) AS as_of
+    on_hand
+  FROM @{client}_staging.stock_counts
+  ORDER BY
+    location_id,
+    product_id,
+    counted_on DESC
 ), sold AS (
   SELECT
-    o.location_id,
+    l.location_id,
     l.product_id,
     SUM(l.quantity) AS units
-  FROM @{client}_staging.order_lines AS l
-  JOIN @{client}_staging.orders AS o
-    ON o.source = l.source AND o.order_id = l.order_id
-  CROSS JOIN as_of AS a
+  FROM @{client}_staging.dated_order_lines AS l
+  CROSS JOIN @{client}_staging.data_as_of AS a
   WHERE
-    o.order_date BETWEEN a.as_of - 27 AND a.as_of
+    l.order_date BETWEEN a.as_of - 27 AND a.as_of
   GROUP BY
-    o.location_id,
+    l.location_id,
     l.product_id
-), products AS (
-  SELECT
-    product_id,
-    (ARRAY_AGG(name ORDER BY _loaded_at DESC, source) FILTER(WHERE name IS NOT NULL))[1] AS name,
-    (ARRAY_AGG(reorder_point ORDER BY _loaded_at DESC, source)
-      FILTER(WHERE reorder_point IS NOT NULL))[1] AS reorder_point
-  FROM @{client}_staging.products
-  GROUP BY
-    product_id
-), line_names AS (
-  SELECT
-    product_id,
-    (ARRAY_AGG(product_name ORDER BY ordered_at DESC, order_id DESC)
-      FILTER(WHERE product_name IS NOT NULL))[1] AS name
-  FROM @{client}_staging.order_lines
-  GROUP BY
-    product_id
-), location_names AS (
-  SELECT
-    location_id,
-    name AS location_name
-  FROM (
-    SELECT
-      location_id,
-      name,
-      ROW_NUMBER() OVER (PARTITION BY location_id ORDER BY _loaded_at DESC, source) AS _rank
-    FROM @{client}_staging.locations
-  ) AS ranked
-  WHERE
-    _rank = 1
 ), status AS (
   SELECT
     a.as_of,
     c.location_id,
-    n.location_name,
+    n.name AS location_name,
     c.product_id,
-    COALESCE(p.name, ln.name) AS product_name,
+    p.name AS product_name,
     c.counted_on,
     c.on_hand,
     COALESCE(s.units, 0) AS units,
     COALESCE(p.reorder_point, CEIL(GREATEST(COALESCE(s.units, 0), 0) * 7 / 28)) AS reorder_point,
     p.reorder_point IS NULL AS derived
-  FROM counts AS c
-  CROSS JOIN as_of AS a
+  FROM latest AS c
+  CROSS JOIN @{client}_staging.data_as_of AS a
   LEFT JOIN sold AS s
     ON s.location_id = c.location_id AND s.product_id = c.product_id
-  LEFT JOIN products AS p
+  LEFT JOIN @{client}_staging.current_products AS p
     ON p.product_id = c.product_id
-  LEFT JOIN line_names AS ln
-    ON ln.product_id = c.product_id
-  LEFT JOIN location_names AS n
+  LEFT JOIN @{client}_staging.current_locations AS n
     ON n.location_id = c.location_id
-  WHERE
-    c._rank = 1
 )
 SELECT
   CAST(as_of AS DATE) AS as_of,

@@ -13,25 +13,12 @@ MODEL (
    orders rather than summed from daily_sales so that a customer buying on several days
    counts once.
    Same conventions as daily_sales: revenue and items net of returns, orders and customers
-   from sales receipts only, average_ticket = revenue / orders rounded to cents. */
-WITH location_names AS (
-  SELECT
-    location_id,
-    name AS location_name
-  FROM (
-    SELECT
-      location_id,
-      name,
-      ROW_NUMBER() OVER (PARTITION BY location_id ORDER BY _loaded_at DESC, source) AS _rank
-    FROM @{client}_staging.locations
-  ) AS ranked
-  WHERE
-    _rank = 1
-)
+   from sales receipts only, average_ticket = revenue / orders rounded to cents, location_name
+   the current one (staging.current_locations). */
 SELECT
   CAST(DATE_TRUNC('MONTH', o.order_date) AS DATE) AS sales_month,
   CAST(o.location_id AS TEXT) AS location_id,
-  CAST(MAX(n.location_name) AS TEXT) AS location_name,
+  CAST(MAX(n.name) AS TEXT) AS location_name,
   CAST(COALESCE(o.channel, '(none)') AS TEXT) AS channel,
   CAST(COUNT(*) FILTER(WHERE NOT o.is_return) AS BIGINT) AS orders,
   CAST(SUM(o.total) AS NUMERIC) AS revenue,
@@ -42,7 +29,7 @@ SELECT
   ) AS average_ticket,
   CAST(MIN(o.currency) AS TEXT) AS currency
 FROM @{client}_staging.orders AS o
-LEFT JOIN location_names AS n
+LEFT JOIN @{client}_staging.current_locations AS n
   ON n.location_id = o.location_id
 GROUP BY
   CAST(DATE_TRUNC('MONTH', o.order_date) AS DATE),
