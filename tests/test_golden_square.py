@@ -50,6 +50,8 @@ def test_square_marts_equal_hand_computed_figures(square_client, conn: psycopg.C
     products = {r[0]: (r[1], r[2]) for r in conn.execute(
         "SELECT product_id, name, unit_price FROM gold_staging.products")}
     assert products == golden_data.PRODUCT_PRICES
+    categories = dict(conn.execute("SELECT product_id, category FROM gold_staging.products"))
+    assert categories == {p.sku: p.category for p in golden_data.PRODUCTS}
     on_hand = {(r[0], r[1]): r[2] for r in conn.execute("""
         SELECT DISTINCT ON (i.location_id, i.product_id) n.name, i.product_id, i.on_hand
         FROM gold_staging.inventory_levels AS i

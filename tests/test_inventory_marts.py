@@ -293,8 +293,9 @@ def test_square_golden_month(square_client, conn: psycopg.Connection) -> None:
     built("gold")
 
     assert product_sales(conn, "gold") == PRODUCT_SALES
-    # Square staging does not read the catalog's categories.
-    assert categories(conn, "gold") == {"PAI-001": None, "VIE-001": None, "GAT-001": None}
+    # Categories come from the Square catalog.
+    assert categories(conn, "gold") == {"PAI-001": "pain", "VIE-001": "viennoiserie",
+                                        "GAT-001": "patisserie"}
     # A day's product revenue adds up to its daily_sales revenue, per location.
     assert conn.execute("""
         SELECT p.sales_date, p.location_id, p.revenue, d.revenue

@@ -12,7 +12,8 @@ MODEL (
 /* Square catalog: one product per item variation, identified by its SKU (the variation id when
    it has none, as Square order lines and counts refer to variations). A variation other than
    the default 'Regular' is named "<item> (<variation>)". Deleted items and variations are left
-   out. Square has no unit cost; the reorder point is the variation's stock alert threshold. */
+   out. The category is the item's (first) catalog category, read in the same stream. Square
+   has no unit cost; the reorder point is the variation's stock alert threshold. */
 @canonical_select(
   'products',
   (
@@ -26,12 +27,21 @@ MODEL (
           THEN r.data #>> '{item_data,name}'
           ELSE CONCAT(r.data #>> '{item_data,name}', ' (', v.value #>> '{item_variation_data,name}', ')')
         END AS name,
+        c.data #>> '{category_data,name}' AS category,
         @minor_units(v.value #> '{item_variation_data,price_money}') AS unit_price,
         CAST(v.value #>> '{item_variation_data,inventory_alert_threshold}' AS NUMERIC) AS reorder_point,
         v.value #>> '{item_variation_data,price_money,currency}' AS currency
     FROM @raw_stream(@client, 'square', 'catalog') AS r
     CROSS JOIN LATERAL JSONB_ARRAY_ELEMENTS(COALESCE(r.data #> '{item_data,variations}', '[]')) AS v
+    LEFT JOIN @raw_lookup(@client, 'square', 'catalog') AS c
+      ON c.source = r.source
+      AND c.data ->> 'type' = 'CATEGORY'
+      AND c.data ->> 'id' = COALESCE(
+        r.data #>> '{item_data,categories,0,id}', r.data #>> '{item_data,category_id}'
+      )
     WHERE
-      NOT r._deleted AND COALESCE(CAST(v.value ->> 'is_deleted' AS BOOLEAN), FALSE) = FALSE
+      NOT r._deleted
+      AND r.data ->> 'type' = 'ITEM'
+      AND COALESCE(CAST(v.value ->> 'is_deleted' AS BOOLEAN), FALSE) = FALSE
   )
 )
