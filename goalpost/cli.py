@@ -507,6 +507,49 @@ def croniter_valid(expression: str) -> bool:
 
 
 @cli.group()
+def extensions() -> None:
+    """Python jobs writing forecasts, anomalies and other insights tables after each build."""
+
+
+@extensions.command("list")
+@click.argument("slug", required=False)
+@JSON
+def extensions_list(slug: str | None, as_json: bool) -> None:
+    """Every extension, or those of client SLUG, with the table each writes."""
+    from extensions.runner import catalogue, enabled
+
+    found = enabled(registry.load_client(slug)) if slug else list(catalogue().values())
+    items = [{"name": e.name, "builtin": e.builtin, "version": e.version, "table": e.table,
+              "description": e.description} for e in found]
+    if as_json:
+        _emit_json(items)
+        return
+    for item in items:
+        kind = "built-in" if item["builtin"] else "own"
+        click.echo(f"{item['name']:14} {kind:8} {item['table']:20} {item['description']}")
+
+
+@extensions.command("run")
+@click.argument("slug")
+@click.argument("names", nargs=-1)
+@click.option("--force", is_flag=True, help="Recompute even when the inputs did not change.")
+@JSON
+def extensions_run(slug: str, names: tuple[str, ...], force: bool, as_json: bool) -> None:
+    """Run client SLUG's extensions (or the NAMES given) on its current marts; exit 1 if one
+    failed. Each writes <slug>_insights.<table> whole or not at all."""
+    from goalpost.orchestrator import run_extensions
+
+    result = run_extensions(slug, list(names) or None, force=force,
+                            progress=None if as_json else _progress)
+    if as_json:
+        _emit_json(result.as_dict())
+    else:
+        _print_run(result.as_dict())
+    if result.status != "succeeded":
+        raise SystemExit(1)
+
+
+@cli.group()
 def metrics() -> None:
     """The metric registry: standard metrics and each client's additions and overrides."""
 
@@ -800,6 +843,8 @@ def _print_run(run: dict[str, Any]) -> None:
                      f"{d['updated']:,} updated, {d['deleted']:,} removed"
                      + (f", new fields: {', '.join(d['new_fields'])}" if d["new_fields"] else "")
                      + "".join(f"; {w}" for w in d.get("warnings", [])))
+        elif step["kind"] == "extension" and "table" in d:
+            extra = f"{d['status']}: {d['rows']:,} rows in {d['table']}"
         elif step["kind"] == "extract" and step["status"] != "skipped":
             extra = (f"{step['rows_loaded']:,} rows from {d.get('files_loaded', 0)} new file(s), "
                      f"{d.get('files_skipped', 0)} already loaded, "

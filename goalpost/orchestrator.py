@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from goalpost import clients, registry
+from goalpost.errors import GoalpostError
 from goalpost.freshness import source_freshness
 from goalpost.paths import project_root
 from goalpost.registry.models import ApiSource, Client, FileSource
@@ -114,6 +115,8 @@ def run_client(
                         "audit_failures": built.audit_failures, "seconds": built.seconds,
                         "warnings": built.audit_failures}
 
+    _run_extensions(recorder, slug, client, built_ok=step.status == "succeeded", say=say)
+
     with recorder.step("freshness", "check") as step:
         now = datetime.now(UTC)
         report = source_freshness(recorder.conn, slug, client, now)
@@ -132,6 +135,48 @@ def run_client(
          "models": result.models}
     )
     return result
+
+
+def run_extensions(slug: str, names: list[str] | None = None, *, force: bool = False,
+                   progress: Progress | None = None) -> RunResult:
+    """Run the client's extensions (or the named ones) on its current marts, as a run of its
+    own; `force` recomputes even when their inputs did not change."""
+    client = registry.load_client(slug)
+    url = database_url()
+    ready(url).close()
+    say = progress or _quiet
+    recorder = RunRecorder(url, slug, trigger="extensions")
+    result = RunResult(recorder.run_id, slug, "running")
+    _run_extensions(recorder, slug, client, built_ok=True, say=say, names=names, force=force)
+    result.steps = recorder.steps
+    result.status = recorder.finish({"extensions": [s.name for s in recorder.steps]})
+    return result
+
+
+def _run_extensions(recorder: RunRecorder, slug: str, client: Client, *, built_ok: bool,
+                    say: Progress, names: list[str] | None = None,
+                    force: bool = False) -> None:
+    """One step per extension of the client, after a successful build."""
+    from extensions.runner import enabled, run_extension
+
+    try:
+        chosen = enabled(client, names)
+    except GoalpostError as exc:
+        with recorder.step("extensions", "extension") as step:
+            step.error = str(exc)
+        return
+    for extension in chosen:
+        with recorder.step(f"extension {extension.name}", "extension") as step:
+            if not built_ok:
+                step.status, step.error = "skipped", "skipped: the transform failed"
+                continue
+            say(f"extension {extension.name}")
+            job = run_extension(recorder.conn, slug, client, extension,
+                                run_id=recorder.run_id, force=force)
+            step.rows_loaded = job.rows if job.status == "written" else 0
+            step.details = {"table": f"{slug}_insights.{job.table}", "status": job.status,
+                            "rows": job.rows}
+            say(f"  {extension.name}: {job.status}, {job.rows:,} rows in {job.table}")
 
 
 def _extract_files(conn: Any, recorder: RunRecorder, result: RunResult, slug: str,

@@ -8,6 +8,7 @@ versions; unknown keys are refused so that typos do not pass silently.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -252,6 +253,12 @@ class Client(_Strict):
     metrics: dict[Name, MetricOverride] = Field(
         default_factory=dict, description="overrides of standard metrics (label, direction, "
         "target, ...) and the client's own metrics")
+    extensions: list[Name] | None = Field(
+        default=None, description="the extensions to run after each build, built-in or the "
+        "consultant's own (default: every built-in)")
+    extension_settings: dict[Name, dict[str, Any]] = Field(
+        default_factory=dict, description="settings per extension, e.g. "
+        "{forecast: {horizon_days: 60}}")
 
     @field_validator("timezone")
     @classmethod
@@ -294,6 +301,21 @@ class Client(_Strict):
         if dupes:
             raise ValueError(f"source names must be unique; repeated: {', '.join(dupes)}")
         return self
+
+    @field_validator("extensions")
+    @classmethod
+    def _extensions(cls, value: list[str] | None) -> list[str] | None:
+        if value is None:
+            return value
+        import extensions
+
+        folder = Path(extensions.__file__).parent
+        unknown = [name for name in value if not (folder / f"{name}.py").is_file()
+                   or name in ("api", "runner")]
+        if unknown:
+            raise ValueError(f"unknown extension(s) {', '.join(unknown)}: an extension is a "
+                             f"module extensions/<name>.py (`goalpost extensions list`)")
+        return list(dict.fromkeys(value))
 
     @field_validator("metrics")
     @classmethod

@@ -1,0 +1,81 @@
+"""The extension API: a Python job that reads a client's marts and writes one insights table.
+
+An extension declares what it reads (metrics of `kpi_daily`, or SQL over the client's marts),
+the table it writes and its columns, and a run function that turns the inputs into rows. The
+runner (extensions.runner) gives it its inputs, and writes its rows to
+`<slug>_insights.<table>` atomically, with the run id and the extension's version beside them.
+A job whose inputs and version did not change since it last wrote is not run again.
+
+A consultant's own extension is a module in `extensions/` that defines `EXTENSION`; the
+client's YAML switches it on (`extensions: [my_extension]`). Built-ins run for every client
+unless its YAML lists the ones it wants.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+import pandas as pd
+
+from goalpost.registry.models import Client
+
+ColumnType = Literal["text", "integer", "number", "date", "timestamp", "boolean", "jsonb"]
+SQL_TYPES: dict[str, str] = {
+    "text": "text", "integer": "bigint", "number": "double precision", "date": "date",
+    "timestamp": "timestamp", "boolean": "boolean", "jsonb": "jsonb",
+}
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: ColumnType
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """What an extension reads: metrics of kpi_daily (all of the client's when `metrics` is
+    empty and `sql` is None), or one SQL query over the client's marts, where `{marts}` names
+    the schema."""
+
+    metrics: tuple[str, ...] = ()
+    sql: str | None = None
+
+
+@dataclass
+class JobContext:
+    """What a run function gets: the client, its inputs as a DataFrame, and where it stands."""
+
+    slug: str
+    client: Client
+    data: pd.DataFrame
+    now: datetime
+    settings: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Extension:
+    name: str
+    description: str
+    version: str  # bump when the method changes: the output is recomputed
+    table: str
+    columns: tuple[Column, ...]
+    run: Callable[[JobContext], pd.DataFrame]
+    inputs: Inputs = Inputs()
+    key: tuple[str, ...] = ()  # columns that identify a row (checked unique before writing)
+    builtin: bool = False
+
+    def __post_init__(self) -> None:
+        names = [c.name for c in self.columns]
+        reserved = {"run_id", "model_version", "computed_at"} & set(names)
+        if reserved:
+            raise ValueError(f"extension {self.name}: {', '.join(sorted(reserved))} are added "
+                             "by the runner")
+        unknown = set(self.key) - set(names)
+        if unknown:
+            raise ValueError(f"extension {self.name}: key {', '.join(sorted(unknown))} is not "
+                             "a column")
