@@ -39,8 +39,9 @@ class Column:
 @dataclass(frozen=True)
 class Inputs:
     """What an extension reads: metrics of kpi_daily (all of the client's when `metrics` is
-    empty and `sql` is None), or one SQL query over the client's marts, where `{marts}` names
-    the schema."""
+    empty and `sql` is None), or one SQL query over the client's marts and insights, where
+    `{marts}` and `{insights}` name the schemas (an extension may read what an earlier one in
+    name order wrote)."""
 
     metrics: tuple[str, ...] = ()
     sql: str | None = None

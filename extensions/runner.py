@@ -68,7 +68,9 @@ def load_inputs(conn: psycopg.Connection, slug: str, extension: Extension) -> pd
     """The extension's inputs from the client's marts."""
     marts = schema_name(slug, "marts")
     if extension.inputs.sql is not None:
-        query = extension.inputs.sql.format(marts=sql.Identifier(marts).as_string(conn))
+        query = extension.inputs.sql.format(
+            marts=sql.Identifier(marts).as_string(conn),
+            insights=sql.Identifier(schema_name(slug, "insights")).as_string(conn))
         params: tuple = ()
     else:
         query = (f"SELECT metric, date, dimension, dimension_value, value FROM "
