@@ -354,13 +354,15 @@ def _plan(context: Context, restate: bool, full_refresh: bool = False,
     models = {m.fqn: m for m in context.models.values()}  # depends_on holds fqns
     incremental = {fqn for fqn, m in models.items() if m.kind.is_incremental}
     failed = False
-    if incremental and not full_refresh:
+    # Those the plan just built (new or changed) have every row already.
+    waiting = sorted(models[f].name for f in incremental
+                     if models[f].name not in _CONSOLE.evaluated)
+    if waiting and not full_refresh:
         # A failed statement merges nothing: the model keeps its rows, the rest is built on
         # them, and the next build retries the same new rows. (Their audits are in the views
         # over them, so that a failure blocks what is built from them.)
         failed = context.run("prod", skip_janitor=True, ignore_cron=True,
-                             select_models=sorted(models[f].name for f in incremental),
-                             no_auto_upstream=True).is_failure
+                             select_models=waiting, no_auto_upstream=True).is_failure
     if changed is None or full_refresh:
         fed = set(models)
     else:
