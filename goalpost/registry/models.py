@@ -340,8 +340,8 @@ class Goal(_Strict):
         if metrics[value].aggregation != "sum":
             raise ValueError(
                 f"{value} is a {metrics[value].aggregation} metric; goals track metrics that "
-                "add up over days (aggregation sum, e.g. revenue or orders): a goal on an "
-                "average is a goal on its parts")
+                "add up over days (aggregation sum, e.g. revenue or orders): set the goal on "
+                "the metrics it is made of")
         return value
 
     @field_validator("dimension")
