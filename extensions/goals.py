@@ -39,10 +39,9 @@ BOUNDS = {"80": (0.10, 0.90), "95": (0.025, 0.975)}
 FORECAST_FIELDS = ("yhat", "yhat_lower_80", "yhat_upper_80", "yhat_lower_95", "yhat_upper_95")
 
 # kpi_daily, plus the forecasts' daily rows when the forecast extension has written any
-# (goalpost.rows_if_exists reads nothing when the table does not exist), a marker row saying
-# whether the table exists, and the client's goals as last synced into goalpost.clients: the
-# runner skips a job whose inputs did not change, and an edited goal must count as a change
-# (the goals computed are the client's, from its YAML).
+# (goalpost.rows_if_exists reads nothing when the table does not exist), and a marker row
+# saying whether the table exists. The goals themselves come from the client's YAML (part of
+# the fingerprint the runner compares, so an edited goal is recomputed).
 SQL = """
 SELECT 'actual' AS source, metric, dimension, dimension_value, date, value, NULL::jsonb AS row
 FROM {marts}.kpi_daily
@@ -54,10 +53,6 @@ WHERE coalesce(j->>'frequency', 'day') = 'day'
 UNION ALL
 SELECT 'forecasts_table', NULL, NULL, NULL, NULL, NULL, NULL
 WHERE to_regclass('{insights}.forecasts') IS NOT NULL
-UNION ALL
-SELECT 'goals', NULL, NULL, NULL, NULL, NULL, c.config->'goals'
-FROM goalpost.clients AS c
-WHERE to_regnamespace(c.slug || '_insights') = to_regnamespace('{insights}')
 ORDER BY 1, 2, 3, 4, 5
 """
 
