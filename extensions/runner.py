@@ -86,9 +86,11 @@ def load_inputs(conn: psycopg.Connection, slug: str, extension: Extension) -> pd
         return pd.DataFrame(cur.fetchall(), columns=columns)
 
 
-def fingerprint(extension: Extension, data: pd.DataFrame, settings: dict) -> str:
-    digest = hashlib.sha256(f"{extension.name}|{extension.version}|{sorted(settings.items())}"
-                            .encode())
+def fingerprint(extension: Extension, data: pd.DataFrame, client: Client) -> str:
+    """What an output depends on: the inputs, the extension's version and the client's
+    configuration (its settings, goals, metric definitions...)."""
+    digest = hashlib.sha256(f"{extension.name}|{extension.version}|".encode())
+    digest.update(client.model_dump_json().encode())
     digest.update(data.to_csv(index=False).encode())
     return digest.hexdigest()
 
@@ -115,7 +117,7 @@ def run_extension(conn: psycopg.Connection, slug: str, client: Client, extension
         raise GoalpostError(f"extension {extension.name} could not read its inputs: "
                             f"{str(exc).strip().splitlines()[0]}",
                             hint="build the client's marts first (`goalpost run`)") from None
-    inputs_hash = fingerprint(extension, data, settings)
+    inputs_hash = fingerprint(extension, data, client)
     table = sql.Identifier(schema_name(slug, "insights"), extension.table)
     exists = conn.execute("SELECT to_regclass(%s) IS NOT NULL",
                           (table.as_string(conn),)).fetchone()[0]

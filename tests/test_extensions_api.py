@@ -58,10 +58,13 @@ def test_writes_reads_only_its_metrics_and_skips_when_nothing_changed(shop) -> N
 
     again = run_extension(shop, "shop", CLIENT, WEEKLY, run_id=2)
     assert again.status == "unchanged" and table(shop)[0][3] == 1
+    # A change of the client's configuration (its settings, goals...) is a change of inputs.
+    edited = CLIENT.model_copy(update={"extension_settings": {"weekly": {"weeks": 2}}})
+    assert run_extension(shop, "shop", edited, WEEKLY, run_id=2).status == "written"
 
     shop.execute("INSERT INTO shop_marts.kpi_daily VALUES ('revenue', '2025-01-14', 'all', "
                  "'all', 1)")
-    assert run_extension(shop, "shop", CLIENT, WEEKLY, run_id=3).status == "written"
+    assert run_extension(shop, "shop", edited, WEEKLY, run_id=3).status == "written"
     assert table(shop)[-1] == ("revenue", date(2025, 1, 13), 8.0, 3, "1")
 
 

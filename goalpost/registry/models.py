@@ -1,13 +1,16 @@
 """The client registry's schema: what a `clients/<slug>.yaml` may say.
 
 Validation errors are turned into messages naming the file, line and field by
-goalpost.registry.loader. Metrics, goals, alert rules and dashboards join this schema in later
-versions; unknown keys are refused so that typos do not pass silently.
+goalpost.registry.store. Alert rules and dashboards join this schema in later versions;
+unknown keys are refused so that typos do not pass silently.
 """
 
 from __future__ import annotations
 
+import calendar
 import re
+from contextvars import ContextVar
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -19,14 +22,16 @@ from pydantic import (
     Discriminator,
     Field,
     Tag,
+    ValidationError,
     ValidationInfo,
+    ValidatorFunctionWrapHandler,
     field_validator,
     model_validator,
 )
 
 from goalpost.canonical import ENTITIES, ENTITY_NAMES
 from goalpost.identifiers import NAME_RE
-from goalpost.metrics import MetricOverride
+from goalpost.metrics import Metric, MetricOverride, resolve, standard_metrics
 
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
@@ -239,6 +244,206 @@ Source = Annotated[
     Discriminator(_source_kind),
 ]
 
+# The metrics of the client being validated, for its goals (a goal names one of them). None
+# outside a client: the standard metrics; UNCHECKED when the client's metrics are invalid
+# (their own error is reported).
+_GOAL_METRICS: ContextVar[dict[str, Metric] | None | str] = ContextVar("goal_metrics",
+                                                                    default=None)
+_UNCHECKED = "unchecked"
+
+
+def _goal_metrics() -> dict[str, Metric] | None:
+    found = _GOAL_METRICS.get()
+    if found is None:
+        return standard_metrics()
+    return None if found == _UNCHECKED else found  # type: ignore[return-value]
+
+
+def _month_end(day: date) -> date:
+    return day.replace(day=calendar.monthrange(day.year, day.month)[1])
+
+
+def _add_months(day: date, months: int) -> date:
+    """The first day of the month `months` after day's month."""
+    index = day.year * 12 + day.month - 1 + months
+    return date(index // 12, index % 12 + 1, 1)
+
+
+def _year_before(day: date) -> date:
+    try:
+        return day.replace(year=day.year - 1)
+    except ValueError:  # 29 February
+        return day.replace(year=day.year - 1, day=28)
+
+
+def _not_before_start(value: date | None, info: ValidationInfo) -> date | None:
+    start = info.data.get("start")
+    if value is not None and start is not None and value < start:
+        raise ValueError(f"{value} is before start ({start})")
+    return value
+
+
+class DateRange(_Strict):
+    """Days from start to end, both included."""
+
+    start: date
+    end: date
+
+    _after_start = field_validator("end")(_not_before_start)
+
+
+class GoalDates(_Strict):
+    """A goal's period by its dates; the end is the deadline (give one of them)."""
+
+    start: date
+    end: date | None = None
+
+    _after_start = field_validator("end")(_not_before_start)
+
+
+GoalPeriod = Annotated[
+    Annotated[GoalDates, Tag("dates_form")]
+    | Annotated[Literal["month", "quarter"], Tag("keyword_form")],
+    Discriminator(lambda value: "keyword_form" if isinstance(value, str) else "dates_form"),
+]
+GoalBaseline = Annotated[
+    Annotated[DateRange, Tag("dates_form")]
+    | Annotated[Literal["previous_period", "previous_year"], Tag("keyword_form")],
+    Discriminator(lambda value: "keyword_form" if isinstance(value, str) else "dates_form"),
+]
+
+
+class Goal(_Strict):
+    """A goal on a metric that adds up over days: a target for its total over a period (a
+    value, or a change in % against a baseline period), judged at the deadline."""
+
+    name: Name | None = None
+    metric: Name
+    dimension: Literal["location", "channel"] | None = None
+    value: str | None = Field(default=None, min_length=1, validate_default=True,
+                              description="the location or channel, e.g. LYO-01")
+    target: float | None = None
+    change_pct: float | None = Field(default=None, validate_default=True)
+    baseline: GoalBaseline | None = Field(default=None, validate_default=True)
+    period: GoalPeriod
+    deadline: date | None = Field(default=None, validate_default=True)
+
+    @field_validator("metric")
+    @classmethod
+    def _metric(cls, value: str) -> str:
+        metrics = _goal_metrics()
+        if metrics is None:
+            return value
+        if value not in metrics:
+            raise ValueError(f"unknown metric {value!r}; the client's metrics are "
+                             f"{', '.join(metrics)}")
+        if metrics[value].aggregation != "sum":
+            raise ValueError(
+                f"{value} is a {metrics[value].aggregation} metric; goals track metrics that "
+                "add up over days (aggregation sum, e.g. revenue or orders): set the goal on "
+                "the metrics it is made of")
+        return value
+
+    @field_validator("dimension")
+    @classmethod
+    def _dimension(cls, value: str | None, info: ValidationInfo) -> str | None:
+        metrics, metric = _goal_metrics(), info.data.get("metric")
+        if value and metrics and metric in metrics and value not in metrics[metric].dimensions:
+            raise ValueError(f"metric {metric} is not computed per {value}")
+        return value
+
+    @field_validator("value")
+    @classmethod
+    def _value(cls, value: str | None, info: ValidationInfo) -> str | None:
+        dimension = info.data.get("dimension")
+        if dimension and value is None:
+            raise ValueError(f"required with dimension {dimension}: which {dimension}")
+        if value is not None and not dimension and "dimension" in info.data:
+            raise ValueError("needs a `dimension` (location or channel)")
+        return value
+
+    @field_validator("change_pct")
+    @classmethod
+    def _change(cls, value: float | None, info: ValidationInfo) -> float | None:
+        target = info.data.get("target")
+        if value is None and target is None and "target" in info.data:
+            raise ValueError("give a `target` (the period's total) or a `change_pct` "
+                             "(against a baseline period)")
+        if value is not None and target is not None:
+            raise ValueError("give either `target` or `change_pct`, not both")
+        if value is not None and value <= -100:
+            raise ValueError("must be above -100 (a total cannot fall by 100% or more)")
+        return value
+
+    @field_validator("baseline")
+    @classmethod
+    def _baseline(cls, value: object, info: ValidationInfo) -> object:
+        change = info.data.get("change_pct")
+        if change is not None and value is None:
+            raise ValueError("required with change_pct: {start, end}, previous_period or "
+                             "previous_year")
+        if value is not None and change is None and "change_pct" in info.data:
+            raise ValueError("goes with change_pct only")
+        return value
+
+    @field_validator("deadline")
+    @classmethod
+    def _deadline(cls, value: date | None, info: ValidationInfo) -> date | None:
+        period = info.data.get("period")
+        if period is None:
+            return value
+        if isinstance(period, str):
+            if value is None:
+                raise ValueError(f"required with period {period}: the last day of the "
+                                 f"{period} the goal is for")
+            last_of_quarter = value.month % 3 == 0
+            if value != _month_end(value) or (period == "quarter" and not last_of_quarter):
+                raise ValueError(f"{value} is not the last day of a {period}")
+            return value
+        if value is None and period.end is None:
+            raise ValueError("required: the last day of the period (or give period.end)")
+        if value is not None and period.end is not None and value != period.end:
+            raise ValueError(f"differs from period.end ({period.end}); give one of them")
+        deadline = value or period.end
+        if deadline < period.start:
+            raise ValueError(f"{deadline} is before the period's start ({period.start})")
+        return deadline
+
+    def window(self) -> tuple[date, date]:
+        """The first and last day of the period measured (the last is the deadline)."""
+        assert self.deadline is not None  # set by validation
+        if self.period == "month":
+            return self.deadline.replace(day=1), self.deadline
+        if self.period == "quarter":
+            return _add_months(self.deadline, -2), self.deadline
+        return self.period.start, self.deadline  # type: ignore[union-attr]
+
+    def baseline_window(self) -> tuple[date, date] | None:
+        """The baseline period of a change_pct goal."""
+        if isinstance(self.baseline, DateRange):
+            return self.baseline.start, self.baseline.end
+        start, end = self.window()
+        if self.baseline == "previous_year":
+            if isinstance(self.period, str):
+                first = _add_months(start, -12)
+                return first, _month_end(_add_months(end, -12))
+            return _year_before(start), _year_before(end)
+        if self.baseline == "previous_period":
+            if isinstance(self.period, str):
+                months = 1 if self.period == "month" else 3
+                first = _add_months(start, -months)
+                return first, start - timedelta(days=1)
+            days = (end - start).days + 1
+            return start - timedelta(days=days), start - timedelta(days=1)
+        return None
+
+    def key(self) -> str:
+        """The goal's name, or one made of what it is about."""
+        if self.name:
+            return self.name
+        start, end = self.window()
+        return f"{self.metric} {self.value or 'all'} {start}..{end}"
+
 
 class Client(_Strict):
     """A client of the consultancy, as declared in clients/<slug>.yaml."""
@@ -259,6 +464,26 @@ class Client(_Strict):
     extension_settings: dict[Name, dict[str, Any]] = Field(
         default_factory=dict, description="settings per extension, e.g. "
         "{forecast: {horizon_days: 60}}")
+    goals: list[Goal] = Field(
+        default_factory=list, description="targets for a metric's total over a period, "
+        "tracked daily against the forecast (the goals extension)")
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _with_metrics(cls, data: Any, handler: ValidatorFunctionWrapHandler) -> Client:
+        """Validate with the client's own metrics at hand: its goals must name one."""
+        metrics: dict[str, Metric] | str | None = None
+        if isinstance(data, dict):
+            try:
+                metrics = resolve({name: MetricOverride.model_validate(spec or {})
+                                   for name, spec in (data.get("metrics") or {}).items()})
+            except (ValueError, ValidationError, AttributeError, TypeError):
+                metrics = _UNCHECKED
+        token = _GOAL_METRICS.set(metrics)
+        try:
+            return handler(data)
+        finally:
+            _GOAL_METRICS.reset(token)
 
     @field_validator("timezone")
     @classmethod
@@ -320,15 +545,21 @@ class Client(_Strict):
     @field_validator("metrics")
     @classmethod
     def _metrics(cls, value: dict[str, MetricOverride]) -> dict[str, MetricOverride]:
-        from goalpost.metrics import resolve
-
         resolve(value)  # ValueError naming the metric and its field
         return value
 
-    def metric_registry(self):  # noqa: ANN201 - dict[str, goalpost.metrics.Metric]
-        """The client's metrics: standard ones with its overrides, plus its own."""
-        from goalpost.metrics import resolve
+    @field_validator("goals")
+    @classmethod
+    def _unique_goals(cls, value: list[Goal]) -> list[Goal]:
+        keys = [goal.key() for goal in value]
+        dupes = sorted({k for k in keys if keys.count(k) > 1})
+        if dupes:
+            raise ValueError(f"two goals are both {', '.join(dupes)}: give each a distinct "
+                             "`name`")
+        return value
 
+    def metric_registry(self) -> dict[str, Metric]:
+        """The client's metrics: standard ones with its overrides, plus its own."""
         return resolve(self.metrics)
 
     def source(self, name: str) -> Source | None:

@@ -41,8 +41,9 @@ def display_path(path: Path) -> str:
         return str(path)
 
 
-# Tags of the source union (files or API): in pydantic's error locations, not in the file.
-UNION_TAGS = ("files", "api")
+# Tags of the unions (a source's files or API, a goal's dates or keyword): in pydantic's
+# error locations, not in the file.
+UNION_TAGS = ("files", "api", "dates_form", "keyword_form")
 
 
 def _clean_loc(loc: Iterable[Any]) -> list[Any]:
