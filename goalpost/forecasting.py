@@ -113,7 +113,11 @@ def mase(history: np.ndarray, actual: np.ndarray, forecast: np.ndarray, period: 
 
 @dataclass(frozen=True)
 class _Season:
-    indices: np.ndarray  # one per position in the cycle, aligned with the series' first point
+    """Seasonal indices, one per position in the cycle (aligned with the series' first
+    point); a multiplicative index of 0 marks a position that is always zero (a closing
+    day), forecast as zero."""
+
+    indices: np.ndarray
     multiplicative: bool
 
     def future(self, start: int, steps: int) -> np.ndarray:
@@ -121,19 +125,37 @@ class _Season:
 
     def adjust(self, y: np.ndarray) -> np.ndarray:
         idx = self.future(0, len(y))
-        return y / idx if self.multiplicative else y - idx
+        if not self.multiplicative:
+            return y - idx
+        open_ = idx > 0
+        adjusted = np.divide(y, idx, out=np.zeros_like(y), where=open_)
+        if not open_.all():  # closing days: the adjusted level of the days around them
+            positions = np.arange(len(y))
+            adjusted[~open_] = np.interp(positions[~open_], positions[open_], adjusted[open_])
+        return adjusted
 
     def restore(self, values: np.ndarray, start: int) -> np.ndarray:
         idx = self.future(start, len(values))
         return values * idx if self.multiplicative else values + idx
 
 
+def _closed(y: np.ndarray, period: int) -> np.ndarray:
+    """Positions of the cycle (from the first point) where the series is always zero, over
+    two cycles at least: a shop's closing day."""
+    if period < 2 or len(y) < 2 * period:
+        return np.zeros(max(period, 1), bool)
+    position = np.arange(len(y)) % period
+    closed = np.array([np.all(y[position == p] == 0) for p in range(period)])
+    return closed if not closed.all() else np.zeros(period, bool)
+
+
 def _season(y: np.ndarray, period: int) -> _Season | None:
-    """Classical decomposition indices when the period's autocorrelation is significant."""
+    """Classical decomposition indices when the period's autocorrelation is significant (the
+    90% test of the standard Theta method). Multiplicative when the series is positive, or
+    positive but on positions of the cycle that are always zero; additive otherwise."""
     n = len(y)
     if period < 2 or n <= 2 * period or np.ptp(y) == 0:
         return None
-    from statsmodels.tsa.seasonal import seasonal_decompose
     from statsmodels.tsa.stattools import acf
 
     r = acf(y, nlags=period, fft=False)[1:]
@@ -142,11 +164,26 @@ def _season(y: np.ndarray, period: int) -> _Season | None:
     stat = math.sqrt((1 + 2 * float(np.sum(r[:-1] ** 2))) / n)
     if abs(r[-1]) / stat <= norm.ppf(0.95):
         return None
-    multiplicative = bool(np.all(y > 0))
-    decomposition = seasonal_decompose(y, model="multiplicative" if multiplicative else "additive",
-                                       period=period)
-    indices = np.asarray(decomposition.seasonal[:period], float)
-    if not np.all(np.isfinite(indices)) or (multiplicative and np.any(indices <= 0)):
+    position = np.arange(n) % period
+    closed = _closed(y, period)
+    multiplicative = bool(np.all(y[~closed[position]] > 0)) and not closed.all()
+    # The trend: a centred moving average over one cycle (2 x m when m is even).
+    weights = np.ones(period + 1 - period % 2)
+    if period % 2 == 0:
+        weights[[0, -1]] = 0.5
+    trend = np.convolve(y, weights / period, mode="valid")
+    offset = len(weights) // 2
+    where = np.arange(offset, offset + len(trend))
+    if multiplicative and np.any(trend <= 0):
+        return None
+    detrended = y[where] / trend if multiplicative else y[where] - trend
+    indices = np.array([detrended[position[where] == p].mean() for p in range(period)])
+    if multiplicative:
+        indices[closed] = 0.0
+        indices *= period / indices.sum()
+    else:
+        indices -= indices.mean()
+    if not np.all(np.isfinite(indices)):
         return None
     return _Season(indices, multiplicative)
 
@@ -270,12 +307,18 @@ def _arima(y: np.ndarray, h: int, sd: bool) -> Fitted:
 
 
 def _quiet_prophet() -> None:
-    """Prophet and cmdstanpy log every fit, and prophet warns that plotly is missing."""
+    """Import Prophet without its noise: it warns that plotly is missing when imported, and
+    it and cmdstanpy log every fit (prophet sets its logger to INFO on import, cmdstanpy adds
+    a console handler unless one exists)."""
     logging.getLogger("prophet.plot").disabled = True
+    import prophet  # noqa: F401 - imported here so that the settings below stick
+
     for name in ("cmdstanpy", "prophet"):
         logger = logging.getLogger(name)
         logger.setLevel(logging.ERROR)
         logger.propagate = False
+        if not any(isinstance(h, logging.NullHandler) for h in logger.handlers):
+            logger.addHandler(logging.NullHandler())
 
 
 def _prophet(y: np.ndarray, h: int, spec: ProphetInput, levels: Sequence[int] | None
@@ -418,7 +461,8 @@ def forecast_series(y: Sequence[float] | np.ndarray, *, period: int, horizon: in
     Each candidate and the combination are backtested on `origins` rolling origins; the
     combination is kept unless a single model does clearly better on two origins or more
     (one window is too noisy to trust a single model over a combination). A constant or
-    very short series gets its last value. `nonnegative` (default: the history has no
+    very short series gets its last value, positions of the cycle that were always zero
+    (closing days) get zero. `nonnegative` (default: the history has no
     negative value) clips forecasts and bounds at zero.
     """
     values = np.asarray(y, float)
@@ -451,6 +495,12 @@ def forecast_series(y: Sequence[float] | np.ndarray, *, period: int, horizon: in
         prediction = _member("naive", values, horizon, period, levels, None, None)
     label = f"{COMBINATION}({','.join(members)})" if chosen == COMBINATION else chosen
     mean, bounds = prediction.mean, dict(prediction.bounds)
+    closed = _closed(values, period)
+    if closed.any():  # whatever the model, a day the shop always closed sells nothing
+        shut = closed[(len(values) + np.arange(horizon)) % period]
+        mean = np.where(shut, 0.0, mean)
+        bounds = {k: (np.where(shut, 0.0, lo), np.where(shut, 0.0, hi))
+                  for k, (lo, hi) in bounds.items()}
     if nonnegative:
         mean = np.maximum(mean, 0)
         bounds = {k: (np.maximum(lo, 0), np.maximum(hi, 0)) for k, (lo, hi) in bounds.items()}
@@ -498,11 +548,10 @@ def _choose(values: np.ndarray, period: int, horizon: int, models: Sequence[str]
 # --- many series at once ------------------------------------------------------------------
 
 def _init_worker() -> None:
-    """One BLAS thread per process (more only compete for the cores) and quiet Prophet."""
+    """One BLAS thread per process: more only compete for the cores."""
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(1)
-    _quiet_prophet()
 
 
 def map_parallel(function: Callable[[Any], Any], items: Sequence[Any],
