@@ -6,19 +6,23 @@ code forecasts a client's KPIs (extensions/forecast.py) and the M3 competition
 
 - Seasonality: when the period's autocorrelation is significant (the 90% test of the
   standard Theta implementation), the series is seasonally adjusted by classical
-  decomposition (multiplicative when it is positive, additive when it has zeros, as a shop
-  closed on Mondays does) and re-seasonalised after forecasting. ETS, Theta, ARIMA, SES and
-  drift then only model level and trend, which is cheap and, on M3, more accurate than
-  fitting seasonal models.
+  decomposition (multiplicative when it is positive, or positive apart from days of the
+  cycle that are always zero, a shop's closing day, whose index is 0; additive otherwise)
+  and re-seasonalised after forecasting. ETS, Theta, ARIMA, SES and drift then only model
+  level and trend, which is cheap and, on M3, more accurate than fitting seasonal models.
+  Closing days are forecast as zero whatever the model.
 - Candidates: seasonal naive, SES (ETS A,N,N), damped-trend ETS (A,Ad,N), Theta, ARIMA,
   random walk with drift, and Prophet (weekly and yearly seasonality, the country's
   holidays) when dates are given and the caller asks for it. ARIMA is an AR(p) on the first
   differences with drift (ARIMA(p,1,0) with drift), p chosen by AIC, fitted by least squares:
   statsmodels' state-space ARIMA costs 0.3-1 s a fit here, which a backtest multiplies.
 - Combination: the median of the combinable candidates (all but seasonal naive and
-  Prophet), leaving out the one with the worst backtest error. Combinations beat selecting
-  one model on the M-competitions; a single model replaces it only when its backtest error is
-  clearly lower (see SINGLE_MARGIN).
+  Prophet), leaving out the one with the worst backtest error when there are four or more.
+  Combinations beat selecting one model on the M-competitions, and did here: on a third of
+  M3, picking the best single model on one backtest window scored sMAPE 14.2 / MASE 1.57
+  (worse than Theta alone, 13.3 / 1.47) against 12.9 / 1.37 for this combination. So a
+  single model (Prophet, seasonal naive, or one member) replaces it only when backtested on
+  two origins or more and clearly better (SINGLE_MARGIN).
 - Backtest: rolling origins over the last points (the forecast horizon, or what the history
   allows), scored by MASE; sMAPE and MASE of the chosen candidate are returned.
 - Intervals: each model's own h-step variance (normal errors), on the adjusted scale then
@@ -47,7 +51,8 @@ COMBINABLE = ("ses", "ets", "theta", "arima", "drift")
 MODELS = ("seasonal_naive", *COMBINABLE, "prophet")
 DEFAULT_MODELS = ("seasonal_naive", *COMBINABLE)
 COMBINATION = "combination"
-# A single model is chosen over the combination only if its backtest MASE is this much lower.
+# A single model is chosen over the combination only if its backtest MASE is below this
+# fraction of the combination's.
 SINGLE_MARGIN = 0.8
 # Fewest points each model is fitted on (below that it is left out).
 MIN_POINTS = {"seasonal_naive": 1, "naive": 1, "drift": 3, "ses": 4, "theta": 5, "arima": 8,
@@ -567,9 +572,12 @@ def map_parallel(function: Callable[[Any], Any], items: Sequence[Any],
     from concurrent.futures import ProcessPoolExecutor
     from multiprocessing import get_context
 
+    from threadpoolctl import threadpool_limits
+
     workers = min(workers or os.cpu_count() or 1, len(items))
     if workers <= 1:
-        return [function(item) for item in items]
+        with threadpool_limits(1):
+            return [function(item) for item in items]
     chunk = max(1, len(items) // (workers * 8))
     with ProcessPoolExecutor(workers, mp_context=get_context("spawn"),
                              initializer=_init_worker) as pool:

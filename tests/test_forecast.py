@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import date, datetime, timedelta
 
 import numpy as np
@@ -10,7 +11,7 @@ import psycopg
 import pytest
 
 from extensions.api import JobContext
-from extensions.forecast import EXTENSION, build_jobs, settings
+from extensions.forecast import EXTENSION, build_jobs, estimated_seconds, settings, workers_for
 from extensions.runner import run_extension
 from goalpost.errors import ConfigError
 from goalpost.forecasting import forecast_series, mase, smape
@@ -65,8 +66,12 @@ def test_constant_and_very_short_series_get_their_last_value(values, model) -> N
     result = forecast_series(values, period=7, horizon=10)
     assert result.model == model
     assert np.all(result.mean == values[-1])
-    assert all(np.all(lo == hi) for lo, hi in result.bounds.values()) or len(values) == 2
     assert result.backtest_smape is None and result.history_points == len(values)
+    lower, upper = result.bounds[95]
+    if len(set(values)) == 1:  # nothing ever moved: no uncertainty to show
+        assert np.all(lower == values[-1]) and np.all(upper == values[-1])
+    else:
+        assert np.all(lower < result.mean) and np.all(result.mean < upper)
 
 
 @pytest.mark.parametrize("length", [5, 9, 16])
@@ -223,6 +228,17 @@ def test_the_extension_writes_forecasts_and_does_nothing_when_nothing_changed(sh
 
     again = run_extension(shop, "shop", client, EXTENSION, run_id=2)
     assert again.status == "unchanged" and again.rows == first.rows
+
+
+def test_worker_processes_only_when_the_work_pays_for_starting_them() -> None:
+    client = Client.model_validate({"name": "Shop", "extensions": []})
+    small = pd.DataFrame(kpi_rows(60, date(2025, 3, 1)),
+                         columns=["metric", "date", "dimension", "dimension_value", "value"])
+    jobs = build_jobs(small, client.metric_registry(), settings({}), "FR")
+    assert workers_for(jobs, None) == 1 and workers_for(jobs, 3) == 3
+    many = jobs * 40
+    assert estimated_seconds(many) == pytest.approx(40 * estimated_seconds(jobs))
+    assert workers_for(many, None) == (os.cpu_count() or 1)
 
 
 def test_same_forecasts_whatever_the_number_of_workers() -> None:
