@@ -64,6 +64,7 @@ TOP_CONTRIBUTORS = 3
 WIDENING = 2.0  # how much wider the band is on public holidays and in the festive season
 CHOICE_WINDOW = 365  # days over which a total's own and summed expected values compete
 MAX_ZERO_SHARE = 0.1  # judged only when at most this share of the past window was 0
+SHARED_CLIP = 2.5  # robust standard deviations a sibling's residual counts for, at most
 MIN_RESIDUALS = 28  # past residuals the spread is measured on, at least
 FOREST_AGREES = 0.9  # the forest flags a day more isolated than 90% of the past
 
@@ -276,7 +277,7 @@ def _judge(data: pd.DataFrame, country: str | None, standard: set[str] | None,
     rep = series.reported
     expected[:, rep] = _bottom_up_where_better(series, x, expected, scale)
     own = expected.copy()  # what contributors are measured against: deviations that add up
-    expected[:, rep] += _shared_move(series, x[:, rep] - expected[:, rep])
+    expected[:, rep] += _shared_move(series, x[:, rep] - expected[:, rep], settings.window)
     residual = x[:, rep] - expected[:, rep]
     centre, spread, count = _past_stats(residual, settings.window)
     observed_before = np.vstack([np.zeros((1, len(rep))),
@@ -351,12 +352,16 @@ def _matrix(data: pd.DataFrame, standard: set[str] | None) -> _Series | None:
     return _Series(dates, keys, values, children, np.array(kpi, dtype=int))
 
 
-def _shared_move(series: _Series, residual: np.ndarray) -> np.ndarray:
+def _shared_move(series: _Series, residual: np.ndarray, window: int) -> np.ndarray:
     """What a shop (or channel) was expected to add today given how its siblings (the other
     shops, the other channels) moved: weather, a strike in town or Christmas move every shop,
-    a burst pipe one. beta * the siblings' mean residual, beta fitted on the past half year
-    (a regression through 0, in [-1, 1]); 0 for totals."""
+    a burst pipe one. beta * the siblings' mean residual, each sibling's held within
+    SHARED_CLIP of its own robust spread (a sibling's own accident must not move the others),
+    beta fitted on the past half year (a regression through 0, in [-1, 1]); 0 for totals."""
     shared = np.zeros_like(residual)
+    centre, spread, _ = _past_stats(residual, window)
+    with np.errstate(invalid="ignore"):
+        held = np.clip(residual, centre - SHARED_CLIP * spread, centre + SHARED_CLIP * spread)
     keys = [series.keys[j] for j in series.reported]
     for k, (metric, location, channel, _) in enumerate(keys):
         if location is None and channel is None:
@@ -367,7 +372,7 @@ def _shared_move(series: _Series, residual: np.ndarray) -> np.ndarray:
             continue
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # no sibling open that day
-            common = np.nanmean(residual[:, siblings], axis=1)
+            common = np.nanmean(held[:, siblings], axis=1)
         both = ~np.isnan(common) & ~np.isnan(residual[:, k])
         products = pd.Series(np.where(both, residual[:, k] * np.nan_to_num(common), np.nan))
         squares = pd.Series(np.where(both, np.nan_to_num(common) ** 2, np.nan))
