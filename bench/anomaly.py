@@ -7,10 +7,10 @@ Generates PanPan's POS exports, computes from the files the rows the extension r
 marts (revenue and orders per day in total, per shop and per channel as kpi_daily has them,
 per shop x channel as daily_sales, and revenue per shop x product as product_sales_daily):
 the marts' own figures (tests/test_panpan_end_to_end.py checks kpi_daily and daily_sales
-against the files), without a warehouse or SQLMesh. Runs the detector on them and prints recall and precision on
-the planted anomalies (revenue and orders, severity medium or high; goalpost.demo.scoring
-says what counts), per seed and pooled, per kind of event, the time the detector took, and
-with --show the rows it got wrong.
+against the files), without a warehouse or SQLMesh. Runs the detector on them and prints
+recall and precision on the planted anomalies (revenue and orders, severity medium or high;
+goalpost.demo.scoring says what counts), per seed and pooled, per kind of event, the time
+the detector took, and with --show the rows it got wrong.
 """
 
 from __future__ import annotations

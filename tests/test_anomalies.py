@@ -120,7 +120,7 @@ def test_settings_are_checked() -> None:
                          ({"weeks": 8, "min_history": 6}, "min_history must be at least")):
         with pytest.raises(GoalpostError, match=message):
             Settings.from_dict(raw)
-    with pytest.raises(GoalpostError, match="input lacks column.s. channel, location, product, source"):
+    with pytest.raises(GoalpostError, match="lacks column.s. channel, location, product, source"):
         detect(pd.DataFrame({"metric": [], "date": [], "value": []}))
 
 
