@@ -16,7 +16,9 @@ Per series of kpi_daily (a metric in total, per location or per channel):
    sum has missed by less over the past year: a shop shut on its day off, on a holiday or for
    the summer is not the total's anomaly. A location (or channel) is moved by beta times how
    its siblings moved that day, beta fitted on their past: weather, a city-wide event or
-   Christmas move every shop, a burst pipe one;
+   Christmas move every shop, a burst pipe one. With a year of history, where the model
+   missed by the same amount all through the same week a year before (the return from the
+   summer holidays, the run-up to Christmas), that miss is added back;
 3. robust z = (residual - median) / (1.4826 * MAD) of the previous `window` days' residuals;
    on public holidays and in the year-end `festive` season the band is WIDENING times wider
    (they swing for reasons six weeks of history cannot know). A series at 0 on more than a
@@ -58,12 +60,15 @@ MIN_SCALE = 1e-3  # asinh units (~0.1%): below it a residual is rounding, not ne
 Z_WEIGHT = 0.7
 SEVERITY = (("high", 0.75), ("medium", 0.62), ("low", 0.0))
 FOREST_HISTORY = 365  # days a forest learns on
-FOREST_MIN_ROWS = 200
+FOREST_MIN_ROWS = 200  # past judged days (of all series) the first forest waits for
 FOREST_TREES = 50
 TOP_CONTRIBUTORS = 3
 WIDENING = 2.0  # how much wider the band is on public holidays and in the festive season
 CHOICE_WINDOW = 365  # days over which a total's own and summed expected values compete
 MAX_ZERO_SHARE = 0.1  # judged only when at most this share of the past window was 0
+LAST_YEAR = 364  # days back to the same weekday a year before
+LAST_YEAR_SE = 3.0  # how far the week's median miss must stand out from chance
+SHARED_CLIP = 2.5  # robust standard deviations a sibling's residual counts for, at most
 MIN_RESIDUALS = 28  # past residuals the spread is measured on, at least
 FOREST_AGREES = 0.9  # the forest flags a day more isolated than 90% of the past
 
@@ -276,9 +281,12 @@ def _judge(data: pd.DataFrame, country: str | None, standard: set[str] | None,
     rep = series.reported
     expected[:, rep] = _bottom_up_where_better(series, x, expected, scale)
     own = expected.copy()  # what contributors are measured against: deviations that add up
-    expected[:, rep] += _shared_move(series, x[:, rep] - expected[:, rep])
+    expected[:, rep] += _shared_move(series, x[:, rep] - expected[:, rep], settings.window)
     residual = x[:, rep] - expected[:, rep]
     centre, spread, count = _past_stats(residual, settings.window)
+    recurring = _last_year(residual - centre, spread)
+    expected[:, rep] += recurring
+    residual -= recurring
     observed_before = np.vstack([np.zeros((1, len(rep))),
                                  np.cumsum(~np.isnan(x[:, rep]), axis=0)[:-1]])
     # A series at zero on many days (refunds, a channel barely used) has no daily baseline to
@@ -351,12 +359,16 @@ def _matrix(data: pd.DataFrame, standard: set[str] | None) -> _Series | None:
     return _Series(dates, keys, values, children, np.array(kpi, dtype=int))
 
 
-def _shared_move(series: _Series, residual: np.ndarray) -> np.ndarray:
+def _shared_move(series: _Series, residual: np.ndarray, window: int) -> np.ndarray:
     """What a shop (or channel) was expected to add today given how its siblings (the other
     shops, the other channels) moved: weather, a strike in town or Christmas move every shop,
-    a burst pipe one. beta * the siblings' mean residual, beta fitted on the past half year
-    (a regression through 0, in [-1, 1]); 0 for totals."""
+    a burst pipe one. beta * the siblings' mean residual, each sibling's held within
+    SHARED_CLIP of its own robust spread (a sibling's own accident must not move the others),
+    beta fitted on the past half year (a regression through 0, in [-1, 1]); 0 for totals."""
     shared = np.zeros_like(residual)
+    centre, spread, _ = _past_stats(residual, window)
+    with np.errstate(invalid="ignore"):
+        held = np.clip(residual, centre - SHARED_CLIP * spread, centre + SHARED_CLIP * spread)
     keys = [series.keys[j] for j in series.reported]
     for k, (metric, location, channel, _) in enumerate(keys):
         if location is None and channel is None:
@@ -367,7 +379,7 @@ def _shared_move(series: _Series, residual: np.ndarray) -> np.ndarray:
             continue
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # no sibling open that day
-            common = np.nanmean(residual[:, siblings], axis=1)
+            common = np.nanmean(held[:, siblings], axis=1)
         both = ~np.isnan(common) & ~np.isnan(residual[:, k])
         products = pd.Series(np.where(both, residual[:, k] * np.nan_to_num(common), np.nan))
         squares = pd.Series(np.where(both, np.nan_to_num(common) ** 2, np.nan))
@@ -377,6 +389,25 @@ def _shared_move(series: _Series, residual: np.ndarray) -> np.ndarray:
         beta = np.clip(np.nan_to_num(beta), -1.0, 1.0)
         shared[:, k] = beta * np.nan_to_num(common)
     return shared
+
+
+def _last_year(deviation: np.ndarray, spread: np.ndarray) -> np.ndarray:
+    """What the same week a year before (52 weeks back, +-3 days) says about today: where the
+    model was off by the same amount for that whole week (the run-up to Christmas, the return
+    from the summer holidays), the median of its misses then, when it stands out from chance
+    (LAST_YEAR_SE standard errors of a median of seven); a one-day accident is ignored."""
+    rows, reach = len(deviation), 3
+    padded = np.vstack([np.full((LAST_YEAR + reach, deviation.shape[1]), np.nan), deviation])
+    index = np.arange(rows)[:, None] + np.arange(-reach, reach + 1)[None, :] + reach
+    week = padded[index]  # (rows, 7, series): rows t - 364 - 3 .. t - 364 + 3
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # no such week yet
+        missed = np.nanmedian(week, axis=1)
+    enough = np.sum(~np.isnan(week), axis=1) >= 5
+    error = 1.2533 * spread / np.sqrt(2 * reach + 1)
+    with np.errstate(invalid="ignore"):
+        stands_out = enough & (np.abs(missed) >= LAST_YEAR_SE * error)
+    return np.where(stands_out, missed, 0.0)
 
 
 def _bottom_up_where_better(series: _Series, x: np.ndarray, expected: np.ndarray,
