@@ -3,7 +3,8 @@ the goal's period, where it is heading by the deadline, and whether that meets t
 
 A goal is about the total of a metric that adds up over days (revenue, orders) over a period,
 for the client or one location or channel; its target is a value, or a change in % against a
-baseline period (see goalpost.registry.models.Goal). Each day:
+baseline period (see goalpost.registry.models.Goal). A standing goal (every month or quarter)
+is tracked for the period that contains the last complete day. Each day:
 
 - actual to date: the metric summed from the period's start to the last complete day;
 - forecast at the deadline: actual to date plus the forecast of each remaining day, read from
@@ -150,7 +151,7 @@ def meets(value: float, target: float, direction: str) -> bool:
 def track(goal: Goal, series: pd.Series, forecasts: pd.DataFrame, as_of: pd.Timestamp,
           direction: str, has_table: bool) -> dict[str, object]:
     """One goal's row as of the last complete day."""
-    start, deadline = (pd.Timestamp(d) for d in goal.window())
+    start, deadline = (pd.Timestamp(d) for d in goal.window(as_of.date()))
     days_total = (deadline - start).days + 1
     row: dict[str, object] = {
         "goal": goal.key(), "metric": goal.metric, "dimension": goal.dimension or "all",
@@ -163,7 +164,7 @@ def track(goal: Goal, series: pd.Series, forecasts: pd.DataFrame, as_of: pd.Time
         row["note"] = f"no data for {goal.metric} at {row['dimension_value']}"
         return row
     first = series.index.min()
-    baseline = goal.baseline_window()
+    baseline = goal.baseline_window(as_of.date())
     if baseline is not None:
         base_start, base_end = (pd.Timestamp(d) for d in baseline)
         row.update(baseline_start=base_start.date(), baseline_end=base_end.date())

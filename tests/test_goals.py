@@ -117,6 +117,23 @@ def test_periods_and_baselines():
     assert fixed.baseline_window() == (date(2024, 1, 1), date(2024, 6, 30))
 
 
+def test_a_goal_without_deadline_stands_for_every_month_or_quarter():
+    monthly = goal(metric="revenue", change_pct=15, baseline="previous_year", period="month")
+    assert monthly.standing and monthly.key() == "revenue all every month"
+    assert monthly.window(date(2024, 2, 10)) == (date(2024, 2, 1), date(2024, 2, 29))
+    assert monthly.baseline_window(date(2024, 2, 10)) == (date(2023, 2, 1), date(2023, 2, 28))
+    assert monthly.window(date(2025, 12, 31)) == (date(2025, 12, 1), date(2025, 12, 31))
+    quarterly = goal(metric="orders", change_pct=5, baseline="previous_period",
+                     period="quarter", dimension="location", value="LYO-01")
+    assert quarterly.key() == "orders LYO-01 every quarter"
+    for day in (date(2025, 4, 1), date(2025, 5, 15), date(2025, 6, 30)):
+        assert quarterly.window(day) == (date(2025, 4, 1), date(2025, 6, 30))
+    assert quarterly.baseline_window(date(2025, 11, 2)) == (date(2025, 7, 1),
+                                                             date(2025, 9, 30))
+    with pytest.raises(ValueError, match="applies every month: say which day"):
+        monthly.window()
+
+
 def synthetic_kpi() -> pd.DataFrame:
     """Revenue, orders and returns per day from 2024-01-01 to the 15th of March 2025, for
     the total and two shops: a weekly cycle, noise, and revenue growing 20% a year."""
@@ -217,6 +234,18 @@ def test_without_forecasts_the_run_rate_projects_and_the_status_follows(shop):
     # Returns go down: staying under the target is on track.
     assert table.loc["fewer_returns", "status"] == "on-track"
     assert table.loc["far", "needed_per_day"] == pytest.approx((upper * 1.02 - actual) / 16)
+
+
+def test_a_standing_goal_is_tracked_for_the_month_the_data_has_reached(shop):
+    conn, kpi = shop
+    table = progress(conn, client({"metric": "revenue", "period": "month", "target": 1.0},
+                                  {**MARCH, "name": "dated", "target": 1.0}))
+    standing, dated = table.loc["revenue all every month"], table.loc["dated"]
+    assert (standing["period_start"], standing["deadline"]) == (date(2025, 3, 1),
+                                                                date(2025, 3, 31))
+    assert standing["actual_to_date"] == pytest.approx(march_total(kpi))
+    assert standing["forecast_at_deadline"] == pytest.approx(dated["forecast_at_deadline"])
+    assert standing["status"] == "on-track"
 
 
 def test_change_against_a_baseline_a_shop_and_a_finished_period(shop):

@@ -315,7 +315,10 @@ GoalBaseline = Annotated[
 
 class Goal(_Strict):
     """A goal on a metric that adds up over days: a target for its total over a period (a
-    value, or a change in % against a baseline period), judged at the deadline."""
+    value, or a change in % against a baseline period), judged at the deadline.
+
+    `period: month` or `quarter` without a deadline is a standing goal: it applies to every
+    month (quarter) in turn, and is tracked for the one the data has reached."""
 
     name: Name | None = None
     metric: Name
@@ -394,8 +397,7 @@ class Goal(_Strict):
             return value
         if isinstance(period, str):
             if value is None:
-                raise ValueError(f"required with period {period}: the last day of the "
-                                 f"{period} the goal is for")
+                return None  # a standing goal: every month (quarter) in turn
             last_of_quarter = value.month % 3 == 0
             if value != _month_end(value) or (period == "quarter" and not last_of_quarter):
                 raise ValueError(f"{value} is not the last day of a {period}")
@@ -409,20 +411,33 @@ class Goal(_Strict):
             raise ValueError(f"{deadline} is before the period's start ({period.start})")
         return deadline
 
-    def window(self) -> tuple[date, date]:
-        """The first and last day of the period measured (the last is the deadline)."""
-        assert self.deadline is not None  # set by validation
-        if self.period == "month":
-            return self.deadline.replace(day=1), self.deadline
-        if self.period == "quarter":
-            return _add_months(self.deadline, -2), self.deadline
-        return self.period.start, self.deadline  # type: ignore[union-attr]
+    @property
+    def standing(self) -> bool:
+        """True for a goal that applies to every month (quarter) in turn."""
+        return self.deadline is None
 
-    def baseline_window(self) -> tuple[date, date] | None:
-        """The baseline period of a change_pct goal."""
+    def window(self, as_of: date | None = None) -> tuple[date, date]:
+        """The first and last day of the period measured (the last is the deadline); for a
+        standing goal, the month (quarter) that contains `as_of`."""
+        deadline = self.deadline
+        if deadline is None:
+            if as_of is None:
+                raise ValueError(f"goal {self.key()} applies every {self.period}: "
+                                 "say which day's period")
+            months = 1 if self.period == "month" else 3 - (as_of.month - 1) % 3
+            deadline = _add_months(as_of, months) - timedelta(days=1)
+        if self.period == "month":
+            return deadline.replace(day=1), deadline
+        if self.period == "quarter":
+            return _add_months(deadline, -2), deadline
+        return self.period.start, deadline  # type: ignore[union-attr]
+
+    def baseline_window(self, as_of: date | None = None) -> tuple[date, date] | None:
+        """The baseline period of a change_pct goal (for a standing goal, of the period
+        that contains `as_of`)."""
         if isinstance(self.baseline, DateRange):
             return self.baseline.start, self.baseline.end
-        start, end = self.window()
+        start, end = self.window(as_of)
         if self.baseline == "previous_year":
             if isinstance(self.period, str):
                 first = _add_months(start, -12)
@@ -441,6 +456,8 @@ class Goal(_Strict):
         """The goal's name, or one made of what it is about."""
         if self.name:
             return self.name
+        if self.deadline is None:
+            return f"{self.metric} {self.value or 'all'} every {self.period}"
         start, end = self.window()
         return f"{self.metric} {self.value or 'all'} {start}..{end}"
 
