@@ -164,14 +164,26 @@ class Spec:
                 if param.get("required") and "default" not in schema:
                     raise SpecViolation(f"{where}: query parameter {name!r} is required")
                 continue
-            value: Any = [_coerce(v, schema.get("items", {})) for v in raw] \
-                if _allows(schema, "array") else _coerce(raw[-1], schema)
+            shape = self._deref(schema)
+            value: Any = [_coerce(v, self._deref(shape.get("items", {}))) for v in raw] \
+                if _allows(shape, "array") else _coerce(raw[-1], shape)
             if name not in op._param_validators:
                 op._param_validators[name] = self._validator(schema)
             errors = list(op._param_validators[name].iter_errors(value))
             if errors:
                 raise SpecViolation(f"{where}: {param['in']} parameter {name}={raw[-1]!r}: "
                                     f"{_best(errors)}")
+
+    def _deref(self, schema: dict[str, Any]) -> dict[str, Any]:
+        """A parameter schema with $refs into components replaced, for reading its types."""
+        ref = schema.get("$ref", "")
+        if ref.startswith("#/components/schemas/"):
+            return self._deref(self.components["schemas"][ref.rsplit("/", 1)[1]])
+        out = dict(schema)
+        for key in ("oneOf", "anyOf"):
+            if key in out:
+                out[key] = [self._deref(s) for s in out[key]]
+        return out
 
     def _check_body(self, op: Operation, body: bytes | None) -> Operation:
         where = op.name

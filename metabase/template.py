@@ -271,7 +271,9 @@ def parse_template(text: str, path: Path) -> DashboardTemplate:
             loc = [part for part in error["loc"] if part not in ("function-after",)]
             line = _line_of(document, loc)
             where = f"{shown}:{line}" if line else shown
-            lines.append(f"{where}: {_field_path(loc)}: {_explain(error)}")
+            explained = ("unknown key: remove it or check its spelling"
+                         if error["type"] == "extra_forbidden" else _explain(error))
+            lines.append(f"{where}: {_field_path(loc)}: {explained}")
         raise ConfigError(f"{shown} is not a valid dashboard template:\n  " + "\n  ".join(lines),
                           hint="see metabase/templates/README.md for the format") from None
     if template.key != path.stem:
