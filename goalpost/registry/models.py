@@ -470,9 +470,6 @@ class Client(_Strict):
     dashboards: list[Name] | None = Field(
         default=None, description="the Metabase dashboard templates to provision "
         "(metabase/templates/<name>.yaml; default: all of them)")
-    metabase_alerts: bool = Field(
-        default=False, description="also create Metabase alerts for the alert rules that ask "
-        "for one")
 
     @model_validator(mode="wrap")
     @classmethod
