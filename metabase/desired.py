@@ -29,7 +29,7 @@ from metabase.template import (
 )
 
 # Apply order: an object comes after what it refers to.
-KINDS = ("database", "group", "collection", "membership", "card", "dashboard", "notification")
+KINDS = ("database", "group", "collection", "membership", "card", "dashboard")
 
 
 @dataclass
