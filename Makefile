@@ -18,7 +18,7 @@ test: $(STAMP)
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check goalpost pipelines backup sqlmesh extensions tests bench
+	$(VENV)/bin/ruff check goalpost pipelines backup sqlmesh extensions metabase tests bench
 
 # Re-pin every dependency after changing pyproject.toml.
 lock:
