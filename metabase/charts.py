@@ -34,7 +34,8 @@ CURRENCY_SYMBOLS = {"EUR": "€", "USD": "$", "GBP": "£", "JPY": "¥", "CHF": "
                     "PLN": "PLN ", "INR": "₹", "BRL": "R$", "MXN": "MX$", "CNY": "CN¥"}
 # Column-name words that say a number is money or a share, for cards whose template does not.
 MONEY_WORDS = ("revenue", "ticket", "price", "amount", "cost", "spend", "margin", "sales_value")
-PERCENT_WORDS = ("rate", "share", "pct", "percent", "smape")
+FRACTION_WORDS = ("rate", "share")  # 0.35 reads 35.0%
+PERCENT_WORDS = ("pct", "percent", "smape")  # already in percent: 35.0 reads 35.0%
 MAX_PIE_SLICES = 7
 MAX_TABLE_ROWS = 50
 MAX_CATEGORIES = 40
@@ -72,11 +73,14 @@ class Formats:
     styles: Mapping[str, str] = field(default_factory=dict)
 
     def style(self, column: str) -> str:
-        """'currency', 'percent' or 'number', from the card's settings else the column name."""
+        """'currency', 'percent' (a fraction), 'pct' (already x100) or 'number', from the
+        card's settings else the column name."""
         if column in self.styles:
             return self.styles[column]
         words = column.lower()
         if any(word in words for word in PERCENT_WORDS):
+            return "pct"
+        if any(word in words for word in FRACTION_WORDS):
             return "percent"
         if any(word in words for word in MONEY_WORDS):
             return "currency"
@@ -92,14 +96,14 @@ class Formats:
         if math.isnan(number):
             return ""
         style = self.style(column)
-        if style == "percent":
-            return f"{number * 100:.{0 if compact else 1}f}%"
+        if style in ("percent", "pct"):
+            return f"{number * (100 if style == 'percent' else 1):.{0 if compact else 1}f}%"
         if compact and abs(number) >= 1000:
             body = _compact(number)
         elif isinstance(value, int) and style != "currency":
             body = f"{value:,}"
         elif style == "currency":
-            body = f"{number:,.{0 if compact or abs(number) >= 10000 else 2}f}"
+            body = f"{number:,.{0 if compact else 2}f}"
         else:
             body = f"{number:,.{0 if number == int(number) else 2}f}"
         if style == "currency":
@@ -112,7 +116,8 @@ def _compact(number: float) -> str:
     for limit, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
         if abs(number) >= limit:
             scaled = number / limit
-            return f"{scaled:.{0 if abs(scaled) >= 100 else 1}f}".rstrip("0").rstrip(".") + suffix
+            body = f"{scaled:.{0 if abs(scaled) >= 100 else 1}f}"
+            return (body[:-2] if body.endswith(".0") else body) + suffix
     return f"{number:g}"
 
 
@@ -185,10 +190,11 @@ def _numeric_columns(result: Result) -> list[str]:
 def dimensions_and_metrics(result: Result, settings: Mapping[str, Any]) -> tuple[list[str],
                                                                                  list[str]]:
     """The card's graph.dimensions and graph.metrics, else the first column and the numbers."""
-    dims = [d for d in _settings_list(settings, "graph.dimensions") if d in result.columns]
-    metrics = [m for m in _settings_list(settings, "graph.metrics") if m in result.columns]
     band = settings.get("band") or {}
     band_columns = {band.get("lower"), band.get("upper")}
+    dims = [d for d in _settings_list(settings, "graph.dimensions") if d in result.columns]
+    metrics = [m for m in _settings_list(settings, "graph.metrics")
+               if m in result.columns and m not in band_columns]
     if not dims:
         dims = result.columns[:1]
     if not metrics:
@@ -200,8 +206,9 @@ def dimensions_and_metrics(result: Result, settings: Mapping[str, Any]) -> tuple
 def build_series(result: Result, settings: Mapping[str, Any]) -> tuple[str, list[Series]]:
     """Series to draw: one per metric, or one per value of a second dimension (a breakout).
 
-    A `band: {lower, upper, series?}` setting attaches a range to the named (default first)
-    series: rows where both bounds are present.
+    A `band: {lower, upper, series?}` setting draws the range of the rows where both bounds
+    are present, under the named series, else the one that shares most of its dates (the
+    forecast beside the actuals). Its bound columns are not series of their own.
     """
     dims, metrics = dimensions_and_metrics(result, settings)
     x = dims[0]
@@ -227,11 +234,15 @@ def build_series(result: Result, settings: Mapping[str, Any]) -> tuple[str, list
     for number, one in enumerate(series):
         one.colour = PALETTE[number % len(PALETTE)]
     if band.get("lower") in result.columns and band.get("upper") in result.columns and series:
-        target = next((s for s in series if s.column == band.get("series")), series[0])
         lo, hi = result.columns.index(band["lower"]), result.columns.index(band["upper"])
-        target.band = [(row[xi], as_float(row[lo]), as_float(row[hi])) for row in result.rows
-                       if row[xi] is not None and as_float(row[lo]) is not None
-                       and as_float(row[hi]) is not None]
+        ranges = [(row[xi], as_float(row[lo]), as_float(row[hi])) for row in result.rows
+                  if row[xi] is not None and as_float(row[lo]) is not None
+                  and as_float(row[hi]) is not None]
+        covered = {x for x, _, _ in ranges}
+        named = [s for s in series if s.column == band.get("series")]
+        target = named[0] if named else max(
+            series, key=lambda s: sum(1 for x, _ in s.points if x in covered))
+        target.band = ranges
     return x, series
 
 
@@ -354,7 +365,11 @@ def _x_labels(frame: Frame, xs: list[Any]) -> str:
     for value in chosen:
         label = (_time_label(value, monthly) if isinstance(value, (date, datetime))
                  else text(value)[:14])
-        parts.append(f'<text x="{frame.x(value):.1f}" y="{y:.1f}" text-anchor="middle" '
+        x = frame.x(value)
+        half = len(label) * 3.1
+        anchor, x = (("start", 2.0) if x - half < 2 else
+                     ("end", frame.width - 2) if x + half > frame.width - 2 else ("middle", x))
+        parts.append(f'<text x="{x:.1f}" y="{y:.1f}" text-anchor="{anchor}" '
                      f'fill="{TEXT_COLOUR}">{escape(label)}</text>')
     return "".join(parts)
 
@@ -453,7 +468,13 @@ def _band(frame: Frame, one: Series) -> str:
 
 def _bars(frame: Frame, series: list[Series], stacked: bool) -> str:
     band = frame.band_width()
-    groups = 1 if stacked else len(series)
+    # Series that never share an x (actuals, then forecasts) need no side-by-side slots.
+    counts: dict[Any, int] = {}
+    for one in series:
+        for x, _ in one.points:
+            counts[x] = counts.get(x, 0) + 1
+    side_by_side = not stacked and max(counts.values(), default=1) > 1
+    groups = len(series) if side_by_side else 1
     bar = max(band * 0.8 / groups, 1.0)
     base: dict[Any, float] = {}
     parts = []
@@ -463,7 +484,7 @@ def _bars(frame: Frame, series: list[Series], stacked: bool) -> str:
             end = start + value
             if stacked:
                 base[x] = end
-            left = frame.x(x) - band * 0.4 + (0 if stacked else number * bar)
+            left = frame.x(x) - band * 0.4 + (number * bar if side_by_side else 0)
             top, bottom = sorted((frame.y(start), frame.y(end)))
             parts.append(f'<rect class="series" data-series="{escape(one.name)}" '
                          f'x="{left:.1f}" y="{top:.1f}" width="{max(bar - 1, 1):.1f}" '
@@ -637,8 +658,9 @@ def table(result: Result, formats: Formats, settings: Mapping[str, Any]) -> str:
     columns = columns or result.columns
     indexes = [result.columns.index(c) for c in columns]
     titles = settings.get("column_titles") or {}
-    head = "".join(f"<th>{escape(str(titles.get(c, c.replace('_', ' '))))}</th>"
-                   for c in columns)
+    numeric = set(_numeric_columns(result))
+    head = "".join(f'<th class="{"num" if c in numeric else ""}">'
+                   f"{escape(str(titles.get(c, c.replace('_', ' '))))}</th>" for c in columns)
     body = []
     for row in result.rows[:MAX_TABLE_ROWS]:
         cells = []
@@ -654,16 +676,60 @@ def table(result: Result, formats: Formats, settings: Mapping[str, Any]) -> str:
             f'{"".join(body)}</tbody></table>{more}</div>')
 
 
+def pivot(result: Result, settings: Mapping[str, Any], formats: Formats) -> str:
+    """A cross table (Metabase `pivot_table.column_split`: rows, columns, values), each cell
+    shaded by its value, as a cohort retention grid reads best."""
+    split = settings.get("pivot_table.column_split") or {}
+    rows = [c for c in split.get("rows") or [] if c in result.columns]
+    columns = [c for c in split.get("columns") or [] if c in result.columns][:1]
+    values = [c for c in split.get("values") or [] if c in result.columns][:1]
+    if not (rows and columns and values):
+        return table(result, formats, settings)
+    ri = [result.columns.index(c) for c in rows]
+    ci, vi = result.columns.index(columns[0]), result.columns.index(values[0])
+    grid: dict[tuple[Any, ...], dict[Any, Any]] = {}
+    for row in result.rows:
+        grid.setdefault(tuple(row[i] for i in ri), {})[row[ci]] = row[vi]
+    heads = sorted({row[ci] for row in result.rows if row[ci] is not None}, key=_sort_key)
+    numbers = [as_float(v) for cells in grid.values() for v in cells.values()]
+    high = max((n for n in numbers if n is not None), default=0.0) or 1.0
+    head = "".join(f"<th>{escape(c.replace('_', ' '))}</th>" for c in rows)
+    head += "".join(f'<th class="num">{escape(text(h))}</th>' for h in heads)
+    body = []
+    for key, cells in list(grid.items())[:MAX_TABLE_ROWS]:
+        parts = [f"<td>{escape(formats.number(v, c))}</td>" for c, v in zip(rows, key,
+                                                                              strict=True)]
+        for h in heads:
+            value = cells.get(h)
+            number = as_float(value)
+            shade = (f' style="background:{tint(PALETTE[0], max(number, 0.0) / high * 0.85)}"'
+                     if number is not None else "")
+            parts.append(f'<td class="num"{shade}>{escape(formats.number(value, values[0]))}'
+                         "</td>")
+        body.append("<tr>" + "".join(parts) + "</tr>")
+    return (f'<div class="table-wrap"><table class="pivot"><thead><tr>{head}</tr></thead>'
+            f'<tbody>{"".join(body)}</tbody></table></div>')
+
+
+def _sort_key(value: Any) -> tuple[int, Any]:
+    number = as_float(value)
+    return (0, number) if number is not None else (1, text(value))
+
+
 def no_data() -> str:
     return '<div class="empty">No data</div>'
 
 
-DISPLAYS = ("line", "area", "bar", "row", "pie", "progress", "scalar", "smartscalar", "table")
+DISPLAYS = ("line", "area", "bar", "combo", "row", "pie", "progress", "scalar", "smartscalar",
+            "table", "pivot")
 
 
 def render(result: Result, display: str, settings: Mapping[str, Any] | None, formats: Formats,
            width: float, height: float) -> str:
-    """A card's body: SVG for charts, HTML for numbers and tables; 'No data' when empty."""
+    """A card's body: SVG for charts, HTML for numbers and tables; 'No data' when empty.
+
+    Displays the preview does not draw (gauge, funnel) show their rows as a table.
+    """
     settings = settings or {}
     if not result.rows and display != "table":
         return no_data()
@@ -678,6 +744,8 @@ def render(result: Result, display: str, settings: Mapping[str, Any] | None, for
         return progress_chart(result, settings, formats, width, height)
     if display in ("scalar", "smartscalar"):
         return scalar(result, display, settings, formats, width, height)
+    if display == "pivot":
+        return pivot(result, settings, formats)
     return table(result, formats, settings)
 
 

@@ -50,7 +50,7 @@ table { border-collapse: collapse; width: 100%; font-size: 11px; }
 th { text-align: left; color: #74838F; border-bottom: 1px solid #E6E9EE; padding: 3px 6px;
      white-space: nowrap; }
 td { padding: 2px 6px; border-bottom: 1px solid #F0F2F5; white-space: nowrap; }
-td.num { text-align: right; font-variant-numeric: tabular-nums; }
+th.num, td.num { text-align: right; font-variant-numeric: tabular-nums; }
 .more { color: #A5B1BA; font-size: 11px; padding: 2px 6px; }
 footer { width: @WIDTHpx; margin: 0 auto 24px; color: #A5B1BA; font-size: 11px; }
 """.replace("@WIDTH", str(PAGE_WIDTH)).replace("@PAD", str(CARD_PADDING)).replace(
