@@ -37,18 +37,25 @@ for (const el of document.querySelectorAll('[data-title]')) {
 </script>"""
 
 
-def chromium() -> str:
-    """The Chromium binary, or skip the test saying how to install it."""
+def find() -> str | None:
+    """The Chromium binary: GOALPOST_CHROMIUM, else the first on PATH."""
     for candidate in (os.environ.get("GOALPOST_CHROMIUM"), shutil.which("chromium"),
                       shutil.which("chromium-browser"), shutil.which("google-chrome")):
         if candidate and Path(candidate).exists():
             return candidate
-    pytest.skip(INSTALL_HINT)
+    return None
+
+
+# Mark a test that opens a page: skipped, saying how to install Chromium, before any of its
+# (slow) fixtures run.
+needed = pytest.mark.skipif(find() is None, reason=INSTALL_HINT)
 
 
 def _run(args: list[str], timeout: float = 90) -> subprocess.CompletedProcess[str]:
     with tempfile.TemporaryDirectory(prefix="goalpost-chromium-") as profile:
-        return subprocess.run([chromium(), *FLAGS, f"--user-data-dir={profile}", *args],
+        binary = find()
+        assert binary, INSTALL_HINT
+        return subprocess.run([binary, *FLAGS, f"--user-data-dir={profile}", *args],
                               capture_output=True, text=True, timeout=timeout, check=False)
 
 
