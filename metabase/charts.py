@@ -34,7 +34,7 @@ CURRENCY_SYMBOLS = {"EUR": "€", "USD": "$", "GBP": "£", "JPY": "¥", "CHF": "
                     "PLN": "PLN ", "INR": "₹", "BRL": "R$", "MXN": "MX$", "CNY": "CN¥"}
 # Column-name words that say a number is money or a share, for cards whose template does not.
 MONEY_WORDS = ("revenue", "ticket", "price", "amount", "cost", "spend", "margin", "sales_value")
-FRACTION_WORDS = ("rate", "share")  # 0.35 reads 35.0%
+FRACTION_WORDS = ("rate",)  # 0.35 reads 35.0% (driver shares are already x100)
 PERCENT_WORDS = ("pct", "percent", "smape")  # already in percent: 35.0 reads 35.0%
 MAX_PIE_SLICES = 7
 MAX_TABLE_ROWS = 50
@@ -102,6 +102,10 @@ class Formats:
             body = _compact(number)
         elif isinstance(value, int) and style != "currency":
             body = f"{value:,}"
+        elif isinstance(value, Decimal) and style == "number" and value.is_finite():
+            # As many decimals as the column's scale (1.0 next to 0.4), at most two.
+            places = min(max(-int(value.as_tuple().exponent), 0), 2)
+            body = f"{value:,.{places}f}"
         elif style == "currency":
             body = f"{number:,.{0 if compact else 2}f}"
         else:

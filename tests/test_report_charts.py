@@ -157,3 +157,12 @@ def test_nice_ticks_cover_the_range() -> None:
     ticks = charts.nice_ticks(-3, 17)
     assert ticks[0] <= -3 and ticks[-1] >= 17
     assert charts.nice_ticks(5, 5)[0] <= 5 <= charts.nice_ticks(5, 5)[-1]
+
+
+def test_decimals_keep_their_scale_up_to_two_places() -> None:
+    formats = Formats()
+    assert [formats.number(Decimal(v), "days_of_cover") for v in ("1.0", "0.4", "12")] == \
+        ["1.0", "0.4", "12"]
+    assert formats.number(Decimal("2.333333333"), "items_per_order") == "2.33"
+    assert formats.number(2.5, "items_per_order") == "2.50"
+    assert formats.number(1234567, "orders") == "1,234,567"
