@@ -37,7 +37,6 @@ section.dashboard h2 { margin: 0 0 4px; font-size: 18px; color: #2E353B; }
         padding: @PADpx; overflow: hidden; }
 .card h3 { margin: 0; height: @TITLEpx; font-size: 13px; font-weight: 700; color: #2E353B;
            white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
-.card.text-card { background: transparent; border: none; }
 .body { position: relative; }
 .empty { color: #A5B1BA; font-size: 15px; text-align: center; padding-top: 14%; }
 .error { color: #C0392B; background: #FDF0EF; border-radius: 4px; padding: 8px;
@@ -99,9 +98,8 @@ def _card(card: CardView) -> str:
         body = f'<div class="error">Query failed: {escape(card.error)}</div>'
     else:
         body = card.body
-    kind = "text-card" if card.display == "text" else ""
     tip = f' title="{escape(card.description)}"' if card.description else ""
-    return (f'<div class="card {kind}" data-display="{escape(card.display)}" '
+    return (f'<div class="card" data-display="{escape(card.display)}" '
             f'data-title="{escape(card.title)}"{tip} style="left:{left:.0f}px;top:{top:.0f}px;'
             f'width:{width:.0f}px;height:{height:.0f}px">'
             f"<h3>{escape(card.title)}</h3>"
