@@ -849,6 +849,106 @@ def source_remove(slug: str, name: str, drop_data: bool, yes: bool) -> None:
                + (" and dropped its raw data" if drop_data else "; its raw tables are kept"))
 
 
+# --- metabase ---------------------------------------------------------------------------
+
+
+@cli.group()
+def metabase() -> None:
+    """Metabase as code: per-client connection, group, collection, cards and dashboards.
+
+    Everything comes from metabase/templates/*.yaml and clients/<slug>.yaml. Metabase is at
+    GOALPOST_METABASE_URL (default http://localhost:3000); `bootstrap` sets a fresh one up
+    and saves an API key that `plan` and `apply` use (or set GOALPOST_METABASE_API_KEY).
+    Try it without Metabase: `goalpost metabase standin` in another terminal.
+    """
+
+
+@metabase.command("bootstrap")
+@click.option("--site-name", help="The name Metabase shows (default: Goalpost on first setup).")
+@JSON
+def metabase_bootstrap(site_name: str | None, as_json: bool) -> None:
+    """Set up a fresh Metabase (first admin, site settings, SMTP, All Users locked out) and
+    save an API key; on one already set up, do only what is missing."""
+    from metabase.bootstrap import bootstrap
+
+    done = bootstrap(site_name=site_name)
+    if as_json:
+        _emit_json({"url": done.url, "steps": done.steps, "key_saved_to": done.key_saved_to})
+    else:
+        click.echo(done.render())
+
+
+def _metabase_plan(slug: str):  # noqa: ANN202 - (plan, client, connection)
+    from goalpost.warehouse.connection import ready
+    from metabase.api import MetabaseClient
+    from metabase.plan import compute_plan
+
+    client = registry.load_client(slug)
+    mb = MetabaseClient.from_env()
+    conn = ready()
+    return compute_plan(slug, client, mb, conn), mb, conn
+
+
+@metabase.command("plan")
+@click.argument("slug")
+@JSON
+def metabase_plan(slug: str, as_json: bool) -> None:
+    """Print what `apply` would create, update and delete for a client; writes nothing."""
+    plan, mb, conn = _metabase_plan(slug)
+    with mb, conn:
+        if as_json:
+            _emit_json(plan.to_json())
+        else:
+            click.echo(plan.render())
+
+
+@metabase.command("apply")
+@click.argument("slug")
+@JSON
+def metabase_apply(slug: str, as_json: bool) -> None:
+    """Make the client's Metabase objects match the templates and its YAML.
+
+    Objects are matched by stable keys, so applying again writes nothing; objects made by
+    hand in Metabase are never changed.
+    """
+    from metabase.apply import apply_plan
+
+    plan, mb, conn = _metabase_plan(slug)
+    with mb, conn:
+        if not as_json:
+            click.echo(plan.render())
+        done = apply_plan(plan, mb, conn)
+        if as_json:
+            _emit_json({"plan": plan.to_json(), "created": done.created,
+                        "updated": done.updated, "deleted": done.deleted,
+                        "permission_entries": done.permissions})
+        else:
+            click.echo(f"applied: {done.summary()}")
+
+
+@metabase.command("standin")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=3000, show_default=True, type=int)
+def metabase_standin(host: str, port: int) -> None:
+    """Run a stand-in Metabase (in memory, every request checked against Metabase's OpenAPI
+    spec) to try bootstrap, plan and apply without a Metabase server. Ctrl-C stops it."""
+    import contextlib
+
+    from metabase.standin import StandinServer
+
+    server = StandinServer(host, port, verbose=True)
+    click.echo(f"stand-in Metabase on {server.url}; in another terminal:\n"
+               f"  export GOALPOST_METABASE_URL={server.url}\n"
+               "  goalpost metabase bootstrap && goalpost metabase plan <client>")
+    with contextlib.suppress(KeyboardInterrupt):
+        server.serve_forever()
+    if server.metabase.violations:
+        click.echo(f"{len(server.metabase.violations)} request(s) did not conform to the spec:",
+                   err=True)
+        for violation in server.metabase.violations:
+            click.echo(f"  {violation}", err=True)
+
+
 # --- run / status -----------------------------------------------------------------------
 
 

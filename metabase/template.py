@@ -284,12 +284,22 @@ def load_template(path: Path) -> DashboardTemplate:
     return parse_template(path.read_text(encoding="utf-8"), path)
 
 
+_loaded: dict[tuple[Path, int, int], DashboardTemplate] = {}
+
+
 def templates(folder: Path | None = None) -> dict[str, DashboardTemplate]:
-    """Every template in the folder (default metabase/templates), by key (the file name)."""
+    """Every template in the folder (default metabase/templates), by key (the file name).
+
+    Parsed files are kept while unchanged (same modification time and size): parsing YAML
+    with line numbers is slow, and plan and apply ask more than once.
+    """
     found = {}
     for path in sorted((folder or TEMPLATES_DIR).glob("*.yaml")):
-        template = load_template(path)
-        found[template.key] = template
+        stat = path.stat()
+        key = (path.resolve(), stat.st_mtime_ns, stat.st_size)
+        if key not in _loaded:
+            _loaded[key] = load_template(path)
+        found[_loaded[key].key] = _loaded[key]
     return found
 
 

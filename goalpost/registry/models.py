@@ -467,6 +467,12 @@ class Client(_Strict):
     goals: list[Goal] = Field(
         default_factory=list, description="targets for a metric's total over a period, "
         "tracked daily against the forecast (the goals extension)")
+    dashboards: list[Name] | None = Field(
+        default=None, description="the Metabase dashboard templates to provision "
+        "(metabase/templates/<name>.yaml; default: all of them)")
+    metabase_alerts: bool = Field(
+        default=False, description="also create Metabase alerts for the alert rules that ask "
+        "for one")
 
     @model_validator(mode="wrap")
     @classmethod
@@ -557,6 +563,20 @@ class Client(_Strict):
             raise ValueError(f"two goals are both {', '.join(dupes)}: give each a distinct "
                              "`name`")
         return value
+
+    @field_validator("dashboards")
+    @classmethod
+    def _dashboards(cls, value: list[str] | None) -> list[str] | None:
+        if value is None:
+            return value
+        from metabase.template import TEMPLATES_DIR
+
+        known = sorted(path.stem for path in TEMPLATES_DIR.glob("*.yaml"))
+        unknown = [name for name in value if name not in known]
+        if unknown:
+            raise ValueError(f"unknown dashboard template(s) {', '.join(unknown)}; the "
+                             f"templates are {', '.join(known)}")
+        return list(dict.fromkeys(value))
 
     def metric_registry(self) -> dict[str, Metric]:
         """The client's metrics: standard ones with its overrides, plus its own."""
