@@ -1,10 +1,10 @@
 """`goalpost report <client>`: the client's dashboards as one HTML page, without Metabase.
 
-Each card of each dashboard template runs with the dashboards' filter values (their defaults,
-or --since/--until/--location) as plain SQL (metabase.template.render_sql) on the client's
-schemas, logged in as the client's read-only role: the same login Metabase uses, so a card
-that needs a grant the role lacks fails here too. A card whose query fails shows its error
-in its place; the rest of the page is still drawn.
+Each card of the client's dashboard templates (its `dashboards:`, default all) runs with the
+dashboards' filter values (their defaults, or --since/--until/--location) as plain SQL
+(metabase.template.render_sql) on the client's schemas, logged in as the client's read-only
+role: the same login Metabase uses, so a card that needs a grant the role lacks fails here
+too. A card whose query fails shows its error in its place; the rest of the page is drawn.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from goalpost.warehouse import database_url
 from goalpost.warehouse.connection import redact
 from goalpost.warehouse.tenants import reader_password
 from metabase import charts, page
+from metabase.desired import dashboards_for
 from metabase.template import (
     CardSpec,
     DashboardTemplate,
@@ -35,7 +36,6 @@ from metabase.template import (
     date_bounds,
     layout,
     render_sql,
-    templates,
     visualization_settings,
 )
 
@@ -107,6 +107,15 @@ def describe_filter(spec: FilterSpec, value: Any, today: date) -> str:
 def ordered(found: dict[str, DashboardTemplate]) -> list[DashboardTemplate]:
     rank = {key: index for index, key in enumerate(PAGE_ORDER)}
     return [found[k] for k in sorted(found, key=lambda k: (rank.get(k, len(rank)), k))]
+
+
+def selected_dashboards(client: Client) -> list[DashboardTemplate]:
+    """The dashboards Metabase gets for this client (its `dashboards:`, in that order; all of
+    them by default, in reading order)."""
+    chosen = dashboards_for(client)
+    if client.dashboards is not None:
+        return chosen
+    return ordered({d.key: d for d in chosen})
 
 
 def reader_connection(slug: str, url: str | None = None) -> psycopg.Connection:
@@ -224,7 +233,7 @@ def build_report(slug: str, *, options: Options | None = None, out: Path | None 
         raise ConfigError(f"--until {options.until} is before --since {options.since}")
     client = registry.load_client(slug)
     today = today or datetime.now(ZoneInfo(client.timezone)).date()
-    dashboards = ordered(templates())
+    dashboards = selected_dashboards(client)
     path = (out or default_path(slug)).expanduser().resolve()
     report = Report(path, len(dashboards), 0, None)
     views: list[page.DashboardView] = []

@@ -23,6 +23,7 @@ from test_report_page import load, pixels
 
 from goalpost.cli import cli
 from goalpost.orchestrator import run_client
+from goalpost.registry.models import Client
 from metabase import report
 from metabase.charts import GOAL_COLOUR, PALETTE
 from metabase.template import render_sql, templates
@@ -120,8 +121,12 @@ def test_filter_values_and_their_sql() -> None:
     assert report.describe_filter(sales_overview.filter("location"), None, today) == "All"
     assert report.parse_locations(("LYO-01,LYO-02", " LYO-03 ")) == ("LYO-01", "LYO-02",
                                                                       "LYO-03")
-    # Dashboards in reading order, every template included.
-    assert [d.key for d in report.ordered(templates())][:2] == ["sales_overview", "customers"]
+    # Every template by default, in reading order; else the client's, in its order.
+    everyone = report.selected_dashboards(Client.model_validate({"name": "All"}))
+    assert [d.key for d in everyone][:2] == ["sales_overview", "customers"]
+    assert len(everyone) == len(templates())
+    some = Client.model_validate({"name": "Some", "dashboards": ["inventory", "sales_overview"]})
+    assert [d.key for d in report.selected_dashboards(some)] == ["inventory", "sales_overview"]
 
 
 @chromium.needed
