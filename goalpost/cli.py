@@ -549,6 +549,49 @@ def extensions_run(slug: str, names: tuple[str, ...], force: bool, as_json: bool
         raise SystemExit(1)
 
 
+# --- report ---------------------------------------------------------------------------
+
+
+@cli.command("report")
+@click.argument("slug")
+@click.option("--since", type=click.DateTime(["%Y-%m-%d"]),
+              help="First day of the date filters (default: each dashboard's, e.g. past 90 days).")
+@click.option("--until", type=click.DateTime(["%Y-%m-%d"]),
+              help="Last day of the date filters (default: open-ended with --since).")
+@click.option("--location", "locations", multiple=True, metavar="ID",
+              help="Only these locations (repeatable or comma-separated; default: all).")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Where to write the page (default: .goalpost/reports/SLUG.html).")
+@JSON
+def report(slug: str, since: Any, until: Any, locations: tuple[str, ...], out: Path | None,
+           as_json: bool) -> None:
+    """Preview client SLUG's dashboards without Metabase: one self-contained HTML page.
+
+    Every card of the dashboard templates (metabase/templates/) runs on the client's marts
+    and insights as its read-only role, with the dashboards' default filters or the ones
+    given here, and is drawn as Metabase would show it (charts as inline SVG; no network
+    needed to open the page). A card whose query fails shows its error on the page and is
+    listed here; the command still succeeds. Exit 3 for an unknown client or one with no
+    data built yet (run `goalpost run SLUG` first).
+    """
+    from metabase.report import Options, build_report, parse_locations
+
+    options = Options(since=since.date() if since else None,
+                      until=until.date() if until else None,
+                      locations=parse_locations(locations))
+    made = build_report(slug, options=options, out=out,
+                        progress=None if as_json else _progress)
+    if as_json:
+        _emit_json(made.as_dict())
+        return
+    click.echo(f"{made.path}")
+    click.echo(f"{made.cards} cards on {made.dashboards} dashboards, data as of "
+               f"{made.data_as_of or 'no date'}; {len(made.empty)} without data, "
+               f"{len(made.errors)} failed")
+    for error in made.errors:
+        click.echo(click.style(f"  {error.dashboard} / {error.card}: ", fg="red") + error.error)
+
+
 @cli.group()
 def metrics() -> None:
     """The metric registry: standard metrics and each client's additions and overrides."""
