@@ -58,7 +58,7 @@ def subject(client_name: str, items: list[dict[str, Any]]) -> str:
         again = "still: " if item["reason"] == "reminded" else ""
         return f"{test}{urgent}{client_name}: {again}{item['summary']}"
     rules: dict[str, int] = {}
-    for item in items:
+    for item in _ordered(items):
         rules[item["rule"]] = rules.get(item["rule"], 0) + 1
     named = ", ".join(f"{rule} ({n})" if n > 1 else rule for rule, n in rules.items())
     return f"{test}{urgent}{client_name}: {len(items)} alerts: {named}"
