@@ -97,6 +97,17 @@ def test_valid_rules_read_with_their_defaults(project) -> None:
         registry.load_client(SLUG)
 
 
+def test_panpan_alerts_on_low_stock_in_both_copies() -> None:
+    from goalpost.paths import REPO_DIR
+
+    example = REPO_DIR / "clients" / "panpan.yaml"
+    assert example.read_bytes() == (REPO_DIR / "goalpost" / "demo" / "panpan.yaml").read_bytes()
+    client, _ = registry.parse_client(example.read_text(), example)
+    (rule,) = client.alerts.rules
+    assert (rule.name, rule.metric, rule.dimension, rule.operator, rule.value) == (
+        "low_stock", "stock", "product", "<", "reorder_point")
+
+
 def test_smtp_settings_come_from_the_environment() -> None:
     assert smtp_settings({}) is None
     settings = smtp_settings({"GOALPOST_SMTP_HOST": "smtp.example", "GOALPOST_SMTP_SECURITY":

@@ -120,7 +120,7 @@ def html_body(client_name: str, items: list[dict[str, Any]], dashboard_url: str 
             f"<span style='color:{colour};font-weight:bold'>{esc(item['severity'])}</span><br>"
             f"<span style='color:#666'>{esc(item['rule'])}</span></td>"
             f"<td style='padding:8px;border-top:1px solid #ddd'>"
-            f"<div><b>{esc(item['label'])}</b>: {esc(item['summary'])}{again}</div>"
+            f"<div><b>{esc(item['summary'])}</b>{again}</div>"
             f"<div style='color:#666;font-size:12px'>{esc(item['description'])}</div>"
             f"{figures}{image}{table}</td></tr>")
     link = (f"<p><a href='{esc(dashboard_url)}'>Open the dashboard</a></p>"
