@@ -178,7 +178,17 @@ def _send(conn: psycopg.Connection, slug: str, evaluation_id: int | None,
     details = {"outbox_ids": ids, "subject": str(message["Subject"]),
                "message_id": str(message["Message-ID"])}
     if settings is None:
-        path = write_outbox(slug, message, now)
+        try:
+            path = write_outbox(slug, message, now)
+        except OSError as exc:
+            error = f"cannot write to the outbox {outbox_dir(slug)}: {exc}"
+            conn.execute("UPDATE goalpost.alert_outbox SET attempts = attempts + 1, "
+                         "last_error = %s WHERE id = ANY(%s)", (error, ids))
+            record_event(conn, slug, evaluation_id, "delivery", "failed", recipient=recipient,
+                         attempt=1, error=error, details={**details, "channel": "outbox"})
+            report.failed.append({"recipient": recipient, "attempts": 1, "error": error,
+                                  "items": len(ids)})
+            return
         _mark_sent(conn, ids, now, "outbox", str(message["Message-ID"]))
         record_event(conn, slug, evaluation_id, "delivery", "sent", recipient=recipient,
                      attempt=1, details={**details, "channel": "outbox", "path": str(path)})
