@@ -90,7 +90,7 @@ def fingerprint(extension: Extension, data: pd.DataFrame, client: Client) -> str
     """What an output depends on: the inputs, the extension's version and the client's
     configuration (its settings, goals, metric definitions...)."""
     digest = hashlib.sha256(f"{extension.name}|{extension.version}|".encode())
-    digest.update(client.model_dump_json().encode())
+    digest.update(client.model_dump_json(exclude={"alerts"}).encode())  # alerts: no input
     digest.update(data.to_csv(index=False).encode())
     return digest.hexdigest()
 

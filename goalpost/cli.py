@@ -634,6 +634,150 @@ def metrics_show(slug: str, name: str, as_json: bool) -> None:
             click.echo(f"{key:12} {value}")
 
 
+# --- alerts -------------------------------------------------------------------------------
+
+
+@cli.group()
+def alerts() -> None:
+    """Alert rules (`alerts:` in clients/<slug>.yaml), evaluated after every run and emailed.
+
+    \b
+    SMTP from the environment: GOALPOST_SMTP_HOST, GOALPOST_SMTP_PORT (587 starttls, 465 ssl,
+    25 none), GOALPOST_SMTP_SECURITY (starttls | ssl | none; default starttls),
+    GOALPOST_SMTP_USER, GOALPOST_SMTP_PASSWORD, GOALPOST_SMTP_FROM, GOALPOST_SMTP_TIMEOUT.
+    Without GOALPOST_SMTP_HOST, emails are written as .eml files to .goalpost/outbox/<slug>/.
+    GOALPOST_CONSULTANT_EMAIL receives failed-run alerts (or `alerts.consultant`).
+    """
+
+
+def _print_outcome(outcome: dict[str, Any]) -> None:
+    for rule in outcome["rules"]:
+        if rule.get("error"):
+            click.echo(click.style(f"  error    {rule['rule']:24} {rule['error']}", fg="red"))
+            continue
+        snoozed = f", snoozed until {rule['snoozed_until']:%Y-%m-%d %H:%M} UTC" \
+            if rule.get("snoozed_until") else ""
+        click.echo(f"  {rule['rule']:24} checked {rule.get('checked', 0):>5}  firing "
+                   f"{rule.get('firing', 0):>4}  fired {rule.get('fired', 0)}  reminded "
+                   f"{rule.get('reminded', 0)}  recovered {rule.get('recovered', 0)}{snoozed}")
+    _print_delivery(outcome)
+
+
+def _print_delivery(outcome: dict[str, Any]) -> None:
+    for sent in outcome["sent"]:
+        where = sent.get("path") or "SMTP"
+        click.echo(f"  sent to {sent['recipient']} ({sent['items']} item(s)) via {where}: "
+                   f"{sent['subject']}")
+    for failed in outcome["failed"]:
+        click.echo(click.style(f"  NOT sent to {failed['recipient']} after {failed['attempts']} "
+                               f"tries (retried next time): {failed['error']}", fg="red"))
+    if outcome.get("held"):
+        click.echo(f"  {outcome['held']} notification(s) held until the quiet hours end")
+
+
+@alerts.command("check")
+@click.argument("slug")
+@JSON
+def alerts_check(slug: str, as_json: bool) -> None:
+    """Evaluate client SLUG's rules now and send what fired; exit 1 if a rule could not be
+    evaluated or an email could not be sent (it is retried at the next evaluation)."""
+    from goalpost.alerts.manage import check
+
+    outcome = check(slug)
+    data = outcome.as_dict()
+    if as_json:
+        _emit_json(data)
+    else:
+        click.echo(f"evaluation {outcome.evaluation_id} of {slug}")
+        _print_outcome(data)
+    if outcome.warnings():
+        sys.exit(1)
+
+
+@alerts.command("list")
+@click.argument("slug")
+@JSON
+def alerts_list(slug: str, as_json: bool) -> None:
+    """Client SLUG's rules: condition, recipients, snooze, and what is firing now."""
+    from goalpost.alerts.manage import overview
+
+    items = overview(slug)
+    if as_json:
+        _emit_json(items)
+        return
+    if not items:
+        click.echo(f"no alert rules for {slug} (add them under `alerts:` in its YAML)")
+    for item in items:
+        snoozed = f"  snoozed until {item['snoozed_until']:%Y-%m-%d %H:%M} UTC" \
+            if item["snoozed_until"] else ""
+        click.echo(f"{item['rule']:24} {item['kind']:12} {item['severity']:8} "
+                   f"{item['condition']}{snoozed}")
+        click.echo(f"    to {', '.join(item['recipients'])}; firing {len(item['firing'])}; "
+                   f"pending deliveries {item['pending_deliveries']}")
+        for firing in item["firing"][:10]:
+            click.echo(f"      {firing['label']}: {firing['details'].get('summary', '')}")
+
+
+@alerts.command("history")
+@click.argument("slug")
+@click.option("--rule", help="Only this rule's events.")
+@click.option("--limit", default=50, show_default=True, help="How many events.")
+@JSON
+def alerts_history(slug: str, rule: str | None, limit: int, as_json: bool) -> None:
+    """Client SLUG's alert events, newest first: evaluations, what fired, recovered or was
+    snoozed, and every delivery attempt with its error."""
+    from goalpost.alerts.manage import history
+
+    events = history(slug, limit=limit, rule=rule)
+    if as_json:
+        _emit_json(events)
+        return
+    for event in events:
+        who = f" to {event['recipient']}" if event["recipient"] else ""
+        what = " ".join(str(x) for x in (event["rule"], event["key"]) if x)
+        error = click.style(f"  {event['error']}", fg="red") if event["error"] else ""
+        click.echo(f"{event['at']:%Y-%m-%d %H:%M:%S} {event['event']:10} {event['status']:8} "
+                   f"{what}{who}{error}")
+
+
+@alerts.command("test")
+@click.argument("slug")
+@click.option("--rule", help="Only this rule's recipients.")
+@JSON
+def alerts_test(slug: str, rule: str | None, as_json: bool) -> None:
+    """Send a sample email to the recipients of client SLUG's rules (now, whatever the quiet
+    hours); exit 1 if it could not be sent."""
+    from goalpost.alerts.manage import send_test
+
+    report = send_test(slug, rule)
+    data = {"sent": report.sent, "failed": report.failed, "held": report.held}
+    if as_json:
+        _emit_json(data)
+    else:
+        _print_delivery(data)
+    if report.failed:
+        sys.exit(1)
+
+
+@alerts.command("snooze")
+@click.argument("slug")
+@click.argument("rule")
+@click.option("--until", "until", help="A date (2025-03-01, midnight in the client's time "
+              "zone), a date and time ('2025-03-01 08:00') or a duration (12h, 3d).")
+@click.option("--clear", is_flag=True, help="Wake the rule now.")
+def alerts_snooze(slug: str, rule: str, until: str | None, clear: bool) -> None:
+    """Silence RULE of client SLUG until a time. If its condition still holds then, it is
+    told at the next evaluation."""
+    from goalpost.alerts.manage import snooze
+
+    if bool(until) == clear:
+        raise ConfigError("give --until <time> or --clear",
+                          hint=f"goalpost alerts snooze {slug} {rule} --until 3d")
+    end = snooze(slug, rule, None if clear else until)
+    click.echo(f"rule {rule} of {slug} " + (f"snoozed until {end:%Y-%m-%d %H:%M} UTC" if end
+                                             else "is awake"))
+
+
 # --- backups ----------------------------------------------------------------------------
 
 

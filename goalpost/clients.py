@@ -62,7 +62,8 @@ def remove(conn: psycopg.Connection, slug: str, *, keep_file: bool = False) -> l
     tenants.deprovision(conn, slug)
     removed.append("schemas and reader role")
     with conn.transaction():
-        for table in ("quarantine", "source_files", "extract_state"):
+        for table in ("quarantine", "source_files", "extract_state", "alert_state",
+                      "alert_snoozes", "alert_outbox"):
             conn.execute(f"DELETE FROM goalpost.{table} WHERE client = %s", (slug,))
         conn.execute("DELETE FROM goalpost.clients WHERE slug = %s", (slug,))
     removed.append("control-schema rows")

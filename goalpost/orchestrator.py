@@ -1,5 +1,5 @@
-"""One run of one client: extract every source stream, build that client's models, then
-report how fresh each source is.
+"""One run of one client: extract every source stream, build that client's models, run its
+extensions, report how fresh each source is, then evaluate its alert rules.
 
 Each stream is a step of its own: a stream that fails is recorded and the others go on, and
 the transform still builds from what is in raw (every file lands whole or not at all).
@@ -129,6 +129,8 @@ def run_client(
         for warning in step.details["warnings"]:
             say(f"warning: {warning}")
 
+    _run_alerts(recorder, slug, client, say)
+
     result.steps = recorder.steps
     result.status = recorder.finish(
         {"rows_loaded": result.rows_loaded, "rows_quarantined": result.rows_quarantined,
@@ -151,6 +153,27 @@ def run_extensions(slug: str, names: list[str] | None = None, *, force: bool = F
     result.steps = recorder.steps
     result.status = recorder.finish({"extensions": [s.name for s in recorder.steps]})
     return result
+
+
+def _run_alerts(recorder: RunRecorder, slug: str, client: Client, say: Progress) -> None:
+    """Evaluate the alert rules at the end of every run, a failed one too (it alerts the
+    consultant). Rules that cannot be evaluated and deliveries that fail are warnings of the
+    step: they are retried at the next evaluation and never fail the run."""
+    from goalpost.alerts.check import evaluate_alerts
+
+    failed = "; ".join(f"{s.name}: {s.error}" for s in recorder.steps if s.status == "failed")
+    with recorder.step("alerts", "alert") as step:
+        outcome = evaluate_alerts(recorder.conn, slug, client, trigger="run",
+                                  run_id=recorder.run_id, run_errors=failed)
+        fired = sum(r.get("fired", 0) + r.get("reminded", 0) for r in outcome.rules)
+        step.details = {"evaluation_id": outcome.evaluation_id, "rules": len(outcome.rules),
+                        "notified": fired, "emails_sent": len(outcome.delivery.sent),
+                        "emails_failed": len(outcome.delivery.failed),
+                        "held": outcome.delivery.held, "warnings": outcome.warnings()}
+        say(f"alerts: {len(outcome.rules)} rule(s), {fired} notification(s), "
+            f"{len(outcome.delivery.sent)} email(s) sent")
+        for warning in step.details["warnings"]:
+            say(f"warning: {warning}")
 
 
 def _run_extensions(recorder: RunRecorder, slug: str, client: Client, *, built_ok: bool,

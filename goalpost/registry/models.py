@@ -1,8 +1,8 @@
 """The client registry's schema: what a `clients/<slug>.yaml` may say.
 
 Validation errors are turned into messages naming the file, line and field by
-goalpost.registry.store. Alert rules and dashboards join this schema in later versions;
-unknown keys are refused so that typos do not pass silently.
+goalpost.registry.store. Alert rules are in goalpost.registry.alert_rules; dashboards join
+this schema in later versions; unknown keys are refused so that typos do not pass silently.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from pydantic import (
 from goalpost.canonical import ENTITIES, ENTITY_NAMES
 from goalpost.identifiers import NAME_RE
 from goalpost.metrics import Metric, MetricOverride, resolve, standard_metrics
+from goalpost.registry.alert_rules import ALERT_CONTEXT, AlertContext, Alerts
 
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
@@ -462,6 +463,23 @@ class Goal(_Strict):
         return f"{self.metric} {self.value or 'all'} {start}..{end}"
 
 
+def _names(items: Any) -> frozenset[str]:
+    return frozenset(str(item["name"]) for item in items or ()
+                     if isinstance(item, dict) and item.get("name"))
+
+
+def _alert_context(data: Any, metrics: dict[str, Metric] | str | None) -> AlertContext:
+    """What the alert rules of `data` (a client's raw document) may name."""
+    if not isinstance(data, dict):
+        return AlertContext(metrics=None)
+    known = None if metrics == _UNCHECKED else metrics or standard_metrics()
+    goals, sources = data.get("goals"), data.get("sources")
+    return AlertContext(metrics=known,  # type: ignore[arg-type]
+                        goals=_names(goals if isinstance(goals, list) else ()),
+                        sources=_names(sources if isinstance(sources, list) else ()),
+                        has_owners=bool(data.get("owners")))
+
+
 class Client(_Strict):
     """A client of the consultancy, as declared in clients/<slug>.yaml."""
 
@@ -487,6 +505,9 @@ class Client(_Strict):
     dashboards: list[Name] | None = Field(
         default=None, description="the Metabase dashboard templates to provision "
         "(metabase/templates/<name>.yaml; default: all of them)")
+    alerts: Alerts = Field(
+        default_factory=Alerts, description="alert rules evaluated after each run, their "
+        "recipients, quiet hours and reminders (emails)")
 
     @model_validator(mode="wrap")
     @classmethod
@@ -500,9 +521,11 @@ class Client(_Strict):
             except (ValueError, ValidationError, AttributeError, TypeError):
                 metrics = _UNCHECKED
         token = _GOAL_METRICS.set(metrics)
+        alert_token = ALERT_CONTEXT.set(_alert_context(data, metrics))
         try:
             return handler(data)
         finally:
+            ALERT_CONTEXT.reset(alert_token)
             _GOAL_METRICS.reset(token)
 
     @field_validator("timezone")

@@ -19,6 +19,7 @@ from ruamel.yaml.error import YAMLError
 from goalpost.errors import ConfigError, NotFoundError
 from goalpost.identifiers import check_slug
 from goalpost.paths import clients_dir, project_root
+from goalpost.registry.alert_rules import RULE_TAGS
 from goalpost.registry.models import Client
 
 
@@ -41,9 +42,9 @@ def display_path(path: Path) -> str:
         return str(path)
 
 
-# Tags of the unions (a source's files or API, a goal's dates or keyword): in pydantic's
-# error locations, not in the file.
-UNION_TAGS = ("files", "api", "dates_form", "keyword_form")
+# Tags of the unions (a source's files or API, a goal's dates or keyword, an alert rule's
+# kind): in pydantic's error locations, not in the file.
+UNION_TAGS = ("files", "api", "dates_form", "keyword_form", *RULE_TAGS)
 
 
 def _clean_loc(loc: Iterable[Any]) -> list[Any]:

@@ -1,0 +1,6 @@
+"""Alerts: the client's rules evaluated after every run, told by email once per situation.
+
+evaluate (what each rule sees now), state (fire, remind, re-arm, snooze), render (the digest
+email), delivery (SMTP or the outbox folder, retries), check (one evaluation, end to end) and
+manage (what the `goalpost alerts` commands call).
+"""

@@ -1,0 +1,162 @@
+"""The digest email: everything that fired for one recipient, as text and HTML.
+
+Each item shows what was seen, the value against the threshold and the recent values, as a
+small chart (PNG, inline) and as a table for mail readers that hide images; the link to the
+client's dashboard closes the message when one is configured.
+"""
+
+from __future__ import annotations
+
+import html
+import io
+from datetime import datetime
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
+from typing import Any
+
+from goalpost.alerts.evaluate import fmt
+
+# Charts per email: a digest of fifty low stocks keeps a table for the rest, not fifty images.
+MAX_CHARTS = 10
+SEVERITY_ORDER = {"critical": 0, "warning": 1, "info": 2}
+SEVERITY_COLOUR = {"critical": "#b00020", "warning": "#b26a00", "info": "#2a5db0"}
+
+
+def chart_png(recent: list[list[Any]], threshold: Any) -> bytes | None:
+    """A small line chart of the recent values with the threshold dashed; None when there
+    are fewer than two values."""
+    if len(recent) < 2:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(3.2, 1.0), dpi=100)
+    axes = figure.add_subplot()
+    values = [float(value) for _, value in recent]
+    axes.plot(range(len(values)), values, color="#2a5db0", linewidth=1.5, marker="o",
+              markersize=2.5)
+    if isinstance(threshold, int | float):
+        axes.axhline(float(threshold), color="#b00020", linewidth=1, linestyle="--")
+    axes.set_xticks([0, len(values) - 1], [str(recent[0][0])[5:], str(recent[-1][0])[5:]])
+    axes.tick_params(labelsize=7, length=2)
+    for side in ("top", "right"):
+        axes.spines[side].set_visible(False)
+    figure.tight_layout(pad=0.3)
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    return buffer.getvalue()
+
+
+def subject(client_name: str, items: list[dict[str, Any]]) -> str:
+    """One item: what it is; several: how many, and of which rules."""
+    urgent = "[critical] " if any(i["severity"] == "critical" for i in items) else ""
+    test = "[test] " if all(i["reason"] == "test" for i in items) else ""
+    if len(items) == 1:
+        item = items[0]
+        again = "still: " if item["reason"] == "reminded" else ""
+        return f"{test}{urgent}{client_name}: {again}{item['summary']}"
+    rules: dict[str, int] = {}
+    for item in _ordered(items):
+        rules[item["rule"]] = rules.get(item["rule"], 0) + 1
+    named = ", ".join(f"{rule} ({n})" if n > 1 else rule for rule, n in rules.items())
+    return f"{test}{urgent}{client_name}: {len(items)} alerts: {named}"
+
+
+def _ordered(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return sorted(items, key=lambda i: (SEVERITY_ORDER.get(i["severity"], 9), i["rule"],
+                                        i["label"]))
+
+
+def _recent_text(recent: list[list[Any]]) -> str:
+    return ", ".join(f"{str(day)[5:]} {fmt(value)}" for day, value in recent)
+
+
+def text_body(client_name: str, slug: str, items: list[dict[str, Any]],
+              dashboard_url: str | None) -> str:
+    lines = [f"{client_name}: {len(items)} alert{'s' if len(items) > 1 else ''}", ""]
+    rule = None
+    for item in _ordered(items):
+        if item["rule"] != rule:
+            rule = item["rule"]
+            lines += [f"{rule} ({item['severity']}): {item['description']}"]
+        again = " (reminder: still the case)" if item["reason"] == "reminded" else ""
+        lines.append(f"  - {item['summary']}{again}")
+        if item.get("value") is not None and item.get("threshold") is not None:
+            lines.append(f"    value {fmt(item['value'])}, threshold {fmt(item['threshold'])}")
+        if item.get("recent"):
+            lines.append(f"    recent: {_recent_text(item['recent'])}")
+        if item.get("since") and item["reason"] == "reminded":
+            lines.append(f"    since {item['since']}")
+    lines.append("")
+    if dashboard_url:
+        lines.append(f"Dashboard: {dashboard_url}")
+    rules = sorted({item["rule"] for item in items})
+    lines.append(f"To pause a rule: goalpost alerts snooze {slug} {rules[0]} --until <date>")
+    return "\n".join(lines) + "\n"
+
+
+def html_body(client_name: str, items: list[dict[str, Any]], dashboard_url: str | None,
+              charts: dict[int, str]) -> str:
+    esc = html.escape
+    rows = []
+    for index, item in enumerate(_ordered(items)):
+        colour = SEVERITY_COLOUR.get(item["severity"], "#444")
+        recent = item.get("recent") or []
+        cells = "".join(f"<td style='padding:0 4px;font-size:11px'>{esc(str(day)[5:])}<br>"
+                        f"<b>{esc(fmt(value))}</b></td>" for day, value in recent)
+        table = (f"<table style='border-collapse:collapse;margin-top:4px'><tr>{cells}</tr>"
+                 "</table>") if recent else ""
+        image = (f"<img src='cid:{charts[index]}' alt='recent values' width='320' "
+                 "height='100'><br>") if index in charts else ""
+        again = " <i>(reminder: still the case)</i>" if item["reason"] == "reminded" else ""
+        figures = ""
+        if item.get("value") is not None and item.get("threshold") is not None:
+            figures = (f"<div>value <b>{esc(fmt(item['value']))}</b>, threshold "
+                       f"<b>{esc(fmt(item['threshold']))}</b></div>")
+        rows.append(
+            f"<tr><td style='padding:8px;border-top:1px solid #ddd;vertical-align:top'>"
+            f"<span style='color:{colour};font-weight:bold'>{esc(item['severity'])}</span><br>"
+            f"<span style='color:#666'>{esc(item['rule'])}</span></td>"
+            f"<td style='padding:8px;border-top:1px solid #ddd'>"
+            f"<div><b>{esc(item['summary'])}</b>{again}</div>"
+            f"<div style='color:#666;font-size:12px'>{esc(item['description'])}</div>"
+            f"{figures}{image}{table}</td></tr>")
+    link = (f"<p><a href='{esc(dashboard_url)}'>Open the dashboard</a></p>"
+            if dashboard_url else "")
+    return (f"<html><body style='font-family:sans-serif'>"
+            f"<h2 style='font-size:16px'>{esc(client_name)}: {len(items)} alert"
+            f"{'s' if len(items) > 1 else ''}</h2>"
+            f"<table style='border-collapse:collapse'>{''.join(rows)}</table>{link}"
+            "<p style='color:#888;font-size:11px'>Sent by Goalpost.</p></body></html>")
+
+
+def digest(*, sender: str, recipient: str, client_name: str, slug: str,
+           items: list[dict[str, Any]], now: datetime) -> EmailMessage:
+    """One email to one recipient grouping `items` (outbox payloads)."""
+    dashboard_url = next((i.get("dashboard_url") for i in items if i.get("dashboard_url")),
+                         None)
+    message = EmailMessage()
+    message["Subject"] = subject(client_name, items)
+    message["From"] = sender
+    message["To"] = recipient
+    message["Date"] = format_datetime(now)
+    message["Message-ID"] = make_msgid(domain="goalpost.local")
+    message["X-Goalpost-Client"] = slug
+    message.set_content(text_body(client_name, slug, items, dashboard_url))
+    pictures: dict[int, tuple[str, bytes]] = {}
+    for index, item in enumerate(_ordered(items)):
+        if len(pictures) >= MAX_CHARTS:
+            break
+        png = chart_png(item.get("recent") or [], item.get("threshold"))
+        if png:
+            pictures[index] = (make_msgid(domain="goalpost.local")[1:-1], png)
+    message.add_alternative(html_body(client_name, items, dashboard_url,
+                                      {i: cid for i, (cid, _) in pictures.items()}),
+                            subtype="html")
+    html_part = message.get_payload()[1]
+    for cid, png in pictures.values():
+        html_part.add_related(png, maintype="image", subtype="png", cid=f"<{cid}>",
+                              filename="chart.png")
+    return message
