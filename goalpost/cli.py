@@ -1076,16 +1076,31 @@ def metabase_apply(slug: str, as_json: bool) -> None:
 def metabase_standin(host: str, port: int) -> None:
     """Run a stand-in Metabase (in memory, every request checked against Metabase's OpenAPI
     spec) to try bootstrap, plan and apply without a Metabase server. Ctrl-C stops it."""
-    import contextlib
+    import signal
 
     from metabase.standin import StandinServer
 
-    server = StandinServer(host, port, verbose=True)
+    try:
+        server = StandinServer(host, port, verbose=True)
+    except OSError as exc:
+        raise GoalpostError(f"cannot listen on {host}:{port}: {exc.strerror}",
+                            hint="another program (or stand-in) uses that port: stop it, or "
+                                 "pick another with --port") from None
     click.echo(f"stand-in Metabase on {server.url}; in another terminal:\n"
                f"  export GOALPOST_METABASE_URL={server.url}\n"
                "  goalpost metabase bootstrap && goalpost metabase plan <client>")
-    with contextlib.suppress(KeyboardInterrupt):
+
+    def _stop(*_: object) -> None:
+        raise KeyboardInterrupt
+
+    # SIGTERM (kill, a service manager) stops it like Ctrl-C, with the same summary.
+    signal.signal(signal.SIGTERM, _stop)
+    try:
         server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
     if server.metabase.violations:
         click.echo(f"{len(server.metabase.violations)} request(s) did not conform to the spec:",
                    err=True)

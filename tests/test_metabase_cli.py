@@ -90,3 +90,11 @@ def test_renames_removed_owner_lost_key_and_new_tables(standin: StandinServer,  
     assert len(state.dashboards) == 5
     assert any(r.path.endswith("/sync_schema") for r in standin.metabase.seen[before:])
     assert "no changes" in run_cli("metabase", "plan", "acme").output
+
+
+def test_standin_on_a_busy_port_says_so(standin: StandinServer, run_cli) -> None:  # noqa: F811,ANN001
+    port = int(standin.url.rsplit(":", 1)[1])
+    result = run_cli("metabase", "standin", "--port", str(port))
+    assert result.exit_code == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in result.output
+    assert "pick another with --port" in result.output and "Traceback" not in result.output
