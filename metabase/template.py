@@ -58,14 +58,11 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-from ruamel.yaml import YAML
-from ruamel.yaml.comments import CommentedMap
-from ruamel.yaml.error import YAMLError
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from goalpost.errors import ConfigError, NotFoundError
 from goalpost.identifiers import check_slug, schema_name
-from goalpost.registry.store import _explain, _field_path, _line_of, display_path
+from goalpost.registry.store import display_path, parse_yaml_model
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 GRID_WIDTH = 24
@@ -247,35 +244,12 @@ def layout(dashboard: DashboardTemplate) -> list[Placement]:
 
 # -- loading -------------------------------------------------------------------------------
 
-def _yaml() -> YAML:
-    return YAML(typ="rt")
-
-
 def parse_template(text: str, path: Path) -> DashboardTemplate:
     """Validate one template; ConfigError lists every problem as file:line: field: what."""
     shown = display_path(path)
-    try:
-        document = _yaml().load(text)
-    except YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{shown}:{mark.line + 1}" if mark else shown
-        raise ConfigError(f"{where}: not valid YAML: {getattr(exc, 'problem', None) or exc}",
-                          hint="check indentation and quoting around that line") from None
-    if not isinstance(document, CommentedMap):
-        raise ConfigError(f"{shown}: expected a mapping (key:, name:, filters:, cards:)")
-    try:
-        template = DashboardTemplate.model_validate(document)
-    except ValidationError as exc:
-        lines = []
-        for error in exc.errors():
-            loc = [part for part in error["loc"] if part not in ("function-after",)]
-            line = _line_of(document, loc)
-            where = f"{shown}:{line}" if line else shown
-            explained = ("unknown key: remove it or check its spelling"
-                         if error["type"] == "extra_forbidden" else _explain(error))
-            lines.append(f"{where}: {_field_path(loc)}: {explained}")
-        raise ConfigError(f"{shown} is not a valid dashboard template:\n  " + "\n  ".join(lines),
-                          hint="see metabase/templates/README.md for the format") from None
+    template, _ = parse_yaml_model(text, path, DashboardTemplate, what="dashboard template",
+                                   keys="key:, name:, filters:, cards:",
+                                   hint="see metabase/templates/README.md for the format")
     if template.key != path.stem:
         raise ConfigError(f"{shown}: key {template.key!r} differs from the file name",
                           hint=f"name the file {template.key}.yaml or set key: {path.stem}")

@@ -9,9 +9,9 @@ from __future__ import annotations
 import io
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import YAMLError
@@ -21,6 +21,8 @@ from goalpost.identifiers import check_slug
 from goalpost.paths import clients_dir, project_root
 from goalpost.registry.alert_rules import RULE_TAGS
 from goalpost.registry.models import Client
+
+M = TypeVar("M", bound=BaseModel)
 
 
 def _yaml() -> YAML:
@@ -47,8 +49,12 @@ def display_path(path: Path) -> str:
 UNION_TAGS = ("files", "api", "dates_form", "keyword_form", *RULE_TAGS)
 
 
+# Steps of pydantic's validators that show in error locations but not in the file.
+VALIDATOR_STEPS = ("function-after", "function-before")
+
+
 def _clean_loc(loc: Iterable[Any]) -> list[Any]:
-    return [part for part in loc if part not in UNION_TAGS]
+    return [part for part in loc if part not in UNION_TAGS and part not in VALIDATOR_STEPS]
 
 
 def _line_of(document: Any, loc: Iterable[Any]) -> int | None:
@@ -71,7 +77,7 @@ def _field_path(loc: Iterable[Any]) -> str:
     for part in _clean_loc(loc):
         if isinstance(part, int):
             text += f"[{part}]"
-        elif part in ("function-after", "function-before") or "[" in str(part):
+        elif "[" in str(part):
             continue
         else:
             text += f".{part}" if text else str(part)
@@ -81,7 +87,7 @@ def _field_path(loc: Iterable[Any]) -> str:
 def _explain(error: dict[str, Any]) -> str:
     kind, msg = error["type"], error["msg"]
     if kind == "extra_forbidden":
-        return "unknown key: remove it or check its spelling (see the registry reference in README)"
+        return "unknown key: remove it or check its spelling"
     if kind == "missing":
         return "required: add it"
     if kind == "literal_error":
@@ -91,8 +97,11 @@ def _explain(error: dict[str, Any]) -> str:
     return msg.removeprefix("Value error, ")
 
 
-def parse_client(text: str, path: Path) -> tuple[Client, CommentedMap]:
-    """Validate one client's YAML; ConfigError lists every problem with file:line: field."""
+def parse_yaml_model(text: str, path: Path, model: type[M], *, what: str, keys: str,
+                     hint: str) -> tuple[M, CommentedMap]:
+    """Validate a YAML document against `model`; ConfigError lists every problem as
+    file:line: field: message. `what` names the kind of file ("client definition"), `keys`
+    a few of its top-level keys and `hint` where its format is described."""
     shown = display_path(path)
     try:
         document = _yaml().load(text)
@@ -104,24 +113,28 @@ def parse_client(text: str, path: Path) -> tuple[Client, CommentedMap]:
             hint="check indentation and quoting around that line",
         ) from None
     if document is None:
-        raise ConfigError(
-            f"{shown}: the file is empty", hint="see clients/panpan.yaml for an example"
-        )
+        raise ConfigError(f"{shown}: the file is empty", hint=hint)
     if not isinstance(document, CommentedMap):
-        raise ConfigError(f"{shown}: expected a mapping of keys (name:, timezone:, ...)")
+        raise ConfigError(f"{shown}: expected a mapping of keys ({keys}, ...)")
     try:
-        client = Client.model_validate(document)
+        value = model.model_validate(document)
     except ValidationError as exc:
         lines = []
         for error in exc.errors():
             line = _line_of(document, error["loc"])
             where = f"{shown}:{line}" if line else shown
             lines.append(f"{where}: {_field_path(error['loc'])}: {_explain(error)}")
-        raise ConfigError(
-            f"{shown} is not a valid client definition:\n  " + "\n  ".join(lines),
-            hint="fix the fields above, then run `goalpost client validate`",
-        ) from None
-    return client, document
+        raise ConfigError(f"{shown} is not a valid {what}:\n  " + "\n  ".join(lines),
+                          hint=hint) from None
+    return value, document
+
+
+def parse_client(text: str, path: Path) -> tuple[Client, CommentedMap]:
+    """Validate one client's YAML; ConfigError lists every problem with file:line: field."""
+    return parse_yaml_model(text, path, Client, what="client definition",
+                            keys="name:, timezone:",
+                            hint="fix the fields above, then run `goalpost client validate` "
+                                 "(clients/panpan.yaml is a worked example)")
 
 
 def load_client(slug: str) -> Client:
