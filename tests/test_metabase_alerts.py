@@ -5,6 +5,7 @@ goalpost.alerts.evaluate finds on the same data."""
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from email import message_from_bytes, policy
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -16,6 +17,9 @@ from metabase_fixtures import make_client, standin  # noqa: F401 - fixture
 from psycopg import sql
 
 from goalpost.alerts import evaluate
+from goalpost.alerts.check import evaluate_alerts
+from goalpost.alerts.delivery import outbox_dir
+from goalpost.alerts.links import dashboard_link
 from goalpost.errors import ConfigError
 from goalpost.registry import load_client
 from goalpost.registry.models import Client
@@ -194,26 +198,33 @@ TABLES = {
 }
 
 
+def _columns(table: str) -> list[str]:
+    return [part.split()[0] for part in TABLES[table].split(", ")]
+
+
 def _insert(conn: psycopg.Connection, table: str, rows: list[tuple[Any, ...]]) -> None:
     layer, name = table.split(".")
     target = sql.SQL("{}.{}").format(sql.Identifier(f"acme_{layer}"), sql.Identifier(name))
     with conn.cursor() as cursor:
-        cursor.executemany(sql.SQL("INSERT INTO {} VALUES ({})").format(
-            target, sql.SQL(", ").join(sql.Placeholder() * len(rows[0]))), rows)
+        cursor.executemany(sql.SQL("INSERT INTO {} ({}) VALUES ({})").format(
+            target, sql.SQL(", ").join(map(sql.Identifier, _columns(table))),
+            sql.SQL(", ").join(sql.Placeholder() * len(rows[0]))), rows)
 
 
-def _marts(project: Path, conn: psycopg.Connection, rules: list[dict[str, Any]]) -> date:
-    """Hand-made marts where every rule below has keys that breach and keys that do not;
-    the client's yesterday."""
+def _marts(project: Path, conn: psycopg.Connection, rules: list[dict[str, Any]],
+           **extra: Any) -> date:
+    """Hand-made marts (beside make_client's tables) where every rule below has keys that
+    breach and keys that do not; the client's yesterday."""
     make_client(project, conn, "acme", alerts={"rules": rules},
                 goals=[{"name": "spring", "metric": "revenue", "target": 1000,
-                        "period": "month", "deadline": "2030-03-31"}])
+                        "period": "month", "deadline": "2030-03-31"}], **extra)
     for table, columns in TABLES.items():
         layer, name = table.split(".")
-        conn.execute(sql.SQL("DROP TABLE IF EXISTS {}.{}").format(
-            sql.Identifier(f"acme_{layer}"), sql.Identifier(name)))
-        conn.execute(sql.SQL("CREATE TABLE {}.{} ({})").format(
-            sql.Identifier(f"acme_{layer}"), sql.Identifier(name), sql.SQL(columns)))
+        target = sql.SQL("{}.{}").format(sql.Identifier(f"acme_{layer}"), sql.Identifier(name))
+        conn.execute(sql.SQL("CREATE TABLE IF NOT EXISTS {} ()").format(target))
+        for column in columns.split(", "):
+            conn.execute(sql.SQL("ALTER TABLE {} ADD COLUMN IF NOT EXISTS {}").format(
+                target, sql.SQL(column)))
     refresh_grants(conn, "acme")
     today = datetime.now(ZoneInfo("Europe/Paris")).date()
     yesterday = today - timedelta(days=1)
@@ -291,3 +302,57 @@ def test_alert_cards_find_what_the_email_alerts_find(project: Path,
         "drops": ["revenue/location/LYO-01"],
         "any_anomaly": ["revenue/all/all", "revenue/location/LYO-01", "revenue/location/VIL-01"],
         "goals": ["spring", "summer"], "spring_off": []}
+
+
+def test_alert_emails_link_to_the_provisioned_dashboards(standin: StandinServer,  # noqa: F811
+                                                        project: Path, conn: psycopg.Connection,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    rules = [dict(LOW_STOCK, recipients=["owners"]), RULES[2], DROPS]  # stock, revenue, anomaly
+    _marts(project, conn, rules)
+    bootstrap()
+    apply_plan(_plan("acme", conn), MetabaseClient.from_env(), conn)
+    dashboards = {d["name"]: d["id"] for d in standin.metabase.state.dashboards.values()}
+    monkeypatch.setenv("GOALPOST_METABASE_SITE_URL", "https://bi.acme.example/")
+    outcome = evaluate_alerts(conn, "acme", load_client("acme"))
+    assert len(outcome.delivery.sent) == 1, outcome.as_dict()
+    (path,) = outbox_dir("acme").glob("*.eml")
+    message = message_from_bytes(path.read_bytes(), policy=policy.default)
+    text = message.get_body(("plain",)).get_content()
+    html = message.get_body(("html",)).get_content()
+    links = {name: f"https://bi.acme.example/dashboard/{dashboards[name]}"
+             for name in ("Inventory", "Sales overview", "Forecasts and anomalies")}
+    for line, name in (("Bread at Croix-Rousse", "Inventory"),
+                       ("is under 150 (Croix-Rousse)", "Sales overview"),
+                       ("a high drop", "Forecasts and anomalies")):
+        item = text[text.index(line):]
+        assert item.split("\n  - ")[0].count(f"dashboard: {links[name]}\n") == 1, item
+        assert f"href='{links[name]}'" in html
+    assert "Dashboard: " not in text  # no closing link: each item has its own
+
+
+def test_the_yamls_dashboard_url_still_wins(project: Path, conn: psycopg.Connection,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GOALPOST_METABASE_SITE_URL", "https://bi.acme.example")
+    _marts(project, conn, [LOW_STOCK, RULES[2]])
+    _rewrite(project, "acme", alerts={"rules": [LOW_STOCK, RULES[2]],
+                                      "dashboard_url": "https://example.com/board"})
+    conn.execute("INSERT INTO goalpost.metabase_objects (client, kind, key, metabase_id, "
+                 "fingerprint, payload) VALUES ('acme', 'dashboard', 'inventory', 5, '', '{}')")
+    client = load_client("acme")
+    assert dashboard_link(conn, "acme", client, client.alerts.rules[0]) == \
+        "https://example.com/board"
+    evaluate_alerts(conn, "acme", client)
+    path = next(outbox_dir("acme").glob("*owner@acme.example*.eml"))
+    text = message_from_bytes(path.read_bytes(), policy=policy.default).get_body(
+        ("plain",)).get_content()
+    assert text.count("https://example.com/board") == 1  # once, closing the message
+    assert "Dashboard: https://example.com/board" in text
+    # Without the YAML's link: the provisioned dashboard, else nothing.
+    _rewrite(project, "acme", alerts={"rules": [LOW_STOCK, RULES[2]]})
+    client = load_client("acme")
+    stock, revenue = client.alerts.rules
+    assert dashboard_link(conn, "acme", client, stock) == "https://bi.acme.example/dashboard/5"
+    assert dashboard_link(conn, "acme", client, revenue) is None  # sales_overview not made
+    monkeypatch.delenv("GOALPOST_METABASE_SITE_URL")
+    monkeypatch.delenv("GOALPOST_METABASE_URL", raising=False)
+    assert dashboard_link(conn, "acme", client, stock) is None
