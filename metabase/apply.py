@@ -211,6 +211,18 @@ class _Applier:
                             what=f"laying out the cards of {what}")
         self._record(change, found["id"], found.get("entity_id"))
 
+    def _notification(self, change: Change) -> None:
+        desired = change.desired
+        assert desired is not None
+        payload = self._payload(change)
+        what = f"the Metabase alert of rule {desired.key}"
+        if change.action == "create":
+            found = self.mb.post("/api/notification/", payload, what=f"creating {what}")
+        else:
+            found = self.mb.put(f"/api/notification/{change.metabase_id}",
+                                dict(payload, active=True), what=f"updating {what}")
+        self._record(change, found["id"])
+
     # -- permissions and deletions ------------------------------------------------------------
 
     def _permissions(self) -> None:
@@ -243,6 +255,8 @@ class _Applier:
             elif change.kind == "dashboard":
                 self.mb.put(f"/api/dashboard/{mid}", {"archived": True},
                             what=f"archiving {what}")
+            elif change.kind == "notification":
+                self._deactivate(mid, what)
             elif change.kind == "membership":
                 self.mb.delete(f"/api/permissions/membership/{mid}", what=f"removing {what}")
             else:
@@ -252,6 +266,33 @@ class _Applier:
             if exc.status != 404:  # already gone: nothing left to delete
                 raise
         forget(self.conn, self.slug, change.kind, change.key)
+
+    def _deactivate(self, notification_id: int | None, what: str) -> None:
+        """Metabase deletes an alert by deactivating it (what its "Delete" button does):
+        PUT the notification back with active false."""
+        found = self.mb.get(f"/api/notification/{notification_id}", what=f"reading {what}")
+        if found.get("active") is False:
+            return
+        self.mb.put(f"/api/notification/{notification_id}",
+                    dict(spec_body(found), active=False), what=f"deactivating {what}")
+
+
+def spec_body(notification: dict[str, Any]) -> dict[str, Any]:
+    """A notification as Metabase returned it, cut down to what its PUT body takes."""
+    payload = notification.get("payload") or {}
+    return {
+        "payload_type": notification["payload_type"],
+        "payload": {k: payload[k] for k in ("card_id", "send_condition", "send_once")
+                    if payload.get(k) is not None},
+        "subscriptions": [{k: s[k] for k in ("type", "cron_schedule", "ui_display_type")
+                           if s.get(k) is not None}
+                          for s in notification.get("subscriptions") or []],
+        "handlers": [{"channel_type": h["channel_type"],
+                      "recipients": [{k: r[k] for k in ("type", "user_id",
+                                                        "permissions_group_id", "details")
+                                      if r.get(k) is not None}
+                                     for r in h.get("recipients") or []]}
+                     for h in notification.get("handlers") or []]}
 
 
 def apply_plan(plan: Plan, mb: MetabaseClient, conn: psycopg.Connection, *,

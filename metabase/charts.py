@@ -38,6 +38,9 @@ FRACTION_WORDS = ("rate",)  # 0.35 reads 35.0% (driver shares are already x100)
 PERCENT_WORDS = ("pct", "percent", "smape")  # already in percent: 35.0 reads 35.0%
 MAX_PIE_SLICES = 7
 MAX_TABLE_ROWS = 50
+# Pixel heights of a table's header and rows (fixed in page.py's style) to fit a card.
+TABLE_HEAD_HEIGHT = 20
+TABLE_ROW_HEIGHT = 18
 MAX_CATEGORIES = 40
 
 
@@ -654,8 +657,18 @@ def scalar(result: Result, display: str, settings: Mapping[str, Any], formats: F
     return "".join(parts)
 
 
-def table(result: Result, formats: Formats, settings: Mapping[str, Any]) -> str:
-    """An HTML table of the first rows, numbers right-aligned in the card's formats."""
+def table_rows_fitting(height: float | None) -> int:
+    """How many rows a table body of `height` pixels shows under its header (page.py fixes
+    the heights of header and rows), leaving a line for the "showing N of M" note."""
+    if height is None:
+        return MAX_TABLE_ROWS
+    return max(1, min(MAX_TABLE_ROWS, int((height - TABLE_HEAD_HEIGHT) // TABLE_ROW_HEIGHT)))
+
+
+def table(result: Result, formats: Formats, settings: Mapping[str, Any],
+          height: float | None = None) -> str:
+    """An HTML table of the rows that fit the card (`height`), numbers right-aligned in the
+    card's formats; "Showing N of M rows" when some do not fit."""
     if not result.rows:
         return '<div class="empty">No data</div>'
     columns = [c for c in _settings_list(settings, "table.columns") if c in result.columns]
@@ -665,8 +678,11 @@ def table(result: Result, formats: Formats, settings: Mapping[str, Any]) -> str:
     numeric = set(_numeric_columns(result))
     head = "".join(f'<th class="{"num" if c in numeric else ""}">'
                    f"{escape(str(titles.get(c, c.replace('_', ' '))))}</th>" for c in columns)
+    shown = table_rows_fitting(height)
+    if len(result.rows) > shown:
+        shown = max(1, shown - 1)  # the note takes a row's height
     body = []
-    for row in result.rows[:MAX_TABLE_ROWS]:
+    for row in result.rows[:shown]:
         cells = []
         for column, index in zip(columns, indexes, strict=True):
             value = row[index]
@@ -674,13 +690,14 @@ def table(result: Result, formats: Formats, settings: Mapping[str, Any]) -> str:
             cells.append(f'<td class="{"num" if numeric else ""}">'
                          f"{escape(formats.number(value, column))}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
-    more = (f'<div class="more">{len(result.rows) - MAX_TABLE_ROWS} more rows</div>'
-            if len(result.rows) > MAX_TABLE_ROWS else "")
+    more = (f'<div class="more">Showing {shown} of {len(result.rows)} rows</div>'
+            if len(result.rows) > shown else "")
     return (f'<div class="table-wrap"><table><thead><tr>{head}</tr></thead><tbody>'
             f'{"".join(body)}</tbody></table>{more}</div>')
 
 
-def pivot(result: Result, settings: Mapping[str, Any], formats: Formats) -> str:
+def pivot(result: Result, settings: Mapping[str, Any], formats: Formats,
+          height: float | None = None) -> str:
     """A cross table (Metabase `pivot_table.column_split`: rows, columns, values), each cell
     shaded by its value, as a cohort retention grid reads best."""
     split = settings.get("pivot_table.column_split") or {}
@@ -688,7 +705,7 @@ def pivot(result: Result, settings: Mapping[str, Any], formats: Formats) -> str:
     columns = [c for c in split.get("columns") or [] if c in result.columns][:1]
     values = [c for c in split.get("values") or [] if c in result.columns][:1]
     if not (rows and columns and values):
-        return table(result, formats, settings)
+        return table(result, formats, settings, height)
     ri = [result.columns.index(c) for c in rows]
     ci, vi = result.columns.index(columns[0]), result.columns.index(values[0])
     grid: dict[tuple[Any, ...], dict[Any, Any]] = {}
@@ -700,7 +717,10 @@ def pivot(result: Result, settings: Mapping[str, Any], formats: Formats) -> str:
     head = "".join(f"<th>{escape(c.replace('_', ' '))}</th>" for c in rows)
     head += "".join(f'<th class="num">{escape(text(h))}</th>' for h in heads)
     body = []
-    for key, cells in list(grid.items())[:MAX_TABLE_ROWS]:
+    shown = table_rows_fitting(height)
+    if len(grid) > shown:
+        shown = max(1, shown - 1)  # the note takes a row's height
+    for key, cells in list(grid.items())[:shown]:
         parts = [f"<td>{escape(formats.number(v, c))}</td>" for c, v in zip(rows, key,
                                                                               strict=True)]
         for h in heads:
@@ -711,8 +731,10 @@ def pivot(result: Result, settings: Mapping[str, Any], formats: Formats) -> str:
             parts.append(f'<td class="num"{shade}>{escape(formats.number(value, values[0]))}'
                          "</td>")
         body.append("<tr>" + "".join(parts) + "</tr>")
+    more = (f'<div class="more">Showing {shown} of {len(grid)} rows</div>'
+            if len(grid) > shown else "")
     return (f'<div class="table-wrap"><table class="pivot"><thead><tr>{head}</tr></thead>'
-            f'<tbody>{"".join(body)}</tbody></table></div>')
+            f'<tbody>{"".join(body)}</tbody></table>{more}</div>')
 
 
 def _sort_key(value: Any) -> tuple[int, Any]:
@@ -749,8 +771,8 @@ def render(result: Result, display: str, settings: Mapping[str, Any] | None, for
     if display in ("scalar", "smartscalar"):
         return scalar(result, display, settings, formats, width, height)
     if display == "pivot":
-        return pivot(result, settings, formats)
-    return table(result, formats, settings)
+        return pivot(result, settings, formats, height)
+    return table(result, formats, settings, height)
 
 
 def column_styles(settings: Mapping[str, Any]) -> dict[str, str]:

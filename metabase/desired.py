@@ -19,6 +19,7 @@ from typing import Any
 from goalpost.identifiers import reader_role, schema_name
 from goalpost.registry.models import Client
 from goalpost.warehouse.tenants import reader_password
+from metabase import alerts
 from metabase.template import (
     DashboardTemplate,
     FilterSpec,
@@ -29,7 +30,7 @@ from metabase.template import (
 )
 
 # Apply order: an object comes after what it refers to.
-KINDS = ("database", "group", "collection", "membership", "card", "dashboard")
+KINDS = ("database", "group", "collection", "membership", "card", "dashboard", "notification")
 
 
 @dataclass
@@ -131,9 +132,17 @@ def desired_objects(slug: str, client: Client, details: dict[str, Any]) -> list[
                                              "template-tags": tags}}}
             objects.append(Desired("card", key, card.name, payload,
                                    entity_id=entity_id(slug, "card", key)))
+    for rule in alerts.metabase_rules(client):
+        key = alerts.card_key(rule)
+        objects.append(Desired("card", key, f"Alert: {rule.name}",
+                               alerts.card_payload(slug, client, rule),
+                               entity_id=entity_id(slug, "card", key)))
     for dashboard in dashboards:
         objects.append(Desired("dashboard", dashboard.key, dashboard.name,
                                _dashboard_payload(dashboard)))
+    for rule in alerts.metabase_rules(client):
+        objects.append(Desired("notification", rule.name, f"Alert: {rule.name}",
+                               alerts.notification_payload(client, rule)))
     return objects
 
 

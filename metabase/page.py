@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from html import escape
 
+from metabase.charts import TABLE_HEAD_HEIGHT, TABLE_ROW_HEIGHT
+
 GRID_COLUMNS = 24
 PAGE_WIDTH = 1200
 COLUMN_WIDTH = PAGE_WIDTH / GRID_COLUMNS
@@ -46,13 +48,15 @@ section.dashboard h2 { margin: 0 0 4px; font-size: 18px; color: #2E353B; }
 .scalar .change.up { color: #84BB4C; } .scalar .change.down { color: #ED6E6E; }
 .table-wrap { overflow: hidden; height: 100%; }
 table { border-collapse: collapse; width: 100%; font-size: 11px; }
-th { text-align: left; color: #74838F; border-bottom: 1px solid #E6E9EE; padding: 3px 6px;
+th { text-align: left; color: #74838F; border-bottom: 1px solid #E6E9EE; padding: 0 6px;
+     height: @HEADpx; white-space: nowrap; }
+td { padding: 0 6px; height: @ROWpx; line-height: 13px; border-bottom: 1px solid #F0F2F5;
      white-space: nowrap; }
-td { padding: 2px 6px; border-bottom: 1px solid #F0F2F5; white-space: nowrap; }
 th.num, td.num { text-align: right; font-variant-numeric: tabular-nums; }
-.more { color: #A5B1BA; font-size: 11px; padding: 2px 6px; }
+.more { color: #74838F; font-size: 11px; padding: 3px 6px; font-style: italic; }
 footer { width: @WIDTHpx; margin: 0 auto 24px; color: #A5B1BA; font-size: 11px; }
-""".replace("@WIDTH", str(PAGE_WIDTH)).replace("@PAD", str(CARD_PADDING)).replace(
+""".replace("@WIDTH", str(PAGE_WIDTH)).replace("@HEAD", str(TABLE_HEAD_HEIGHT)).replace(
+    "@ROW", str(TABLE_ROW_HEIGHT)).replace("@PAD", str(CARD_PADDING)).replace(
     "@TITLE", str(TITLE_HEIGHT))
 
 

@@ -139,6 +139,10 @@ class _Current:
         return self._get_or_none(f"/api/dashboard/{dashboard_id}",
                                  f"reading dashboard {dashboard_id}")
 
+    def notification(self, notification_id: int) -> Any:
+        return self._get_or_none(f"/api/notification/{notification_id}",
+                                 f"reading notification {notification_id}")
+
 
 def _changed_fields(old: dict[str, Any], new: dict[str, Any]) -> str:
     keys = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
@@ -154,6 +158,42 @@ def _card_drift(found: dict[str, Any], payload: dict[str, Any]) -> str | None:
                if found.get(k) != payload.get(k)]
     if query != payload["dataset_query"]["native"]["query"]:
         differs.append("query")
+    return f"changed in Metabase: {', '.join(differs)}" if differs else None
+
+
+def _schedules(notification: dict[str, Any]) -> list[str]:
+    return sorted(s.get("cron_schedule") or "" for s in notification.get("subscriptions") or [])
+
+
+def _recipients(notification: dict[str, Any]) -> list[tuple[Any, ...]]:
+    """Who a notification's email handlers write to, whatever else Metabase adds."""
+    found = set()
+    for handler in notification.get("handlers") or []:
+        if handler.get("channel_type") != "channel/email" or handler.get("active") is False:
+            continue
+        for recipient in handler.get("recipients") or []:
+            found.add((recipient.get("type"), recipient.get("permissions_group_id"),
+                       recipient.get("user_id"), (recipient.get("details") or {}).get("value")))
+    return sorted(found, key=repr)
+
+
+def notification_drift(found: dict[str, Any], payload: dict[str, Any],
+                       refs: dict[str, int]) -> str | None:
+    """What differs between a notification in Metabase and ours (`payload` with references),
+    if anything: deactivated, on another card, another schedule or other recipients."""
+    if found.get("active") is False:
+        return "deactivated in Metabase"
+    try:
+        wanted = resolve(payload, refs)
+    except KeyError:
+        return "its card is new"
+    if (found.get("payload") or {}).get("card_id") != wanted["payload"]["card_id"]:
+        return "its card is new"
+    differs = [what for what, ours, theirs in (
+        ("send_condition", wanted["payload"]["send_condition"],
+         (found.get("payload") or {}).get("send_condition")),
+        ("schedule", _schedules(wanted), _schedules(found)),
+        ("recipients", _recipients(wanted), _recipients(found))) if ours != theirs]
     return f"changed in Metabase: {', '.join(differs)}" if differs else None
 
 
@@ -187,6 +227,11 @@ def _check(change: Change, current: _Current, refs: dict[str, int]) -> Change:
         gone = found is None or found.get("entity_id") != item.entity_id
         if not gone and found.get("archived"):
             drift = "archived in Metabase"
+    elif kind == "notification":
+        found = current.notification(mid)
+        gone = found is None
+        if not gone:
+            drift = notification_drift(found, item.payload, refs)
     if gone:
         change.action, change.reason, change.metabase_id = "create", "gone from Metabase", None
     elif drift and change.action == "update":

@@ -59,6 +59,18 @@ def _nanoid() -> str:
     return "".join(secrets.choice(_NANO) for _ in range(21))
 
 
+def _check_quartz(cron: str) -> None:
+    """What Metabase's Quartz scheduler refuses: not 6-7 fields, or both day fields set
+    (one of day-of-month and day-of-week must be `?`)."""
+    fields = cron.split()
+    if len(fields) not in (6, 7):
+        raise HttpError(400, f"cron_schedule {cron!r}: Quartz cron has 6 or 7 fields "
+                        "(seconds first)")
+    if (fields[3] == "?") == (fields[5] == "?"):
+        raise HttpError(400, f"cron_schedule {cron!r}: exactly one of day-of-month and "
+                        "day-of-week must be '?'")
+
+
 def _truthy(value: str | None) -> bool:
     return value in ("true", "1")
 
@@ -766,6 +778,10 @@ class StandinMetabase:
     def update_card(self, request: Request, id: str) -> Any:  # noqa: A002
         card = self._get(self.state.cards, id, "card")
         self._apply_card(card, request.body)
+        if card["archived"]:  # as Metabase: archiving a question ends its alerts
+            for notification in self.state.notifications.values():
+                if notification["payload"].get("card_id") == card["id"]:
+                    notification["active"] = False
         return card
 
     @_route("DELETE", "/api/card/{id}")
@@ -889,6 +905,9 @@ class StandinMetabase:
         if condition in ("goal_above", "goal_below") and not (
                 card.get("visualization_settings") or {}).get("graph.goal_value") is not None:
             raise HttpError(400, f"card {card['id']} has no goal line: a goal alert needs one")
+        for subscription in body.get("subscriptions") or []:
+            if subscription["type"] == "notification-subscription/cron":
+                _check_quartz(subscription["cron_schedule"])
         for handler in body.get("handlers", []):
             for recipient in handler.get("recipients", []):
                 if recipient["type"] == "notification-recipient/group":

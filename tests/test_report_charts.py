@@ -9,7 +9,7 @@ from decimal import Decimal
 import pandas as pd
 import pytest
 
-from metabase import charts
+from metabase import charts, page
 from metabase.charts import GOAL_COLOUR, PALETTE, Formats, Result
 
 SVG = "{http://www.w3.org/2000/svg}"
@@ -166,3 +166,31 @@ def test_decimals_keep_their_scale_up_to_two_places() -> None:
     assert formats.number(Decimal("2.333333333"), "items_per_order") == "2.33"
     assert formats.number(2.5, "items_per_order") == "2.50"
     assert formats.number(1234567, "orders") == "1,234,567"
+
+
+def test_a_table_shows_the_rows_that_fit_and_says_how_many_it_leaves_out() -> None:
+    result = Result(["name", "revenue"], [(f"customer {i}", 100.0 - i) for i in range(50)])
+    _, height = page.body_size(24, 8)
+    html = charts.render(result, "table", {}, Formats(), 1000, height)
+    shown = html.count("<tr>") - 1  # the header row
+    assert shown == charts.table_rows_fitting(height) - 1
+    assert f"Showing {shown} of 50 rows" in html
+    # Room for every row: all of them, no note.
+    html = charts.render(Result(result.columns, result.rows[:5]), "table", {}, Formats(), 1000,
+                         height)
+    assert html.count("<tr>") == 6 and "Showing" not in html
+
+
+def test_forecast_cards_read_in_the_clients_currency() -> None:
+    from goalpost.registry.models import Client
+    from metabase.report import card_settings, column_formats
+    from metabase.template import templates
+
+    dashboard = templates()["forecasts_anomalies"]
+    client = Client(name="X", currency="EUR")
+    for key, column in (("monthly_revenue_forecast", "forecast"),
+                        ("monthly_revenue_forecast", "actual"),
+                        ("forecast_per_shop", "forecast")):
+        card = dashboard.card(key)
+        formats = column_formats(card, card_settings(card, {}), client)
+        assert formats.number(1234.5, column) == "€1,234.50", (key, column)

@@ -28,6 +28,7 @@ import psycopg
 
 from goalpost.alerts import evaluate, state
 from goalpost.alerts.delivery import DeliveryReport, deliver_pending
+from goalpost.alerts.links import dashboard_link
 from goalpost.errors import ConfigError
 from goalpost.registry.alert_rules import RunFailedRule
 from goalpost.registry.models import Client
@@ -125,7 +126,7 @@ def _payload(ctx: evaluate.Context, client: Client, rule: Any,
             "condition": obs.condition, "value": obs.value, "threshold": obs.threshold,
             "as_of": obs.as_of, "recent": [[day.isoformat(), value] for day, value in recent],
             "reason": notice.reason, "since": notice.since,
-            "dashboard_url": client.alerts.dashboard_url}
+            "dashboard_url": dashboard_link(ctx.conn, ctx.slug, client, rule)}
 
 
 def queue_notification(conn: psycopg.Connection, slug: str, evaluation_id: int,

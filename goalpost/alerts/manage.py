@@ -20,6 +20,7 @@ from goalpost.alerts.check import (
     start_evaluation,
 )
 from goalpost.alerts.delivery import DeliveryReport, deliver_pending
+from goalpost.alerts.links import dashboard_link
 from goalpost.errors import ConfigError, NotFoundError
 from goalpost.registry.alert_rules import parse_duration
 from goalpost.registry.models import Client
@@ -62,7 +63,7 @@ def send_test(slug: str, rule_name: str | None = None, *,
                            "label": "test", "condition": "test", "reason": "test",
                            "summary": f"a test of rule {rule.name} ({rule.describe()})",
                            "value": None, "threshold": None, "recent": [],
-                           "dashboard_url": client.alerts.dashboard_url}
+                           "dashboard_url": dashboard_link(conn, slug, client, rule)}
                 queue_notification(conn, slug, evaluation_id, payload,
                                    recipients(client, rule), "test", rule.severity, now, now)
         return deliver_pending(conn, slug, client.name, evaluation_id=evaluation_id, now=now)

@@ -1,8 +1,9 @@
 """The digest email: everything that fired for one recipient, as text and HTML.
 
 Each item shows what was seen, the value against the threshold and the recent values, as a
-small chart (PNG, inline) and as a table for mail readers that hide images; the link to the
-client's dashboard closes the message when one is configured.
+small chart (PNG, inline) and as a table for mail readers that hide images. Each item links
+to the dashboard that shows it (goalpost.alerts.links); when every item has the same link
+(the YAML's `dashboard_url`), it closes the message once instead.
 """
 
 from __future__ import annotations
@@ -73,6 +74,18 @@ def _recent_text(recent: list[list[Any]]) -> str:
     return ", ".join(f"{str(day)[5:]} {fmt(value)}" for day, value in recent)
 
 
+def shared_link(items: list[dict[str, Any]]) -> str | None:
+    """The one link every item has, if they all have the same (else None: links per item)."""
+    links = {item.get("dashboard_url") for item in items}
+    return links.pop() if len(links) == 1 else None
+
+
+def _item_link(item: dict[str, Any], dashboard_url: str | None) -> str | None:
+    """The item's own link, unless the message's closing link is the same."""
+    link = item.get("dashboard_url")
+    return link if link and link != dashboard_url else None
+
+
 def text_body(client_name: str, slug: str, items: list[dict[str, Any]],
               dashboard_url: str | None) -> str:
     lines = [f"{client_name}: {len(items)} alert{'s' if len(items) > 1 else ''}", ""]
@@ -89,6 +102,8 @@ def text_body(client_name: str, slug: str, items: list[dict[str, Any]],
             lines.append(f"    recent: {_recent_text(item['recent'])}")
         if item.get("since") and item["reason"] == "reminded":
             lines.append(f"    since {item['since']}")
+        if link := _item_link(item, dashboard_url):
+            lines.append(f"    dashboard: {link}")
     lines.append("")
     if dashboard_url:
         lines.append(f"Dashboard: {dashboard_url}")
@@ -111,6 +126,8 @@ def html_body(client_name: str, items: list[dict[str, Any]], dashboard_url: str 
         image = (f"<img src='cid:{charts[index]}' alt='recent values' width='320' "
                  "height='100'><br>") if index in charts else ""
         again = " <i>(reminder: still the case)</i>" if item["reason"] == "reminded" else ""
+        link = _item_link(item, dashboard_url)
+        opens = (f"<div><a href='{esc(link)}'>Open the dashboard</a></div>" if link else "")
         figures = ""
         if item.get("value") is not None and item.get("threshold") is not None:
             figures = (f"<div>value <b>{esc(fmt(item['value']))}</b>, threshold "
@@ -122,7 +139,7 @@ def html_body(client_name: str, items: list[dict[str, Any]], dashboard_url: str 
             f"<td style='padding:8px;border-top:1px solid #ddd'>"
             f"<div><b>{esc(item['summary'])}</b>{again}</div>"
             f"<div style='color:#666;font-size:12px'>{esc(item['description'])}</div>"
-            f"{figures}{image}{table}</td></tr>")
+            f"{figures}{image}{table}{opens}</td></tr>")
     link = (f"<p><a href='{esc(dashboard_url)}'>Open the dashboard</a></p>"
             if dashboard_url else "")
     return (f"<html><body style='font-family:sans-serif'>"
@@ -135,8 +152,7 @@ def html_body(client_name: str, items: list[dict[str, Any]], dashboard_url: str 
 def digest(*, sender: str, recipient: str, client_name: str, slug: str,
            items: list[dict[str, Any]], now: datetime) -> EmailMessage:
     """One email to one recipient grouping `items` (outbox payloads)."""
-    dashboard_url = next((i.get("dashboard_url") for i in items if i.get("dashboard_url")),
-                         None)
+    dashboard_url = shared_link(items)
     message = EmailMessage()
     message["Subject"] = subject(client_name, items)
     message["From"] = sender

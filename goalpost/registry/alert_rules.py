@@ -12,7 +12,7 @@ import re
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import time, timedelta
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
     BaseModel,
@@ -99,6 +99,9 @@ class _Rule(_Strict):
     remind_after: timedelta | None = Field(
         default=None, description="remind while the situation lasts, e.g. 24h (default: the "
         "alerts' remind_after, else never)")
+    metabase: bool = Field(
+        default=False, description="also a Metabase alert: a card of the rows breaching the "
+        "rule, emailed by Metabase after each run when it has rows (`goalpost metabase apply`)")
 
     @field_validator("recipients")
     @classmethod
@@ -120,6 +123,18 @@ class _Rule(_Strict):
     @classmethod
     def default_recipients(cls) -> list[str]:
         return ["owners"]
+
+    @field_validator("metabase")
+    @classmethod
+    def _metabase(cls, value: bool) -> bool:
+        if value and cls.metabase_refusal:
+            raise ValueError(f"{cls.metabase_refusal}; remove `metabase: true` (the email "
+                             "alert still runs)")
+        return value
+
+    # Why the rule cannot be a Metabase alert ("" when it can): Metabase reads only the
+    # client's marts and insights, through its read-only role.
+    metabase_refusal: ClassVar[str] = ""
 
     def describe(self) -> str:
         """The condition in words, for the CLI and the emails."""
@@ -287,6 +302,10 @@ class StaleSourceRule(_Rule):
     """A source whose data is older than twice the client's schedule (goalpost.freshness)."""
 
     kind: Literal["stale_source"]
+    metabase_refusal: ClassVar[str] = (
+        "a stale_source rule cannot be a Metabase alert: a source's freshness is in "
+        "Goalpost's control schema, which the client's read-only role (Metabase's "
+        "connection) cannot see")
     source: str | None = Field(default=None, description="default: every source")
 
     @field_validator("source")
@@ -307,6 +326,9 @@ class RunFailedRule(_Rule):
     """A run of the client failed (a step failed); for the consultant by default."""
 
     kind: Literal["run_failed"]
+    metabase_refusal: ClassVar[str] = (
+        "a run_failed rule cannot be a Metabase alert: runs are in Goalpost's control "
+        "schema, which the client's read-only role (Metabase's connection) cannot see")
 
     @classmethod
     def default_recipients(cls) -> list[str]:
