@@ -715,7 +715,9 @@ def alerts_list(slug: str, as_json: bool) -> None:
         click.echo(f"    to {', '.join(item['recipients'])}; firing {len(item['firing'])}; "
                    f"pending deliveries {item['pending_deliveries']}")
         for firing in item["firing"][:10]:
-            click.echo(f"      {firing['label']}: {firing['details'].get('summary', '')}")
+            click.echo(f"      {firing['details'].get('summary') or firing['label']}")
+        if len(item["firing"]) > 10:
+            click.echo(f"      ... and {len(item['firing']) - 10} more (--json lists them all)")
 
 
 @alerts.command("history")
