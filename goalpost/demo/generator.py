@@ -1013,11 +1013,11 @@ def _short_delivery(rng: np.random.Generator, cal: _Calendar, on_hand: np.ndarra
     """Plant the owner's low-stock story at the end of the range (from two weeks of data on).
 
     One packaged product at one shop open on the last day: its last delivery came some units
-    short, so every count since that delivery is lower by as much, and the product runs under
-    its reorder point on one of the last three days and stays there, above zero (zero is a
-    stock-out), until the end. The count before stays at or above the reorder point, so the
-    alert fires once, about this. Changes `on_hand` in place; drawn after everything else, so
-    the rest of the data is the same as without it.
+    short (whole cases when possible), so every count since that delivery is lower by as much,
+    and the product runs under its reorder point on one of the last three days and stays
+    there, above zero (zero is a stock-out), until the end. The count before stays at or above
+    the reorder point, so the alert fires once, about this. Changes `on_hand` in place; drawn
+    after everything else, so the rest of the data is the same as without it.
     """
     last = cal.n - 1
     if cal.n < 14:
@@ -1045,10 +1045,14 @@ def _short_delivery(rng: np.random.Generator, cal: _Calendar, on_hand: np.ndarra
                     continue
                 if low <= high:
                     candidates.append((shop, product, since, low, high))
-    if not candidates:
+    # Goods come by the case: whole cases missing when some product and day allow it.
+    by_case = [(shop, product, since, -(-low // CASE) * CASE, high // CASE * CASE)
+               for shop, product, since, low, high in candidates if -(-low // CASE) * CASE <= high]
+    pool, step = (by_case, CASE) if by_case else (candidates, 1)
+    if not pool:
         return ()
-    shop, product, since, low, high = candidates[int(rng.integers(len(candidates)))]
-    short_by = int(rng.integers(low, high + 1))
+    shop, product, since, low, high = pool[int(rng.integers(len(pool)))]
+    short_by = low + step * int(rng.integers((high - low) // step + 1))
     on_hand[delivery:, shop, product] -= short_by
     return (LowStock(SHOP_IDS[shop], str(SKUS[product]), cal.day(delivery), short_by,
                      cal.day(since), int(on_hand[last, shop, product]), int(reorder[product])),)
