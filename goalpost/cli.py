@@ -644,7 +644,8 @@ def alerts() -> None:
     \b
     SMTP from the environment: GOALPOST_SMTP_HOST, GOALPOST_SMTP_PORT (587 starttls, 465 ssl,
     25 none), GOALPOST_SMTP_SECURITY (starttls | ssl | none; default starttls),
-    GOALPOST_SMTP_USER, GOALPOST_SMTP_PASSWORD, GOALPOST_SMTP_FROM, GOALPOST_SMTP_TIMEOUT.
+    GOALPOST_SMTP_USER, GOALPOST_SMTP_PASSWORD, GOALPOST_SMTP_FROM, GOALPOST_SMTP_TIMEOUT,
+    GOALPOST_SMTP_CA_FILE (PEM certificate authorities trusted for TLS instead of the system's).
     Without GOALPOST_SMTP_HOST, emails are written as .eml files to .goalpost/outbox/<slug>/.
     GOALPOST_CONSULTANT_EMAIL receives failed-run alerts (or `alerts.consultant`).
     """

@@ -278,6 +278,30 @@ def test_stock_follows_sales(sales: pd.DataFrame, stock: pd.DataFrame, demo: tup
     assert len(below) > 0, "packaged goods drift under their reorder point now and then"
 
 
+def test_a_short_delivery_leaves_one_product_under_its_reorder_point(
+        stock: pd.DataFrame, demo: tuple) -> None:
+    out, truth, _ = demo
+    (low,) = truth.low_stock
+    products = pd.read_csv(out / "products.csv").set_index("sku")
+    assert products.loc[low.sku, "category"] in ("boisson", "épicerie")
+    assert low.reorder_point == products.loc[low.sku, "reorder_point"]
+    assert low.delivered_on.weekday() == 1 and low.delivered_on <= low.since
+    assert truth.end - timedelta(days=2) <= low.since <= truth.end and low.short_by >= 1
+    counts = stock[(stock["shop_id"] == low.shop_id) & (stock["sku"] == low.sku)]
+    counts = counts.set_index("count_date")["on_hand"].sort_index()
+    since = counts[counts.index >= low.since]
+    assert since.index[-1] == truth.end and since.iloc[-1] == low.on_hand
+    assert ((since > 0) & (since < low.reorder_point)).all()
+    assert counts[counts.index < low.since].iloc[-1] >= low.reorder_point
+    # Nothing else is under its reorder point at its last count: the owner's email is about it.
+    last = stock.sort_values("count_date").groupby(["shop_id", "sku"]).tail(1)
+    below = last[last["on_hand"] < last["sku"].map(products["reorder_point"])]
+    assert list(zip(below["shop_id"], below["sku"], strict=True)) == [(low.shop_id, low.sku)]
+    # Ground truth written before short deliveries were planted still loads.
+    older = {k: v for k, v in truth.to_dict().items() if k != "low_stock"}
+    assert GroundTruth.from_dict(older).low_stock == ()
+
+
 def test_anomalies_stand_out(sales: pd.DataFrame, demo: tuple) -> None:
     truth = demo[1]
     assert {a.kind for a in truth.anomalies} == {"drop", "spike"}

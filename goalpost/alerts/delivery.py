@@ -1,11 +1,16 @@
 """Sending the pending notifications: one digest email per recipient, by SMTP or to the outbox.
 
 SMTP is configured from the environment (GOALPOST_SMTP_HOST, _PORT, _SECURITY, _USER,
-_PASSWORD, _FROM, _TIMEOUT). Without a host, messages are written as .eml files to
-`<state dir>/outbox/<client>/`, so a demo or a laptop shows what would have been sent.
+_PASSWORD, _FROM, _TIMEOUT, _CA_FILE). Without a host, messages are written as .eml files to
+`<state dir>/outbox/<client>/`, so a demo or a laptop shows what would have been sent. TLS
+(STARTTLS or implicit) always verifies the server's certificate and name, against the system's
+certificate authorities or, for a server with a private or self-signed certificate, those of
+GOALPOST_SMTP_CA_FILE: a password never goes to a server that is not the one configured.
 
 A digest that cannot be sent is tried again a few times with backoff, then left pending with
 its error: the next evaluation (the next run, or `goalpost alerts check`) tries again. A
+refused login or an untrusted certificate is not tried again within the evaluation: it will not
+mend itself in seconds, and repeated bad logins can get the account locked. A
 notification pending for longer than MAX_PENDING is given up (expired) and reported.
 """
 
@@ -46,6 +51,7 @@ class SmtpSettings:
     password: str | None
     sender: str
     timeout: float
+    ca_file: str | None = None  # PEM certificate authorities trusted instead of the system's
 
     def describe(self) -> str:
         return f"smtp://{self.host}:{self.port} ({self.security})"
@@ -74,7 +80,16 @@ def smtp_settings(environ: dict[str, str] | None = None) -> SmtpSettings | None:
         raise ConfigError("GOALPOST_SMTP_USER is set without GOALPOST_SMTP_PASSWORD")
     sender = env.get("GOALPOST_SMTP_FROM") or (f"Goalpost <{user}>" if user and "@" in user
                                                else "Goalpost <goalpost@localhost>")
-    return SmtpSettings(host, port, security, user, password, sender, timeout)
+    ca_file = env.get("GOALPOST_SMTP_CA_FILE", "").strip() or None
+    if ca_file and not Path(ca_file).expanduser().is_file():
+        raise ConfigError(f"GOALPOST_SMTP_CA_FILE={ca_file} is not a file",
+                          hint="the PEM file of the certificate authority that signed the SMTP "
+                               "server's certificate (or that certificate, if self-signed)")
+    if ca_file and security == "none":
+        raise ConfigError("GOALPOST_SMTP_CA_FILE is set but GOALPOST_SMTP_SECURITY is none",
+                          hint="use starttls or ssl, or unset GOALPOST_SMTP_CA_FILE")
+    return SmtpSettings(host, port, security, user, password, sender, timeout,
+                        str(Path(ca_file).expanduser()) if ca_file else None)
 
 
 def outbox_dir(slug: str) -> Path:
@@ -83,7 +98,7 @@ def outbox_dir(slug: str) -> Path:
 
 def send_smtp(settings: SmtpSettings, message: EmailMessage) -> None:
     """Hand one message to the SMTP server (raises OSError / smtplib.SMTPException)."""
-    context = ssl.create_default_context()
+    context = ssl.create_default_context(cafile=settings.ca_file)
     if settings.security == "ssl":
         server: smtplib.SMTP = smtplib.SMTP_SSL(settings.host, settings.port,
                                                 timeout=settings.timeout, context=context)
@@ -95,6 +110,24 @@ def send_smtp(settings: SmtpSettings, message: EmailMessage) -> None:
         if settings.user:
             server.login(settings.user, settings.password or "")
         server.send_message(message)
+
+
+def describe_failure(settings: SmtpSettings, exc: Exception) -> tuple[str, bool]:
+    """What went wrong, for the consultant reading the run's warnings, and whether trying
+    again within this evaluation could help (not for a refused login or certificate)."""
+    if isinstance(exc, smtplib.SMTPAuthenticationError):
+        reply = exc.smtp_error
+        if isinstance(reply, bytes):
+            reply = reply.decode(errors="replace")
+        return (f"SMTPAuthenticationError: {settings.describe()} refused the login of "
+                f"{settings.user} ({exc.smtp_code} {reply}): check GOALPOST_SMTP_USER and "
+                f"GOALPOST_SMTP_PASSWORD", False)
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        trusted = settings.ca_file or "the system's certificate authorities"
+        return (f"SSLCertVerificationError: the certificate of {settings.describe()} is not "
+                f"trusted ({exc.verify_message}; trusted: {trusted}): set "
+                f"GOALPOST_SMTP_CA_FILE to its CA if it is a private one", False)
+    return f"{type(exc).__name__}: {exc}".strip(), True
 
 
 def write_outbox(slug: str, message: EmailMessage, now: datetime) -> Path:
@@ -118,8 +151,9 @@ class DeliveryReport:
     expired: int = 0
 
     def warnings(self) -> list[str]:
-        out = [f"alert email to {f['recipient']} not sent after {f['attempts']} tries (will "
-               f"retry at the next evaluation): {f['error']}" for f in self.failed]
+        out = [f"alert email to {f['recipient']} not sent after {f['attempts']} "
+               f"tr{'y' if f['attempts'] == 1 else 'ies'} (will retry at the next "
+               f"evaluation): {f['error']}" for f in self.failed]
         if self.expired:
             out.append(f"{self.expired} alert notification(s) given up after "
                        f"{MAX_PENDING.days} days of failed deliveries")
@@ -204,12 +238,14 @@ def _send(conn: psycopg.Connection, slug: str, evaluation_id: int | None,
         try:
             send_smtp(settings, message)
         except (OSError, smtplib.SMTPException) as exc:
-            error = f"{type(exc).__name__}: {exc}".strip()
+            error, retry = describe_failure(settings, exc)
             conn.execute("UPDATE goalpost.alert_outbox SET attempts = attempts + 1, "
                          "last_error = %s WHERE id = ANY(%s)", (error, ids))
             record_event(conn, slug, evaluation_id, "delivery", "failed", recipient=recipient,
                          attempt=previous + 1, error=error,
                          details={**details, "channel": "smtp", "server": settings.describe()})
+            if not retry:
+                break
             if delay is not None:
                 sleep(delay)
             continue

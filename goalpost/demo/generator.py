@@ -6,7 +6,14 @@ yearly seasonality, French public holidays, loyalty customers who come back (or 
 rises, refunds, stock that follows the sales, and a few planted events whose truth is known.
 Everything is drawn from one `numpy.random.default_rng(seed)` in a fixed order and vectorised per
 month, so the same arguments always give byte-identical files, fast. The planted events are
-returned and written to `ground_truth.json`, the answer key that detectors are scored against.
+returned and written to `ground_truth.json`, the answer key that detectors are scored against:
+
+- `anomalies`: a day of unusual traffic at one shop or on the delivery channel (a power cut,
+  a street party), after a warm-up of 60 days;
+- `stockouts`: a few days in which a shop holds and sells none of a product;
+- `low_stock`: the owner's alert story at the end of the range: one packaged product's last
+  delivery to one shop fell short, so its count is under the reorder point (not zero) over
+  the last 1-3 days: `goalpost demo` emails it (see _short_delivery).
 """
 
 from __future__ import annotations
@@ -234,6 +241,33 @@ class StockOut:
 
 
 @dataclass(frozen=True)
+class LowStock:
+    """A planted short delivery at the end of the range: a packaged product's last delivery to
+    a shop fell `short_by` units short, so its count is under the reorder point (but not zero)
+    from `since` to the last day, when it is `on_hand`."""
+
+    shop_id: str
+    sku: str
+    delivered_on: date
+    short_by: int
+    since: date
+    on_hand: int
+    reorder_point: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"shop_id": self.shop_id, "sku": self.sku,
+                "delivered_on": self.delivered_on.isoformat(), "short_by": self.short_by,
+                "since": self.since.isoformat(), "on_hand": self.on_hand,
+                "reorder_point": self.reorder_point}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> LowStock:
+        return cls(data["shop_id"], data["sku"], date.fromisoformat(data["delivered_on"]),
+                   int(data["short_by"]), date.fromisoformat(data["since"]),
+                   int(data["on_hand"]), int(data["reorder_point"]))
+
+
+@dataclass(frozen=True)
 class GroundTruth:
     """What was planted in the demo data: the answer key that detectors are scored against."""
 
@@ -247,6 +281,7 @@ class GroundTruth:
     closed_days: dict[str, tuple[date, ...]]
     duplicate_customers: tuple[tuple[str, str], ...]  # (original, later re-registration)
     counts: dict[str, int]
+    low_stock: tuple[LowStock, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -257,6 +292,7 @@ class GroundTruth:
                            "factor": a.factor, "cause": a.cause} for a in self.anomalies],
             "stockouts": [{"shop_id": s.shop_id, "sku": s.sku, "start": s.start.isoformat(),
                            "end": s.end.isoformat()} for s in self.stockouts],
+            "low_stock": [low.to_dict() for low in self.low_stock],
             "closed_days": {shop: [d.isoformat() for d in days]
                             for shop, days in self.closed_days.items()},
             "duplicate_customers": [list(pair) for pair in self.duplicate_customers],
@@ -286,6 +322,8 @@ class GroundTruth:
             duplicate_customers=tuple(
                 (pair[0], pair[1]) for pair in data["duplicate_customers"]),
             counts={k: int(v) for k, v in data["counts"].items()},
+            # Absent from data generated before short deliveries were planted.
+            low_stock=tuple(LowStock.from_dict(low) for low in data.get("low_stock", ())),
         )
 
     @classmethod
@@ -932,13 +970,16 @@ def _season_active(cal: _Calendar) -> np.ndarray:
 
 
 def _stock(rng: np.random.Generator, cal: _Calendar, sold: np.ndarray,
-           events: _Events) -> tuple[np.ndarray, np.ndarray]:
-    """End-of-day stock per (day, shop, product) and each product's reorder point.
+           events: _Events) -> tuple[np.ndarray, np.ndarray, tuple[LowStock, ...]]:
+    """End-of-day stock per (day, shop, product), each product's reorder point, and the planted
+    short delivery (see _short_delivery).
 
     Fresh goods are baked each morning to the day's plan (sales plus a margin), so they end the
     day above the reorder point unless a stock-out was planted. Packaged goods arrive every
     Tuesday, by the case, for the coming week's sales plus a random margin, so they drift down
-    during the week and now and then cross their reorder point.
+    during the week and now and then cross their reorder point. The last week goes on after
+    the range: its delivery is sized on the week before (when that sold more than the days in
+    range), else the shelves would look nearly empty on the last days.
     """
     active = _season_active(cal)
     on_shelf = cal.open[:, :, None] & active[:, None, :]
@@ -951,6 +992,8 @@ def _stock(rng: np.random.Generator, cal: _Calendar, sold: np.ndarray,
     week = (np.arange(cal.n) + (int(cal.dow[0]) - 1) % 7) // 7
     weekly = np.zeros((week[-1] + 1, N_SHOPS, N_PRODUCTS), dtype=np.int64)
     np.add.at(weekly, week, sold)
+    if len(weekly) > 1 and (week == week[-1]).sum() < 7:
+        weekly[-1] = np.maximum(weekly[-1], weekly[-2])
     wanted = weekly + np.ceil(weekly * rng.uniform(0.1, 0.7, weekly.shape)).astype(np.int64) + 1
     delivered = -(-wanted // CASE) * CASE
     packaged = np.zeros_like(sold)
@@ -960,7 +1003,59 @@ def _stock(rng: np.random.Generator, cal: _Calendar, sold: np.ndarray,
         packaged[i] = delivered[week[i]] - running
     on_hand = np.where(PACKAGED[None, None, :], packaged, fresh)
     on_hand[events.stockout_mask] = 0
-    return on_hand, reorder
+    low_stock = _short_delivery(rng, cal, on_hand, reorder, week, events)
+    return on_hand, reorder, low_stock
+
+
+def _short_delivery(rng: np.random.Generator, cal: _Calendar, on_hand: np.ndarray,
+                    reorder: np.ndarray, week: np.ndarray,
+                    events: _Events) -> tuple[LowStock, ...]:
+    """Plant the owner's low-stock story at the end of the range (from two weeks of data on).
+
+    One packaged product at one shop open on the last day: its last delivery came some units
+    short (whole cases when possible), so every count since that delivery is lower by as much,
+    and the product runs under its reorder point on one of the last three days and stays
+    there, above zero (zero is a stock-out), until the end. The count before stays at or above
+    the reorder point, so the alert fires once, about this. Changes `on_hand` in place; drawn
+    after everything else, so the rest of the data is the same as without it.
+    """
+    last = cal.n - 1
+    if cal.n < 14:
+        return ()
+    delivery = int(np.flatnonzero(week == week[last])[0])
+    candidates: list[tuple[int, int, int, int, int]] = []  # shop, product, since, low, high
+    for shop in range(N_SHOPS):
+        if cal.closed[last, shop]:
+            continue
+        days = np.flatnonzero(cal.open[:, shop])
+        for product in np.flatnonzero(PACKAGED).tolist():
+            if events.stockout_mask[delivery:, shop, product].any():
+                continue
+            counts, point = on_hand[:, shop, product], int(reorder[product])
+            for since in days[days >= max(delivery, last - 2)].tolist():
+                earlier = days[days < since]
+                if len(earlier) == 0:
+                    continue
+                before = int(earlier[-1])
+                low = max(1, int(counts[since]) - point + 1)
+                high = int(counts[last]) - 1
+                if before >= delivery:
+                    high = min(high, int(counts[before]) - point)
+                elif counts[before] < point:
+                    continue
+                if low <= high:
+                    candidates.append((shop, product, since, low, high))
+    # Goods come by the case: whole cases missing when some product and day allow it.
+    by_case = [(shop, product, since, -(-low // CASE) * CASE, high // CASE * CASE)
+               for shop, product, since, low, high in candidates if -(-low // CASE) * CASE <= high]
+    pool, step = (by_case, CASE) if by_case else (candidates, 1)
+    if not pool:
+        return ()
+    shop, product, since, low, high = pool[int(rng.integers(len(pool)))]
+    short_by = low + step * int(rng.integers((high - low) // step + 1))
+    on_hand[delivery:, shop, product] -= short_by
+    return (LowStock(SHOP_IDS[shop], str(SKUS[product]), cal.day(delivery), short_by,
+                     cal.day(since), int(on_hand[last, shop, product]), int(reorder[product])),)
 
 
 def _stock_csv(cal: _Calendar, on_hand: np.ndarray, days: np.ndarray) -> str:
@@ -1064,7 +1159,7 @@ def generate_panpan(
         lines += len(month)
         say(f"sales {label}: {len(month):,} lines")
 
-    on_hand, reorder = _stock(rng, cal, sold, events)
+    on_hand, reorder, low_stock = _stock(rng, cal, sold, events)
     stock_rows = 0
     for key in months.tolist():
         month_days = np.flatnonzero(month_key == key)
@@ -1089,7 +1184,7 @@ def generate_panpan(
 
     truth = GroundTruth(
         start=start, end=end, days=days, seed=seed, scale=scale,
-        anomalies=events.anomalies, stockouts=events.stockouts,
+        anomalies=events.anomalies, stockouts=events.stockouts, low_stock=low_stock,
         closed_days={shop: tuple(cal.day(i) for i in np.flatnonzero(cal.closed[:, s]))
                      for s, shop in enumerate(SHOP_IDS)},
         duplicate_customers=customers.duplicates,
@@ -1098,5 +1193,6 @@ def generate_panpan(
                 "files": files, "stock_rows": stock_rows},
     )
     (out / "ground_truth.json").write_text(truth.to_json(), encoding="utf-8")
-    say(f"ground truth: {len(truth.anomalies)} anomalies, {len(truth.stockouts)} stock-outs")
+    say(f"ground truth: {len(truth.anomalies)} anomalies, {len(truth.stockouts)} stock-outs, "
+        f"{len(truth.low_stock)} short delivery")
     return truth
