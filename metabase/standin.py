@@ -14,7 +14,8 @@ conform are served from in-memory state that behaves like Metabase for what Goal
   dashboards (PUT with the full set of dashcards, negative ids for new ones), groups, users,
   memberships, the data and collection permission graphs (revisions, 409 when stale; the
   open-source edition's limits: only `unrestricted` view-data, no sandboxes), notifications,
-  settings and email settings.
+  settings (report-timezone among them; `report-timezone-long` in the session properties
+  falls back to the JVM's zone, `State.jvm_timezone`) and email settings.
 
 Run it by hand with `goalpost metabase standin` (or `python -m metabase.standin`).
 """
@@ -105,6 +106,8 @@ class State:
 
     setup_token: str | None = field(default_factory=lambda: str(uuid.uuid4()))
     settings: dict[str, Any] = field(default_factory=lambda: {"site-name": "Metabase"})
+    # The JVM's zone: what Metabase reads notification crons in while report-timezone is unset.
+    jvm_timezone: str = "UTC"
     users: dict[int, dict[str, Any]] = field(default_factory=dict)
     passwords: dict[int, str] = field(default_factory=dict)
     sessions: dict[str, int] = field(default_factory=dict)
@@ -223,7 +226,8 @@ class StandinMetabase:
     def session_properties(self, request: Request) -> Any:
         state = self.state
         return dict(state.settings, **{"setup-token": state.setup_token,
-                                       "has-user-setup": bool(state.users)})
+                                       "has-user-setup": bool(state.users),
+                                       "report-timezone-long": self.schedule_timezone()})
 
     @_route("POST", "/api/setup/")
     def setup(self, request: Request) -> Any:
@@ -255,6 +259,10 @@ class StandinMetabase:
         session = str(uuid.uuid4())
         self.state.sessions[session] = user_id
         return session
+
+    def schedule_timezone(self) -> str:
+        """The zone notification crons fire in: report-timezone, else the JVM's."""
+        return self.state.settings.get("report-timezone") or self.state.jvm_timezone
 
     @_route("GET", "/api/setting/")
     def list_settings(self, request: Request) -> Any:
