@@ -14,8 +14,9 @@ client's YAML is validated: the client's read-only role cannot see it.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from croniter import croniter
 
@@ -167,31 +168,58 @@ def alert_sql(rule: Any, slug: str, client: Client) -> str:
     return SQL[rule.kind](rule, slug, client)
 
 
-def alert_cron(client: Client) -> str:
-    """A Quartz cron (seconds first, `?` for the day of month) RUN_MARGIN after each of the
-    client's runs in a week, in the client's time zone.
+def zone_shift(client_zone: str, metabase_zone: str, at: datetime) -> timedelta:
+    """What to add to the client's wall time to get Metabase's, at the instant `at`.
 
-    Runs at one minute on given hours of given weekdays map exactly; other schedules (runs
-    at several minutes, or on days of the month) fall back to daily after the first run.
+    A fixed offset: Quartz applies Metabase's zone rules, not the client's, so when only one
+    of the two zones changes to or from summer time the result is an hour off until the plan
+    is made again (which then shows the notification to update).
     """
-    start = datetime(2024, 1, 1)  # a Monday; the schedule's own time zone
+    instant = at if at.tzinfo else at.replace(tzinfo=UTC)
+    client_offset = instant.astimezone(ZoneInfo(client_zone)).utcoffset()
+    metabase_offset = instant.astimezone(ZoneInfo(metabase_zone)).utcoffset()
+    assert client_offset is not None and metabase_offset is not None
+    return metabase_offset - client_offset
+
+
+def alert_crons(client: Client, metabase_zone: str, at: datetime) -> list[str]:
+    """Quartz crons (seconds first, `?` for the day of month) firing RUN_MARGIN after each of
+    the client's runs in a week, in Metabase's report time zone as the offsets are at `at`.
+
+    The runs are converted one by one, so a run shifted across midnight moves to the next or
+    previous weekday; runs that no longer share days after the shift get a cron of their own
+    (a notification takes several subscriptions). Schedules naming days of the month or
+    months cannot be said beside weekdays: they are checked daily after the first run.
+    """
+    start = datetime(2024, 1, 1)  # a Monday, in the client's wall time
+    shift = zone_shift(client.timezone, metabase_zone, at)
     runs = croniter(client.schedule, start).all_next(datetime)
-    shifted = []
+    slots: set[tuple[int, int, int]] = set()
     for run in runs:
         if run >= start + timedelta(days=7):
             break
-        shifted.append(run + RUN_MARGIN)
-    slots = {(t.weekday(), t.hour, t.minute) for t in shifted}
-    minutes = {minute for _, _, minute in slots}
-    days = sorted({day for day, _, _ in slots})
-    hours = sorted({hour for _, hour, _ in slots})
-    exact = len(minutes) == 1 and slots == {(d, h, m) for d in days for h in hours
-                                            for m in minutes}
-    if not shifted or not exact or _month_bound(client.schedule):
-        first = (shifted or [start + RUN_MARGIN])[0]
-        return f"0 {first.minute} {first.hour} ? * *"
-    day_field = "*" if len(days) == 7 else ",".join(_QUARTZ_DAYS[d] for d in days)
-    return f"0 {minutes.pop()} {','.join(map(str, hours))} ? * {day_field}"
+        moment = run + RUN_MARGIN + shift
+        slots.add((moment.weekday(), moment.hour, moment.minute))
+    if not slots or _month_bound(client.schedule):
+        first = croniter(client.schedule, start).get_next(datetime) + RUN_MARGIN + shift
+        return [f"0 {first.minute} {first.hour} ? * *"]
+    days_of: dict[tuple[int, int], set[int]] = {}
+    for day, hour, minute in slots:
+        days_of.setdefault((hour, minute), set()).add(day)
+    # Same days -> the hours and minutes run on them; hours grouped by their minutes.
+    by_days: dict[frozenset[int], dict[int, set[int]]] = {}
+    for (hour, minute), days in days_of.items():
+        by_days.setdefault(frozenset(days), {}).setdefault(hour, set()).add(minute)
+    crons = []
+    for days, hours in by_days.items():
+        day_field = "*" if len(days) == 7 else ",".join(_QUARTZ_DAYS[d] for d in sorted(days))
+        by_minutes: dict[frozenset[int], list[int]] = {}
+        for hour, minutes in hours.items():
+            by_minutes.setdefault(frozenset(minutes), []).append(hour)
+        for minutes, hour_list in by_minutes.items():
+            crons.append(f"0 {','.join(map(str, sorted(minutes)))} "
+                         f"{','.join(map(str, sorted(hour_list)))} ? * {day_field}")
+    return sorted(crons)
 
 
 def _month_bound(schedule: str) -> bool:
@@ -219,13 +247,15 @@ def alert_recipients(client: Client, rule: Any) -> list[dict[str, Any]]:
     return list(unique.values())
 
 
-def notification_payload(client: Client, rule: Any) -> dict[str, Any]:
+def notification_payload(client: Client, rule: Any, metabase_zone: str,
+                         at: datetime) -> dict[str, Any]:
+    """The notification, its schedule in Metabase's zone `metabase_zone` as at `at`."""
     return {"payload_type": "notification/card",
             "payload": {"card_id": {"$ref": f"card:{card_key(rule)}"},
                         "send_condition": "has_result", "send_once": False},
             "subscriptions": [{"type": "notification-subscription/cron",
-                               "cron_schedule": alert_cron(client),
-                               "ui_display_type": "cron/raw"}],
+                               "cron_schedule": cron, "ui_display_type": "cron/raw"}
+                              for cron in alert_crons(client, metabase_zone, at)],
             "handlers": [{"channel_type": "channel/email",
                           "recipients": alert_recipients(client, rule)}]}
 

@@ -4,7 +4,8 @@
    or, on a Metabase already set up, a login with the admin's email and password (skipped
    when the saved API key still works).
 2. Site settings: name, weeks starting on Monday (as the templates' date filters assume), no
-   anonymous tracking, and the site URL when given.
+   anonymous tracking, the site URL when given, and the report time zone
+   (GOALPOST_METABASE_TIMEZONE, default UTC), which Metabase reads alert schedules in.
 3. SMTP from the same variables as Goalpost's alert emails (GOALPOST_SMTP_HOST, _PORT,
    _SECURITY starttls|ssl|none, _USER, _PASSWORD, _FROM).
 4. "All Users" locked out: no queries on any database, no access to collections from root
@@ -31,6 +32,7 @@ from goalpost.paths import state_dir
 from metabase import permissions
 from metabase.api import MetabaseClient, MetabaseError, api_key, metabase_url, save_api_key
 from metabase.plan import all_users_group
+from metabase.timezone import SETTING, wanted_timezone
 
 KEY_NAME = "Goalpost"
 PASSWORD_FILE = "metabase_admin_password"
@@ -148,7 +150,8 @@ def bootstrap(url: str | None = None, *, site_name: str | None = None) -> Bootst
 
 
 def _site_settings(mb: MetabaseClient, site_name: str | None, done: Bootstrapped) -> None:
-    wanted: dict[str, Any] = {"start-of-week": "monday", "anon-tracking-enabled": False}
+    wanted: dict[str, Any] = {"start-of-week": "monday", "anon-tracking-enabled": False,
+                              SETTING: wanted_timezone()}
     if site_name:
         wanted["site-name"] = site_name
     if os.environ.get("GOALPOST_METABASE_SITE_URL"):
@@ -159,6 +162,11 @@ def _site_settings(mb: MetabaseClient, site_name: str | None, done: Bootstrapped
     if changed:
         mb.put("/api/setting/", changed, what="updating site settings")
         done.steps.append(f"site settings: {', '.join(sorted(changed))}")
+    if SETTING in changed:
+        done.steps.append(
+            f"report time zone {wanted[SETTING]} (was {current.get(SETTING) or 'unset'}): "
+            "alert schedules are read in it; `goalpost metabase apply` each client with "
+            "Metabase alerts to convert theirs")
 
 
 def _smtp(mb: MetabaseClient, done: Bootstrapped) -> None:

@@ -14,6 +14,7 @@ import hashlib
 import json
 import uuid
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from goalpost.identifiers import reader_role, schema_name
@@ -86,10 +87,14 @@ def database_name(slug: str, client: Client) -> str:
     return f"{client.name} ({slug})"
 
 
-def desired_objects(slug: str, client: Client, details: dict[str, Any]) -> list[Desired]:
+def desired_objects(slug: str, client: Client, details: dict[str, Any], *,
+                    metabase_zone: str, at: datetime) -> list[Desired]:
     """Every object the client should have, in apply order.
 
     `details` is how Metabase reaches the warehouse (metabase.api.warehouse_details()).
+    Alert schedules are in `metabase_zone`, Metabase's report time zone, as the offsets are
+    at `at`: the cron is part of what is compared, so a plan made after a change of offset
+    shows the notifications to update.
     """
     label = f"{client.name} ({slug})"
     schemas = [schema_name(slug, "marts"), schema_name(slug, "insights")]
@@ -142,7 +147,7 @@ def desired_objects(slug: str, client: Client, details: dict[str, Any]) -> list[
                                _dashboard_payload(dashboard)))
     for rule in alerts.metabase_rules(client):
         objects.append(Desired("notification", rule.name, f"Alert: {rule.name}",
-                               alerts.notification_payload(client, rule)))
+                               alerts.notification_payload(client, rule, metabase_zone, at)))
     return objects
 
 

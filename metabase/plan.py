@@ -11,15 +11,18 @@ The permission graphs are compared entry by entry. Planning only reads.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import psycopg
 
 from goalpost.registry.models import Client
-from metabase import permissions
+from metabase import alerts, permissions
 from metabase.api import MetabaseClient, MetabaseError, warehouse_details
 from metabase.desired import KINDS, Desired, desired_objects, resolve
 from metabase.state import Provisioned, ids_of_kind, load
+from metabase.timezone import metabase_timezone
 
 SYMBOLS = {"create": "+", "update": "~", "delete": "-"}
 
@@ -50,6 +53,7 @@ class Plan:
     data_delta: dict[str, Any] = field(default_factory=dict)
     collection_delta: dict[str, Any] = field(default_factory=dict)
     permissions_pending: bool = False
+    schedule_note: str | None = None
 
     @property
     def pending(self) -> list[Change]:
@@ -68,6 +72,8 @@ class Plan:
 
     def render(self) -> str:
         lines = [f"Metabase plan for {self.client} ({self.url}):"]
+        if self.schedule_note:
+            lines.append(f"  {self.schedule_note}")
         for change in self.pending:
             reason = f"  ({change.reason})" if change.reason else ""
             lines.append(f"  {SYMBOLS[change.action]} {change.kind:<11} {change.key:<40} "
@@ -91,6 +97,7 @@ class Plan:
 
     def to_json(self) -> dict[str, Any]:
         return {"client": self.client, "url": self.url, "counts": self.counts(),
+                "schedule_note": self.schedule_note,
                 "changes": [c.to_json() for c in self.pending],
                 "permissions": {"data": self.data_delta, "collection": self.collection_delta,
                                 "pending": self.permissions_pending}}
@@ -146,7 +153,27 @@ class _Current:
 
 def _changed_fields(old: dict[str, Any], new: dict[str, Any]) -> str:
     keys = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+    if "subscriptions" in keys and _schedules(old) != _schedules(new):
+        keys[keys.index("subscriptions")] = (f"schedule {' | '.join(_schedules(old))} -> "
+                                             f"{' | '.join(_schedules(new))}")
     return ", ".join(keys) or "secret"
+
+
+def _utc_offset(zone: str, at: datetime) -> str:
+    offset = at.astimezone(ZoneInfo(zone)).utcoffset()
+    minutes = int(offset.total_seconds() // 60) if offset is not None else 0
+    sign = "+" if minutes >= 0 else "-"
+    return f"UTC{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
+
+
+def schedule_note(client: Client, zone: str, at: datetime) -> str:
+    """How the client's alert schedules were converted: at today's offsets, which hold until
+    one of the two zones changes to or from summer time."""
+    if client.timezone == zone:
+        return f"alert schedules: Metabase's report time zone is the client's ({zone})"
+    return (f"alert schedules: from {client.timezone} ({_utc_offset(client.timezone, at)}) "
+            f"to Metabase's report time zone {zone} ({_utc_offset(zone, at)}), offsets of "
+            f"{at.date().isoformat()}: apply again after a change to or from summer time")
 
 
 def _card_drift(found: dict[str, Any], payload: dict[str, Any]) -> str | None:
@@ -242,9 +269,16 @@ def _check(change: Change, current: _Current, refs: dict[str, int]) -> Change:
 
 
 def compute_plan(slug: str, client: Client, mb: MetabaseClient,
-                 conn: psycopg.Connection) -> Plan:
-    """Compare the client's desired objects with Metabase and our state; read only."""
-    desired = desired_objects(slug, client, warehouse_details())
+                 conn: psycopg.Connection, *, now: datetime | None = None) -> Plan:
+    """Compare the client's desired objects with Metabase and our state; read only.
+
+    Alert schedules are converted to Metabase's report time zone at the offsets of `now`
+    (the time of planning, by default), which is when apply writes them.
+    """
+    now = now or datetime.now(UTC)
+    zone = metabase_timezone(mb) if alerts.metabase_rules(client) else None
+    desired = desired_objects(slug, client, warehouse_details(),
+                              metabase_zone=zone or client.timezone, at=now)
     state = load(conn, slug)
     current = _Current(mb)
     changes: list[Change] = []
@@ -276,7 +310,8 @@ def compute_plan(slug: str, client: Client, mb: MetabaseClient,
                 changes.append(Change("delete", kind, key, item.payload.get("name") or key,
                                       reason="no longer in the templates or the client's YAML",
                                       current=item, metabase_id=item.metabase_id))
-    plan = Plan(slug, mb.url, changes)
+    plan = Plan(slug, mb.url, changes,
+                schedule_note=schedule_note(client, zone, now) if zone else None)
     if all(name in refs for name in ("database", "group", "collection")):
         plan.data_delta, plan.collection_delta = permission_deltas(slug, refs, mb, conn)
     else:

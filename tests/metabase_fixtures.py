@@ -55,6 +55,7 @@ def standin(monkeypatch: pytest.MonkeyPatch) -> Iterator[StandinServer]:
     for name in ("HOST", "PORT", "NAME", "SSL"):
         monkeypatch.delenv(f"GOALPOST_METABASE_DB_{name}", raising=False)
     monkeypatch.delenv("GOALPOST_SMTP_HOST", raising=False)
+    monkeypatch.delenv("GOALPOST_METABASE_TIMEZONE", raising=False)  # bootstrap sets UTC
     try:
         yield server
     finally:

@@ -24,7 +24,7 @@ from goalpost.errors import ConfigError
 from goalpost.registry import load_client
 from goalpost.registry.models import Client
 from goalpost.warehouse.tenants import refresh_grants
-from metabase.alerts import alert_cron, alert_sql
+from metabase.alerts import alert_crons, alert_sql
 from metabase.api import MetabaseClient
 from metabase.apply import apply_plan
 from metabase.bootstrap import bootstrap
@@ -60,10 +60,11 @@ def _apply(slug: str, conn: psycopg.Connection, server: StandinServer) -> list[A
 
 
 def test_rules_asking_for_it_become_metabase_alerts(standin: StandinServer,  # noqa: F811
-                                                   project: Path,
-                                                   conn: psycopg.Connection) -> None:
+                                                   project: Path, conn: psycopg.Connection,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     make_client(project, conn, "acme", schedule="30 5 * * *",
                 alerts={"rules": [LOW_STOCK, DROPS, EMAIL_ONLY]})
+    monkeypatch.setenv("GOALPOST_METABASE_TIMEZONE", "Europe/Paris")  # the client's: as is
     bootstrap()
     plan = _plan("acme", conn)
     text = plan.render()
@@ -175,10 +176,14 @@ def test_rules_metabase_cannot_see_are_refused(project: Path, rule: dict[str, An
     ("30 5 * * 1-5", "0 30 6 ? * MON,TUE,WED,THU,FRI"),
     ("15 23 * * 0", "0 15 0 ? * MON"),  # Sunday night's run: Monday 00:15
     ("0 6,18 * * *", "0 0 7,19 ? * *"),
+    ("0,30 6 * * *", "0 0,30 7 ? * *"),
     ("0 6 1 * *", "0 0 7 ? * *"),  # monthly: checked daily after the run's time
 ])
 def test_alert_cron_follows_the_clients_runs(schedule: str, cron: str) -> None:
-    assert alert_cron(Client(name="X", schedule=schedule)) == cron
+    """Client and Metabase in one zone (UTC, the default): only the hour after the run.
+    Conversions between zones: tests/test_metabase_schedule.py."""
+    at = datetime(2025, 1, 15, tzinfo=UTC)
+    assert alert_crons(Client(name="X", schedule=schedule), "UTC", at) == [cron]
 
 
 # -- the alert cards' SQL against evaluate.py --------------------------------------------------
