@@ -1,0 +1,221 @@
+"""Metabase alert schedules in Metabase's report time zone: the conversion of a client's run
+times (offsets at the time of planning, weekdays shifted across midnight), bootstrap setting
+report-timezone, and plan/apply for clients in different zones."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import psycopg
+import pytest
+from croniter import croniter
+from metabase_fixtures import make_client, standin  # noqa: F401 - fixture
+
+from goalpost.errors import ConfigError
+from goalpost.registry import load_client
+from goalpost.registry.models import Client
+from metabase.alerts import RUN_MARGIN, alert_crons, zone_shift
+from metabase.api import MetabaseClient
+from metabase.apply import apply_plan
+from metabase.bootstrap import bootstrap
+from metabase.plan import compute_plan
+from metabase.standin import StandinServer
+from metabase.timezone import metabase_timezone
+
+WINTER = datetime(2025, 1, 15, 12, tzinfo=UTC)
+SUMMER = datetime(2025, 7, 15, 12, tzinfo=UTC)
+WEEKDAYS_AFTER = "TUE,WED,THU,FRI,SAT"
+RULE = {"name": "low_stock", "kind": "threshold", "metric": "stock", "operator": "<",
+        "value": "reorder_point", "recipients": ["owners"], "metabase": True}
+
+
+def _crons(zone: str, schedule: str, metabase_zone: str, at: datetime) -> list[str]:
+    return alert_crons(Client(name="X", timezone=zone, schedule=schedule), metabase_zone, at)
+
+
+# -- the conversion ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("zone", "schedule", "metabase_zone", "winter", "summer"), [
+    # 05:30 in Paris, checked at 06:30 Paris: 05:30 UTC in winter, 04:30 UTC in summer.
+    ("Europe/Paris", "30 5 * * *", "UTC", ["0 30 5 ? * *"], ["0 30 4 ? * *"]),
+    # 23:30 MON-FRI in New York: 00:30 TUE-SAT there, 05:30 (04:30) UTC TUE-SAT.
+    ("America/New_York", "30 23 * * 1-5", "UTC", [f"0 30 5 ? * {WEEKDAYS_AFTER}"],
+     [f"0 30 4 ? * {WEEKDAYS_AFTER}"]),
+    # Same zone: the client's hour after the run, summer or winter.
+    ("Europe/Paris", "30 5 * * *", "Europe/Paris", ["0 30 6 ? * *"], ["0 30 6 ? * *"]),
+    # Back across midnight: Monday 07:00 in Tokyo is Sunday 22:00 UTC (no summer time there).
+    ("Asia/Tokyo", "0 6 * * 1", "UTC", ["0 0 22 ? * SUN"], ["0 0 22 ? * SUN"]),
+    # Half-hour offset: 07:00 in Kolkata is 01:30 UTC.
+    ("Asia/Kolkata", "0 6 * * *", "UTC", ["0 30 1 ? * *"], ["0 30 1 ? * *"]),
+    # Metabase west of the client: Paris 06:30 is 00:30 in New York (both on summer time in
+    # July, both on winter time in January).
+    ("Europe/Paris", "30 5 * * *", "America/New_York", ["0 30 0 ? * *"], ["0 30 0 ? * *"]),
+    # Two runs a weekday that land on different UTC days: one cron each.
+    ("America/New_York", "0 10,22 * * 1-5", "UTC",
+     ["0 0 16 ? * MON,TUE,WED,THU,FRI", f"0 0 4 ? * {WEEKDAYS_AFTER}"],
+     ["0 0 15 ? * MON,TUE,WED,THU,FRI", f"0 0 3 ? * {WEEKDAYS_AFTER}"]),
+    # Monthly: checked daily an hour after the run's time, converted too.
+    ("Europe/Paris", "0 6 1 * *", "UTC", ["0 0 6 ? * *"], ["0 0 5 ? * *"]),
+])
+def test_run_times_are_converted_at_the_offsets_of_the_day(
+        zone: str, schedule: str, metabase_zone: str, winter: list[str],
+        summer: list[str]) -> None:
+    assert _crons(zone, schedule, metabase_zone, WINTER) == winter
+    assert _crons(zone, schedule, metabase_zone, SUMMER) == summer
+
+
+def test_the_offset_is_the_one_of_the_instant_given() -> None:
+    """Paris goes to summer time at 01:00 UTC on 30 March 2025: the shift changes then."""
+    assert zone_shift("Europe/Paris", "UTC", datetime(2025, 3, 30, 0, 59, tzinfo=UTC)) == \
+        timedelta(hours=-1)
+    assert zone_shift("Europe/Paris", "UTC", datetime(2025, 3, 30, 1, 0, tzinfo=UTC)) == \
+        timedelta(hours=-2)
+    # New York changes on 9 March, Paris on 30 March: for three weeks they are 5 hours apart.
+    assert zone_shift("Europe/Paris", "America/New_York",
+                      datetime(2025, 3, 20, tzinfo=UTC)) == timedelta(hours=-5)
+
+
+def _fires(crons: list[str], zone: str, start: datetime, end: datetime) -> set[datetime]:
+    """The instants Quartz crons (read in `zone`, as Metabase reads them) fire in [start, end)."""
+    found = set()
+    for cron in crons:
+        seconds, minutes, hours, _, months, days = cron.split()
+        assert seconds == "0"
+        five = f"{minutes} {hours} * {months} {days.replace('?', '*')}"
+        it = croniter(five, start.astimezone(ZoneInfo(zone)) - timedelta(seconds=1))
+        while (fire := it.get_next(datetime)) < end:
+            found.add(fire.astimezone(UTC))
+    return found
+
+
+@pytest.mark.parametrize("zone", ["Europe/Paris", "America/New_York", "Asia/Kolkata",
+                                  "Pacific/Auckland", "UTC"])
+@pytest.mark.parametrize("metabase_zone", ["UTC", "Europe/Paris", "America/Los_Angeles"])
+@pytest.mark.parametrize("schedule", ["30 5 * * *", "30 23 * * 1-5", "0 10,22 * * 1-5",
+                                      "0,30 0 * * 0,6", "45 */6 * * *"])
+def test_every_alert_fires_an_hour_after_a_run(zone: str, metabase_zone: str,
+                                               schedule: str) -> None:
+    """Over a week without a change of offset, Metabase's firings are exactly the client's runs
+    plus RUN_MARGIN, whatever the two zones (each at its own offset that week)."""
+    for at in (WINTER, SUMMER):
+        crons = _crons(zone, schedule, metabase_zone, at)
+        runs = croniter(schedule, at.astimezone(ZoneInfo(zone)))
+        wanted = set()
+        while (run := runs.get_next(datetime)) < at + timedelta(days=7):
+            wanted.add(run.astimezone(UTC) + RUN_MARGIN)
+        fired = _fires(crons, metabase_zone, at + RUN_MARGIN, at + timedelta(days=7) + RUN_MARGIN)
+        assert fired == wanted, (at, crons)
+
+
+# -- bootstrap and reading the zone ------------------------------------------------------------
+
+def test_bootstrap_sets_the_report_time_zone(standin: StandinServer, project: Path,  # noqa: F811
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    state = standin.metabase.state
+    assert "report-timezone" not in state.settings
+    done = bootstrap()
+    assert state.settings["report-timezone"] == "UTC"  # the default
+    assert any("report time zone UTC (was unset)" in step for step in done.steps)
+    mb = MetabaseClient.from_env()
+    assert metabase_timezone(mb) == "UTC"
+    # Another zone: set on the next bootstrap, and only then.
+    monkeypatch.setenv("GOALPOST_METABASE_TIMEZONE", "America/New_York")
+    before = len(standin.metabase.seen)
+    bootstrap()
+    puts = [r for r in standin.metabase.seen[before:] if r.path.startswith("/api/setting")
+            and r.method == "PUT"]
+    assert [r.body for r in puts] == [{"report-timezone": "America/New_York"}]
+    assert metabase_timezone(mb) == "America/New_York"
+    before = len(standin.metabase.seen)
+    assert not any("report time zone" in step for step in bootstrap().steps)
+    assert [r for r in standin.metabase.seen[before:] if r.method != "GET"] == []
+    # Unset in Metabase (an admin cleared it): the JVM's zone is the one crons are read in.
+    mb.put("/api/setting/report-timezone", {"value": None}, what="test")
+    state.jvm_timezone = "Asia/Tokyo"
+    assert metabase_timezone(mb) == "Asia/Tokyo"
+    # A name that is not a zone (Java would read it as GMT) is refused; nothing is written.
+    monkeypatch.setenv("GOALPOST_METABASE_TIMEZONE", "Paris")
+    before = len(standin.metabase.seen)
+    with pytest.raises(ConfigError, match="not an IANA time zone"):
+        bootstrap()
+    assert [r for r in standin.metabase.seen[before:] if r.method != "GET"] == []
+    assert standin.metabase.violations == [] and standin.metabase.errors == []
+    assert all(r.status < 400 for r in standin.metabase.seen)
+
+
+# -- plan and apply -------------------------------------------------------------------------------
+
+def _plan(slug: str, conn: psycopg.Connection, now: datetime):
+    return compute_plan(slug, load_client(slug), MetabaseClient.from_env(), conn, now=now)
+
+
+def _apply(slug: str, conn: psycopg.Connection, server: StandinServer, now: datetime) -> list:
+    before = len(server.metabase.seen)
+    apply_plan(_plan(slug, conn, now), MetabaseClient.from_env(), conn)
+    return [r for r in server.metabase.seen[before:] if r.method != "GET"]
+
+
+def _schedule(server: StandinServer, slug: str) -> list[str]:
+    """The cron of the client's alert in the stand-in."""
+    state = server.metabase.state
+    collection = next(c["id"] for c in state.collections.values()
+                      if c["name"] == f"{slug.title()} Shop")
+    card = next(c["id"] for c in state.cards.values()
+                if c["collection_id"] == collection and c["name"] == "Alert: low_stock")
+    (notification,) = [n for n in state.notifications.values()
+                       if n["payload"]["card_id"] == card]
+    return [s["cron_schedule"] for s in notification["subscriptions"]]
+
+
+def test_clients_in_two_zones_get_their_hours_in_metabases(
+        standin: StandinServer, project: Path, conn: psycopg.Connection,  # noqa: F811
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    make_client(project, conn, "paris", schedule="30 5 * * *", alerts={"rules": [RULE]})
+    make_client(project, conn, "newyork", timezone="America/New_York",
+                schedule="30 23 * * 1-5", alerts={"rules": [RULE]})
+    bootstrap()  # Metabase in UTC
+    plan = _plan("paris", conn, WINTER)
+    assert "from Europe/Paris (UTC+01:00) to Metabase's report time zone UTC (UTC+00:00)" \
+        in plan.render()
+    assert "apply again after a change to or from summer time" in plan.render()
+    for slug in ("paris", "newyork"):
+        _apply(slug, conn, standin, WINTER)
+    assert _schedule(standin, "paris") == ["0 30 5 ? * *"]
+    assert _schedule(standin, "newyork") == [f"0 30 5 ? * {WEEKDAYS_AFTER}"]
+    # Applied again the same day: nothing to write.
+    for slug in ("paris", "newyork"):
+        assert _plan(slug, conn, WINTER).empty
+        assert _apply(slug, conn, standin, WINTER) == []
+    # In summer both clients' runs are an hour earlier in UTC: only the notifications change.
+    plan = _plan("paris", conn, SUMMER)
+    assert [(c.action, c.kind, c.key, c.reason) for c in plan.pending] == [
+        ("update", "notification", "low_stock", "schedule 0 30 5 ? * * -> 0 30 4 ? * *")]
+    writes = _apply("paris", conn, standin, SUMMER)
+    assert [(w.method, w.path.rsplit("/", 1)[0]) for w in writes] == [
+        ("PUT", "/api/notification")]
+    assert _schedule(standin, "paris") == ["0 30 4 ? * *"]
+    _apply("newyork", conn, standin, SUMMER)
+    assert _schedule(standin, "newyork") == [f"0 30 4 ? * {WEEKDAYS_AFTER}"]
+    assert _plan("newyork", conn, SUMMER).empty
+    # Metabase moved to Paris time: the Paris client's alert is its own hour again, all year.
+    monkeypatch.setenv("GOALPOST_METABASE_TIMEZONE", "Europe/Paris")
+    bootstrap()
+    plan = _plan("paris", conn, SUMMER)
+    assert "Metabase's report time zone is the client's (Europe/Paris)" in plan.render()
+    _apply("paris", conn, standin, SUMMER)
+    assert _schedule(standin, "paris") == ["0 30 6 ? * *"]
+    assert _plan("paris", conn, WINTER).empty
+    _apply("newyork", conn, standin, SUMMER)
+    assert _schedule(standin, "newyork") == [f"0 30 6 ? * {WEEKDAYS_AFTER}"]
+
+
+def test_a_client_without_metabase_alerts_does_not_read_the_zone(
+        standin: StandinServer, project: Path, conn: psycopg.Connection) -> None:  # noqa: F811
+    make_client(project, conn, "plain")
+    bootstrap()
+    before = len(standin.metabase.seen)
+    plan = _plan("plain", conn, WINTER)
+    assert plan.schedule_note is None and "alert schedules" not in plan.render()
+    assert not any(r.path == "/api/setting/" for r in standin.metabase.seen[before:])
