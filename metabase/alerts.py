@@ -3,10 +3,11 @@
 Each such rule becomes a native-SQL card in the client's collection returning the rows that
 breach the rule now, and a card notification (`POST /api/notification/`, `send_condition:
 has_result`) that emails them after each run: the cron is the client's schedule plus
-RUN_MARGIN, so the marts the card reads are fresh. The SQL means what goalpost.alerts.evaluate
-means for the same rule (same day, same comparison, same periods); the difference is that
-Metabase has no state, so it repeats an alert at every run while it holds, where Goalpost's
-own emails tell each situation once.
+RUN_MARGIN, so the marts the card reads are fresh, converted to Metabase's report time zone
+(which Metabase reads crons in) at the offsets of the day the plan is made. The SQL means
+what goalpost.alerts.evaluate means for the same rule (same day, same comparison, same
+periods); the difference is that Metabase has no state, so it repeats an alert at every run
+while it holds, where Goalpost's own emails tell each situation once.
 
 Kinds that read Goalpost's control schema (stale_source, run_failed) are refused when the
 client's YAML is validated: the client's read-only role cannot see it.
