@@ -15,7 +15,6 @@ inventory_status is 2025-01-07..2025-02-03 (25 January days + 3 February days).
 
 from __future__ import annotations
 
-import csv
 from datetime import date
 from pathlib import Path
 
@@ -23,6 +22,7 @@ import golden_data
 import orjson
 import psycopg
 import pytest
+from csv_files import write_csv
 from golden_data import CROIX_ROUSSE, VILLEURBANNE, D
 
 from goalpost.orchestrator import run_client
@@ -235,14 +235,6 @@ def square_client(api_source):
                start_date=golden_data.START_DATE)
     yield emulator
     emulator.stop()
-
-
-def write_csv(path: Path, rows: list[dict[str, str]]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="", encoding="utf-8") as out:
-        writer = csv.DictWriter(out, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
 
 
 def write_file_client(project: Path, slug: str, *, products: bool, counts: bool) -> None:
