@@ -155,6 +155,23 @@ def api_source(project: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
 
 
 @pytest.fixture
+def golden_square(api_source):
+    """The hand-made month of tests/golden_data.py served by the Square emulator, as the source
+    `pos` of the client `gold`."""
+    import golden_data
+
+    from pipelines.emulators.square import SquareEmulator
+
+    token = "EAAAl-golden-square"
+    emulator = SquareEmulator(golden_data.golden_data(), token=token, now=golden_data.NOW)
+    emulator.start()
+    api_source("gold", "pos", "square", emulator.url, {"access_token": token},
+               start_date=golden_data.START_DATE)
+    yield emulator
+    emulator.stop()
+
+
+@pytest.fixture
 def raw_rows(conn: psycopg.Connection):
     """(key, data) of a raw table, by key: what two runs are compared on."""
 
