@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import itertools
 import os
+import random
 import shutil
+import socket
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -96,6 +98,28 @@ def run_cli(database_url: str):
     return invoke
 
 
+def _bindable(port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+@pytest.fixture
+def demo_ports(monkeypatch: pytest.MonkeyPatch) -> int:
+    """Base of three consecutive free loopback ports, set as GOALPOST_DEMO_API_PORT so that the
+    demo registers PanPan and serves its APIs there (another job may hold the default ones).
+    Picked below Linux's ephemeral range, where the test's own connections do not land."""
+    for _ in range(100):
+        base = random.SystemRandom().randrange(20000, 32000)  # whatever tests seeded
+        if all(_bindable(base + i) for i in range(3)):
+            monkeypatch.setenv("GOALPOST_DEMO_API_PORT", str(base))
+            return base
+    raise RuntimeError("no three consecutive free loopback ports")
+
+
 @pytest.fixture(scope="session")
 def panpan_api_data(tmp_path_factory: pytest.TempPathFactory):
     """A small PanPan data set (20 days) as the vendor emulators serve it."""
@@ -128,6 +152,23 @@ def api_source(project: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
         (project / "clients" / f"{slug}.yaml").write_bytes(orjson.dumps(document))
 
     return write
+
+
+@pytest.fixture
+def golden_square(api_source):
+    """The hand-made month of tests/golden_data.py served by the Square emulator, as the source
+    `pos` of the client `gold`."""
+    import golden_data
+
+    from pipelines.emulators.square import SquareEmulator
+
+    token = "EAAAl-golden-square"
+    emulator = SquareEmulator(golden_data.golden_data(), token=token, now=golden_data.NOW)
+    emulator.start()
+    api_source("gold", "pos", "square", emulator.url, {"access_token": token},
+               start_date=golden_data.START_DATE)
+    yield emulator
+    emulator.stop()
 
 
 @pytest.fixture

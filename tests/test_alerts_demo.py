@@ -5,7 +5,6 @@ product and the shop; the next run sends nothing."""
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 from datetime import date
 from email import message_from_bytes, policy
@@ -17,7 +16,6 @@ import psycopg
 import pytest
 
 from goalpost.alerts.delivery import outbox_dir
-from goalpost.demo import apis
 from goalpost.demo import run as demo_run
 from goalpost.demo.generator import GroundTruth, generate_panpan
 from goalpost.orchestrator import RunResult, run_client
@@ -31,33 +29,15 @@ SCALE = 0.1
 SEED = 3
 
 
-def free_base_port() -> int:
-    """A loopback port with the next two free as well, for the three API emulators."""
-    for _ in range(50):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            base = probe.getsockname()[1]
-        if base + 2 < 65536 and all(apis._port_free(base + i) for i in range(3)):
-            return base
-    raise RuntimeError("no three consecutive free loopback ports")
-
-
 @pytest.fixture
-def panpan(project: Path, database_url: str,
+def panpan(project: Path, database_url: str, demo_ports: int,
            monkeypatch: pytest.MonkeyPatch) -> Iterator[GroundTruth]:
-    """The demo client, its emulators on free ports (other jobs may hold the default ones), no
-    extensions (the rule reads the marts only), and emails written to the outbox."""
+    """The demo client, its emulators on free ports, no extensions (the rule reads the marts
+    only), and emails written to the outbox."""
     for name in ("GOALPOST_SMTP_HOST", "GOALPOST_CONSULTANT_EMAIL"):
         monkeypatch.delenv(name, raising=False)
-    base = free_base_port()
-    monkeypatch.setenv("GOALPOST_DEMO_API_PORT", str(base))
     path = demo_run.ensure_client_file()
-    text = path.read_text(encoding="utf-8")
-    for offset in range(3):
-        default = f"http://127.0.0.1:{apis.DEFAULT_PORT + offset}"
-        assert default in text
-        text = text.replace(default, f"http://127.0.0.1:{base + offset}")
-    path.write_text(text + "extensions: []\n", encoding="utf-8")
+    path.write_text(path.read_text(encoding="utf-8") + "extensions: []\n", encoding="utf-8")
     yield generate_panpan(demo_run.demo_data_dir(), end=END, days=DAYS, scale=SCALE, seed=SEED)
 
 

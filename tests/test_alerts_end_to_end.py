@@ -10,13 +10,13 @@ succeeds, the delivery is retried and recorded, and the next evaluation delivers
 
 from __future__ import annotations
 
-import csv
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import orjson
 import psycopg
 import pytest
+from csv_files import write_csv
 from smtp_inbox import Inbox, free_port
 
 from goalpost.alerts import delivery
@@ -25,14 +25,6 @@ from goalpost.orchestrator import run_client
 
 SLUG = "stocky"
 RULE = "low_stock"
-
-
-def write_csv(path: Path, rows: list[dict[str, str]]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="", encoding="utf-8") as out:
-        writer = csv.DictWriter(out, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
 
 
 def count(project: Path, day: str, **on_hand: int) -> None:

@@ -149,7 +149,7 @@ SEED = 7
 
 
 @pytest.fixture
-def panpan(project: Path, database_url: str) -> Iterator[Path]:
+def panpan(project: Path, database_url: str, demo_ports: int) -> Iterator[Path]:
     demo_run.ensure_client_file()
     folder = demo_run.demo_data_dir()
     generate_panpan(folder, end=END, days=DAYS, scale=SCALE, seed=SEED)

@@ -14,7 +14,6 @@ from decimal import Decimal
 import httpx
 import pytest
 
-from goalpost.demo.generator import generate_panpan
 from pipelines.emulators.base import rfc3339
 from pipelines.emulators.hubspot import HubSpotEmulator
 from pipelines.emulators.panpan import Customer, Order, OrderLine, PanPanData, Shop
@@ -29,10 +28,9 @@ DEAL_DEFAULTS = {"amount", "closedate", "createdate", "dealname", "dealstage",
 
 
 @pytest.fixture(scope="module")
-def data(tmp_path_factory: pytest.TempPathFactory) -> PanPanData:
-    folder = tmp_path_factory.mktemp("panpan")
-    generate_panpan(folder, end=date(2025, 1, 31), days=20, scale=0.05, seed=3)
-    return PanPanData.load(folder)
+def data(panpan_api_data: PanPanData) -> PanPanData:
+    """The small PanPan data set of conftest.py (seed 3)."""
+    return panpan_api_data
 
 
 @pytest.fixture

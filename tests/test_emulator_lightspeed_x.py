@@ -7,14 +7,12 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import replace
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 
 import httpx
 import pytest
 
-from goalpost.demo.generator import generate_panpan
 from pipelines.emulators.lightspeed_x import LightspeedXEmulator, ls_id
 from pipelines.emulators.panpan import Order, OrderLine, PanPanData
 
@@ -24,10 +22,9 @@ AUTH = {"Authorization": "Bearer emulator-token"}
 
 
 @pytest.fixture(scope="module")
-def data(tmp_path_factory: pytest.TempPathFactory) -> PanPanData:
-    folder: Path = tmp_path_factory.mktemp("panpan")
-    generate_panpan(folder, end=date(2025, 1, 31), days=20, scale=0.05, seed=3)
-    return PanPanData.load(folder)
+def data(panpan_api_data: PanPanData) -> PanPanData:
+    """The small PanPan data set of conftest.py (seed 3)."""
+    return panpan_api_data
 
 
 @pytest.fixture

@@ -40,8 +40,9 @@ def _load(tmp: Path, seed: int) -> PanPanData:
 
 
 @pytest.fixture(scope="module")
-def data(tmp_path_factory: pytest.TempPathFactory) -> PanPanData:
-    return _load(tmp_path_factory.mktemp("panpan3"), 3)
+def data(panpan_api_data: PanPanData) -> PanPanData:
+    """The small PanPan data set of conftest.py (seed 3)."""
+    return panpan_api_data
 
 
 @pytest.fixture(scope="module")

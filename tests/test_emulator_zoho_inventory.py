@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 
 import httpx
 import pytest
 
-from goalpost.demo.generator import generate_panpan
 from pipelines.emulators.panpan import PanPanData
 from pipelines.emulators.zoho_inventory import ZohoInventoryEmulator
 
@@ -24,10 +22,9 @@ ITEMS = "/inventory/v1/items"
 
 
 @pytest.fixture(scope="module")
-def data(tmp_path_factory: pytest.TempPathFactory) -> PanPanData:
-    folder: Path = tmp_path_factory.mktemp("panpan")
-    generate_panpan(folder, end=date(2025, 1, 31), days=20, scale=0.05, seed=3)
-    return PanPanData.load(folder)
+def data(panpan_api_data: PanPanData) -> PanPanData:
+    """The small PanPan data set of conftest.py (seed 3)."""
+    return panpan_api_data
 
 
 @pytest.fixture

@@ -5,28 +5,15 @@ from __future__ import annotations
 
 import golden_data
 import psycopg
-import pytest
 from golden_data import D
 
 from goalpost.orchestrator import run_client
-from pipelines.emulators.square import SquareEmulator
 
-TOKEN = "EAAAl-golden-square"
 # Square reports the channel as the order's source name.
 CHANNELS = {"Boutique": "en_boutique", "Livraison": "livraison"}
 
 
-@pytest.fixture
-def square_client(api_source):
-    emulator = SquareEmulator(golden_data.golden_data(), token=TOKEN, now=golden_data.NOW)
-    emulator.start()
-    api_source("gold", "pos", "square", emulator.url, {"access_token": TOKEN},
-               start_date=golden_data.START_DATE)
-    yield emulator
-    emulator.stop()
-
-
-def test_square_marts_equal_hand_computed_figures(square_client, conn: psycopg.Connection) -> None:
+def test_square_marts_equal_hand_computed_figures(golden_square, conn: psycopg.Connection) -> None:
     run = run_client("gold")
     assert run.status == "succeeded", [(s.name, s.error) for s in run.steps]
 
@@ -45,7 +32,7 @@ def test_square_marts_equal_hand_computed_figures(square_client, conn: psycopg.C
     assert conn.execute(
         "SELECT o.order_id, r.amount FROM gold_staging.refunds AS r "
         "JOIN gold_staging.orders AS o ON o.order_id = r.returned_order_id").fetchall() == [
-        (square_client.order_id("T-0003"), D("24.00"))]
+        (golden_square.order_id("T-0003"), D("24.00"))]
     # Products by SKU with their Square price; stock counts as of their local date.
     products = {r[0]: (r[1], r[2]) for r in conn.execute(
         "SELECT product_id, name, unit_price FROM gold_staging.products")}

@@ -15,20 +15,17 @@ inventory_status is 2025-01-07..2025-02-03 (25 January days + 3 February days).
 
 from __future__ import annotations
 
-import csv
 from datetime import date
 from pathlib import Path
 
 import golden_data
 import orjson
 import psycopg
-import pytest
+from csv_files import write_csv
 from golden_data import CROIX_ROUSSE, VILLEURBANNE, D
 
 from goalpost.orchestrator import run_client
-from pipelines.emulators.square import SquareEmulator
 
-TOKEN = "EAAAl-golden-inventory"
 AS_OF = date(2025, 2, 3)
 JAN, FEB = date(2025, 1, 1), date(2025, 2, 1)
 
@@ -227,24 +224,6 @@ def stockouts(conn: psycopg.Connection, slug: str) -> dict:
         FROM {slug}_marts.stockouts""")}
 
 
-@pytest.fixture
-def square_client(api_source):
-    emulator = SquareEmulator(golden_data.golden_data(), token=TOKEN, now=golden_data.NOW)
-    emulator.start()
-    api_source("gold", "pos", "square", emulator.url, {"access_token": TOKEN},
-               start_date=golden_data.START_DATE)
-    yield emulator
-    emulator.stop()
-
-
-def write_csv(path: Path, rows: list[dict[str, str]]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="", encoding="utf-8") as out:
-        writer = csv.DictWriter(out, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-
-
 def write_file_client(project: Path, slug: str, *, products: bool, counts: bool) -> None:
     """clients/<slug>.yaml with one `files` source, and its export files: the golden shops
     and completed receipts (Paris wall time), optionally FILE_PRODUCTS and the stock counts."""
@@ -289,7 +268,7 @@ def write_file_client(project: Path, slug: str, *, products: bool, counts: bool)
     (project / "clients" / f"{slug}.yaml").write_bytes(orjson.dumps(document))
 
 
-def test_square_golden_month(square_client, conn: psycopg.Connection) -> None:
+def test_square_golden_month(golden_square, conn: psycopg.Connection) -> None:
     built("gold")
 
     assert product_sales(conn, "gold") == PRODUCT_SALES

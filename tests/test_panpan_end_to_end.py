@@ -13,10 +13,13 @@ import pytest
 from click.testing import CliRunner
 from psycopg import sql
 
+from goalpost import registry
 from goalpost.cli import cli
+from goalpost.demo import apis
 from goalpost.demo import run as demo_run
 from goalpost.demo.generator import generate_panpan
 from goalpost.orchestrator import run_client
+from goalpost.paths import REPO_DIR
 from goalpost.warehouse import tenants
 
 END = date(2025, 1, 31)
@@ -24,11 +27,33 @@ DAYS = 75
 
 
 @pytest.fixture
-def panpan(project: Path, database_url: str) -> Iterator[Path]:
+def panpan(project: Path, database_url: str, demo_ports: int) -> Iterator[Path]:
     demo_run.ensure_client_file()
     folder = demo_run.demo_data_dir()
     generate_panpan(folder, end=END, days=DAYS, scale=0.08, seed=3)
     yield folder
+
+
+def test_demo_registers_panpan_on_the_ports_of_its_emulators(project, demo_ports, monkeypatch):
+    shipped = (REPO_DIR / "goalpost" / "demo" / "panpan.yaml").read_text(encoding="utf-8")
+    expected = shipped
+    for offset in range(3):
+        assert f"http://127.0.0.1:{18601 + offset}" in shipped
+        expected = expected.replace(f"http://127.0.0.1:{18601 + offset}",
+                                    f"http://127.0.0.1:{demo_ports + offset}")
+    path = demo_run.ensure_client_file()
+    assert path.read_text(encoding="utf-8") == expected
+    client, _ = registry.parse_client(expected, path)
+    assert apis.uses_demo_apis("panpan", client)
+    # The consultant's file is theirs: kept as it is.
+    path.write_text(expected + "# mine\n", encoding="utf-8")
+    assert demo_run.ensure_client_file().read_text(encoding="utf-8") == expected + "# mine\n"
+    # At the default ports, the shipped example as it is; moved by one, no port moved twice.
+    path.unlink()
+    monkeypatch.delenv("GOALPOST_DEMO_API_PORT")
+    assert demo_run.ensure_client_file().read_text(encoding="utf-8") == shipped
+    assert apis.with_ports("http://127.0.0.1:18601 http://127.0.0.1:18602/x", 18602) == (
+        "http://127.0.0.1:18602 http://127.0.0.1:18603/x")
 
 
 def fingerprints(conn: psycopg.Connection) -> dict[str, tuple[int, str]]:
@@ -120,7 +145,7 @@ def test_reader_reads_marts_only(panpan, conn, database_url):
                 as_reader.execute(f"SELECT 1 FROM {forbidden}")
 
 
-def test_demo_command_prints_a_summary(project, database_url):
+def test_demo_command_prints_a_summary(project, database_url, demo_ports):
     result = CliRunner().invoke(cli, ["demo", "--days", "40", "--scale", "0.05"],
                                 catch_exceptions=False)
     assert result.exit_code == 0, result.output

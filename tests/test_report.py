@@ -9,7 +9,6 @@ error, and the goals card says "No data".
 
 from __future__ import annotations
 
-import csv
 import random
 from datetime import date, timedelta
 from decimal import Decimal
@@ -19,6 +18,7 @@ import chromium
 import orjson
 import pytest
 from click.testing import CliRunner
+from csv_files import write_csv
 from test_report_page import load, pixels
 
 from goalpost.cli import cli
@@ -32,14 +32,6 @@ SHOPS = {"LYO-01": "Tiny Croix-Rousse", "LYO-02": "Tiny Part-Dieu"}
 PRODUCTS = [("PAI-001", "Pain", Decimal("4.20")), ("VIE-001", "Croissant", Decimal("1.30")),
             ("GAT-001", "Tarte", Decimal("24.00"))]
 TARGET = 300
-
-
-def write_csv(path: Path, rows: list[dict[str, str]]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="", encoding="utf-8") as out:
-        writer = csv.DictWriter(out, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
 
 
 def sales(last_day: date) -> list[dict[str, str]]:

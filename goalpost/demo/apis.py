@@ -3,16 +3,19 @@ served from the demo data by the project's emulators while a run of PanPan lasts
 `goalpost demo`, `goalpost run panpan` or the scheduler alike).
 
 The emulators run in a child process (as a vendor's servers would: not sharing our
-interpreter) on fixed loopback ports, because clients/panpan.yaml names their URLs. Their
-credentials are made up per demo and handed to the connectors through the environment
-variables the YAML references, exactly as real secrets would be. The emulators' clock stands
-at the end of the demo data, so repeated demos see the same records.
+interpreter) on fixed loopback ports, because clients/panpan.yaml names their URLs (the
+shipped example names the default ports; `goalpost demo` registers it with the ports of
+GOALPOST_DEMO_API_PORT). Their credentials are made up per demo and handed to the
+connectors through the environment variables the YAML references, exactly as real secrets
+would be. The emulators' clock stands at the end of the demo data, so repeated demos see the
+same records.
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import os
+import re
 import secrets
 import socket
 import threading
@@ -32,6 +35,15 @@ VENDORS = ("square", "hubspot", "zoho_inventory")
 
 def base_port() -> int:
     return int(os.environ.get("GOALPOST_DEMO_API_PORT", DEFAULT_PORT))
+
+
+def with_ports(text: str, base: int | None = None) -> str:
+    """The demo client's YAML with its emulator URLs moved from the default ports to `base`
+    (the configured base port when not given); unchanged at the default ports."""
+    base = base_port() if base is None else base
+    defaults = "|".join(str(DEFAULT_PORT + i) for i in range(len(VENDORS)))
+    return re.sub(rf"http://{re.escape(HOST)}:({defaults})\b",
+                  lambda m: f"http://{HOST}:{base + int(m.group(1)) - DEFAULT_PORT}", text)
 
 
 def demo_credentials() -> dict[str, str]:
@@ -87,8 +99,9 @@ def demo_apis(folder: Path) -> Iterator[dict[str, str]]:
         raise GoalpostError(
             f"the demo's API emulators need ports {port}-{port + len(VENDORS) - 1} on {HOST}; "
             f"{', '.join(map(str, busy))} in use",
-            hint="free them, or set GOALPOST_DEMO_API_PORT to another base port and edit the "
-                 "base_url of the API sources in clients/panpan.yaml to match")
+            hint="free them, or set GOALPOST_DEMO_API_PORT to another base port: `goalpost "
+                 "demo` registers PanPan with those ports, but an existing clients/panpan.yaml "
+                 "keeps its own, so edit the base_url of its API sources to match")
     credentials = demo_credentials()
     parent, child = multiprocessing.Pipe()
     process = multiprocessing.get_context("fork").Process(

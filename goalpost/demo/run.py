@@ -20,6 +20,7 @@ from typing import Any
 from psycopg import sql
 
 from goalpost import clients, registry
+from goalpost.demo.apis import with_ports
 from goalpost.demo.generator import generate_panpan
 from goalpost.identifiers import LAYERS, schema_name
 from goalpost.orchestrator import Progress, RunResult, run_client
@@ -65,10 +66,12 @@ class DemoSummary:
 
 
 def ensure_client_file() -> Path:
-    """Put the worked example in the registry if the consultant has not got one."""
+    """Put the worked example in the registry if the consultant has not got one, its API
+    sources on the emulators' ports (GOALPOST_DEMO_API_PORT); an existing file is kept."""
     path = registry.client_path(SLUG)
     if not path.exists():
-        template = resources.files("goalpost.demo").joinpath("panpan.yaml").read_text()
+        template = with_ports(
+            resources.files("goalpost.demo").joinpath("panpan.yaml").read_text())
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(template, encoding="utf-8")
     return path
