@@ -9,6 +9,7 @@ that name the field (goalpost.registry.store adds the file and line).
 from __future__ import annotations
 
 import re
+from abc import abstractmethod
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import time, timedelta
@@ -136,9 +137,9 @@ class _Rule(_Strict):
     # client's marts and insights, through its read-only role.
     metabase_refusal: ClassVar[str] = ""
 
+    @abstractmethod
     def describe(self) -> str:
         """The condition in words, for the CLI and the emails."""
-        raise NotImplementedError
 
 
 def _known_metric(value: str, *, inventory: bool) -> str:
@@ -172,10 +173,30 @@ def _per(dimension: str) -> str:
             "product": "per location and product"}.get(dimension, f"per {dimension}")
 
 
-class ThresholdRule(_Rule):
+class _MetricRule(_Rule):
+    """A rule on a metric, optionally per dimension value: the metric must be one of the
+    client's (or, where `inventory_metrics`, of the inventory marts), computed per that
+    dimension. Subclasses declare `metric` before `dimension`."""
+
+    inventory_metrics: ClassVar[bool] = False
+
+    @field_validator("metric", check_fields=False)
+    @classmethod
+    def _metric(cls, value: str | None) -> str | None:
+        return None if value is None else _known_metric(value, inventory=cls.inventory_metrics)
+
+    @field_validator("dimension", check_fields=False)
+    @classmethod
+    def _dimension(cls, value: str, info: ValidationInfo) -> str:
+        metric = info.data.get("metric")
+        return value if metric is None else _metric_dimension(metric, value)
+
+
+class ThresholdRule(_MetricRule):
     """A metric's latest value past a number, or (stock) under each product's reorder point."""
 
     kind: Literal["threshold"]
+    inventory_metrics: ClassVar[bool] = True
     metric: str
     dimension: Literal["all", "location", "channel", "product"] = Field(
         default="all", validate_default=True,
@@ -183,17 +204,6 @@ class ThresholdRule(_Rule):
         "the inventory metrics stock and days_of_cover")
     operator: Literal["<", "<=", ">", ">="]
     value: float | Literal["reorder_point"]
-
-    @field_validator("metric")
-    @classmethod
-    def _metric(cls, value: str) -> str:
-        return _known_metric(value, inventory=True)
-
-    @field_validator("dimension")
-    @classmethod
-    def _dimension(cls, value: str, info: ValidationInfo) -> str:
-        metric = info.data.get("metric")
-        return value if metric is None else _metric_dimension(metric, value)
 
     @field_validator("value")
     @classmethod
@@ -208,7 +218,7 @@ class ThresholdRule(_Rule):
         return f"{self.metric} {self.operator} {limit}, {_per(self.dimension)}"
 
 
-class ChangeRule(_Rule):
+class ChangeRule(_MetricRule):
     """A metric's total over the latest period against the period before, in %, with an
     absolute floor so that small numbers do not alert on large percentages."""
 
@@ -222,17 +232,6 @@ class ChangeRule(_Rule):
                               "a rise of at least this much")
     min_change: float = Field(default=0, ge=0, description="and at least this much in the "
                               "metric's unit (the absolute floor)")
-
-    @field_validator("metric")
-    @classmethod
-    def _metric(cls, value: str) -> str:
-        return _known_metric(value, inventory=False)
-
-    @field_validator("dimension")
-    @classmethod
-    def _dimension(cls, value: str, info: ValidationInfo) -> str:
-        metric = info.data.get("metric")
-        return value if metric is None else _metric_dimension(metric, value)
 
     @field_validator("change_pct")
     @classmethod
@@ -248,7 +247,7 @@ class ChangeRule(_Rule):
                 f"{self.period} against the {self.period} before, {_per(self.dimension)}")
 
 
-class AnomalyRule(_Rule):
+class AnomalyRule(_MetricRule):
     """An anomaly the anomalies extension found on a recent day."""
 
     kind: Literal["anomaly"]
@@ -259,17 +258,6 @@ class AnomalyRule(_Rule):
     direction: Literal["any", "spike", "drop"] = "any"
     within_days: int = Field(default=1, ge=1, le=31, description="anomalies of the latest "
                              "N days of data")
-
-    @field_validator("metric")
-    @classmethod
-    def _metric(cls, value: str | None) -> str | None:
-        return None if value is None else _known_metric(value, inventory=False)
-
-    @field_validator("dimension")
-    @classmethod
-    def _dimension(cls, value: str, info: ValidationInfo) -> str:
-        metric = info.data.get("metric")
-        return value if metric is None else _metric_dimension(metric, value)
 
     def describe(self) -> str:
         what = {"any": "an anomaly", "spike": "a spike", "drop": "a drop"}[self.direction]
