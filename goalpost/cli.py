@@ -716,7 +716,10 @@ def alerts_list(slug: str, as_json: bool) -> None:
         click.echo(f"    to {', '.join(item['recipients'])}; firing {len(item['firing'])}; "
                    f"pending deliveries {item['pending_deliveries']}")
         for firing in item["firing"][:10]:
-            click.echo(f"      {firing['details'].get('summary') or firing['label']}")
+            click.echo(f"      [{firing['key']}] "
+                       f"{firing['details'].get('summary') or firing['label']}")
+        for key, until in item["snoozed_keys"].items():
+            click.echo(f"      [{key}] snoozed until {until:%Y-%m-%d %H:%M} UTC")
         if len(item["firing"]) > 10:
             click.echo(f"      ... and {len(item['firing']) - 10} more (--json lists them all)")
 
@@ -767,18 +770,22 @@ def alerts_test(slug: str, rule: str | None, as_json: bool) -> None:
 @click.argument("rule")
 @click.option("--until", "until", help="A date (2025-03-01, midnight in the client's time "
               "zone), a date and time ('2025-03-01 08:00') or a duration (12h, 3d).")
-@click.option("--clear", is_flag=True, help="Wake the rule now.")
-def alerts_snooze(slug: str, rule: str, until: str | None, clear: bool) -> None:
-    """Silence RULE of client SLUG until a time. If its condition still holds then, it is
-    told at the next evaluation."""
+@click.option("--key", help="Only this item of the rule, e.g. LYO-01/VIE-001 (a shop and "
+              "product; `goalpost alerts list` shows the keys).")
+@click.option("--clear", is_flag=True, help="Wake the rule (or the --key) now.")
+def alerts_snooze(slug: str, rule: str, until: str | None, key: str | None,
+                  clear: bool) -> None:
+    """Silence RULE of client SLUG, or one item of it (--key), until a time. If its condition
+    still holds then, it is told at the next evaluation."""
     from goalpost.alerts.manage import snooze
 
     if bool(until) == clear:
         raise ConfigError("give --until <time> or --clear",
                           hint=f"goalpost alerts snooze {slug} {rule} --until 3d")
-    end = snooze(slug, rule, None if clear else until)
-    click.echo(f"rule {rule} of {slug} " + (f"snoozed until {end:%Y-%m-%d %H:%M} UTC" if end
-                                             else "is awake"))
+    end = snooze(slug, rule, None if clear else until, key=key)
+    what = f"{rule} {key}" if key else f"rule {rule}"
+    click.echo(f"{what} of {slug} " + (f"snoozed until {end:%Y-%m-%d %H:%M} UTC" if end
+                                       else "is awake"))
 
 
 # --- backups ----------------------------------------------------------------------------

@@ -19,6 +19,7 @@ import pytest
 from goalpost import clients, registry
 from goalpost.alerts.check import evaluate_alerts, quiet_until
 from goalpost.alerts.delivery import outbox_dir, smtp_settings
+from goalpost.alerts.manage import overview, snooze
 from goalpost.errors import ConfigError
 
 SLUG = "shop"
@@ -190,6 +191,31 @@ def test_threshold_per_location_fires_once_then_reminds(project, conn) -> None:
     outcome = evaluate_alerts(conn, SLUG, client, now=NOW + timedelta(hours=12))
     assert [r["reminded"] for r in outcome.rules] == [1]
     assert outbox()[-1]["Subject"].startswith("Shop: still: Revenue 80")
+    assert len(outbox()) == 2
+
+
+def test_a_snoozed_key_stays_silent_while_the_rest_of_its_rule_is_told(project, conn
+                                                                       ) -> None:
+    client = setup_client(project, conn, [
+        {"name": "slow_day", "kind": "threshold", "metric": "revenue", "dimension": "location",
+         "operator": "<", "value": 100}])
+    kpi(conn, "revenue", "LYO-01", days(date(2025, 3, 7), 150, 120, 80))
+    kpi(conn, "revenue", "VIL-01", days(date(2025, 3, 7), 150, 120, 90))
+    snooze(SLUG, "slow_day", "2025-03-12", key="LYO-01", now=NOW)
+
+    outcome = evaluate_alerts(conn, SLUG, client, now=NOW)
+    assert [(r["checked"], r["fired"], r["snoozed"]) for r in outcome.rules] == [(2, 1, 1)]
+    (message,) = outbox()
+    assert message["Subject"] == "Shop: Revenue 90 on 2025-03-09 is under 100 (Villeurbanne)"
+    (listed,) = overview(SLUG, now=NOW)
+    assert listed["snoozed_until"] is None
+    assert listed["snoozed_keys"] == {"LYO-01": datetime(2025, 3, 11, 23, tzinfo=UTC)}
+    # Still under the threshold when the key's snooze ends: told then, once.
+    evaluate_alerts(conn, SLUG, client, now=datetime(2025, 3, 11, 22, 59, tzinfo=UTC))
+    assert len(outbox()) == 1
+    evaluate_alerts(conn, SLUG, client, now=datetime(2025, 3, 11, 23, 1, tzinfo=UTC))
+    assert outbox()[-1]["Subject"].startswith("Shop: Revenue 80 on 2025-03-09")
+    evaluate_alerts(conn, SLUG, client, now=datetime(2025, 3, 11, 23, 2, tzinfo=UTC))
     assert len(outbox()) == 2
 
 

@@ -187,8 +187,8 @@ def evaluate_alerts(conn: psycopg.Connection, slug: str, client: Client, *,
         snoozes = state.snoozed_until(conn, slug, now)
         held_until = quiet_until(client, now)
         for rule in rules_of(client):
-            outcome.rules.append(_evaluate_rule(ctx, rule, evaluation_id, snoozes.get(rule.name),
-                                                held_until))
+            outcome.rules.append(_evaluate_rule(ctx, rule, evaluation_id,
+                                                snoozes.get(rule.name, {}), held_until))
         outcome.delivery = deliver_pending(conn, slug, client.name,
                                            evaluation_id=evaluation_id, now=now, sleep=sleep)
         _finish(conn, outcome)
@@ -198,16 +198,18 @@ def evaluate_alerts(conn: psycopg.Connection, slug: str, client: Client, *,
 
 
 def _evaluate_rule(ctx: evaluate.Context, rule: Any, evaluation_id: int,
-                   snoozed: datetime | None, held_until: datetime | None) -> dict[str, Any]:
+                   snoozes: dict[str, datetime], held_until: datetime | None
+                   ) -> dict[str, Any]:
     conn, slug, client, now = ctx.conn, ctx.slug, ctx.client, ctx.now
-    line: dict[str, Any] = {"rule": rule.name, "kind": rule.kind, "snoozed_until": snoozed}
+    line: dict[str, Any] = {"rule": rule.name, "kind": rule.kind,
+                            "snoozed_until": snoozes.get(state.WHOLE_RULE)}
     try:
         with conn.transaction():
             to = recipients(client, rule)
             result = evaluate.evaluate(ctx, rule)
             remind = rule.remind_after or client.alerts.remind_after
             notices, counts = state.apply(conn, slug, evaluation_id, rule.name, result,
-                                          now=now, snoozed=snoozed, remind_after=remind)
+                                          now=now, snoozes=snoozes, remind_after=remind)
             urgent = rule.severity == "critical"
             not_before = held_until if held_until and not urgent else now
             for notice in notices:

@@ -90,17 +90,19 @@ def parse_until(text: str, timezone: str, now: datetime) -> datetime:
     return moment.astimezone(UTC)
 
 
-def snooze(slug: str, rule_name: str, until: str | None, *,
+def snooze(slug: str, rule_name: str, until: str | None, *, key: str | None = None,
            now: datetime | None = None) -> datetime | None:
-    """Silence a rule until a time (None: wake it now); returns the end of the snooze."""
+    """Silence a rule, or one of its keys (one product at one shop: `goalpost alerts list
+    --json` shows the keys), until a time (None: wake it now); returns the snooze's end."""
     client = registry.load_client(slug)
     rule = _rule(client, slug, rule_name)
     now = now or datetime.now(UTC)
     end = parse_until(until, client.timezone, now) if until else None
+    key = (key or "").strip()
     with ready() as conn:
-        state.set_snooze(conn, slug, rule.name, end)
+        state.set_snooze(conn, slug, rule.name, end, key or state.WHOLE_RULE)
         state.record_event(conn, slug, None, "snoozed", "set" if end else "cleared",
-                           rule=rule.name, details={"until": end})
+                           rule=rule.name, key=key or None, details={"until": end})
     return end
 
 
@@ -124,7 +126,9 @@ def overview(slug: str, *, now: datetime | None = None) -> list[dict[str, Any]]:
             "rule": rule.name, "kind": rule.kind, "severity": rule.severity,
             "condition": rule.describe(), "recipients": to,
             "remind_after": rule.remind_after or client.alerts.remind_after,
-            "snoozed_until": snoozes.get(rule.name),
+            "snoozed_until": snoozes.get(rule.name, {}).get(state.WHOLE_RULE),
+            "snoozed_keys": {k: until for k, until in snoozes.get(rule.name, {}).items()
+                             if k != state.WHOLE_RULE},
             "firing": [f for f in firing if f["rule"] == rule.name],
             "pending_deliveries": pending.get(rule.name, 0)})
     return items

@@ -108,7 +108,8 @@ def text_body(client_name: str, slug: str, items: list[dict[str, Any]],
     if dashboard_url:
         lines.append(f"Dashboard: {dashboard_url}")
     rules = sorted({item["rule"] for item in items})
-    lines.append(f"To pause a rule: goalpost alerts snooze {slug} {rules[0]} --until <date>")
+    lines.append(f"To pause a rule: goalpost alerts snooze {slug} {rules[0]} --until <date> "
+                 "(add --key <item> for one item only)")
     return "\n".join(lines) + "\n"
 
 

@@ -9,6 +9,7 @@ longer holds goes back to `ok`: the rule is re-armed and the next time it fires 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -46,28 +47,39 @@ def record_event(conn: psycopg.Connection, slug: str, evaluation_id: int | None,
          _json(details or {})))
 
 
-def snoozed_until(conn: psycopg.Connection, slug: str, now: datetime) -> dict[str, datetime]:
-    """The rules of the client snoozed at `now`, with when their snooze ends."""
-    return dict(conn.execute("SELECT rule, until FROM goalpost.alert_snoozes WHERE client = %s "
-                             "AND until > %s", (slug, now)).fetchall())
+WHOLE_RULE = ""  # the key of a snooze that silences every key of its rule
 
 
-def set_snooze(conn: psycopg.Connection, slug: str, rule: str, until: datetime | None) -> None:
-    """Snooze a rule until a time (None: wake it now)."""
+def snoozed_until(conn: psycopg.Connection, slug: str, now: datetime
+                  ) -> dict[str, dict[str, datetime]]:
+    """The snoozes of the client in force at `now`: per rule, the end of each snoozed key
+    (WHOLE_RULE for the whole rule)."""
+    found: dict[str, dict[str, datetime]] = {}
+    for rule, key, until in conn.execute(
+            "SELECT rule, key, until FROM goalpost.alert_snoozes WHERE client = %s "
+            "AND until > %s", (slug, now)):
+        found.setdefault(rule, {})[key] = until
+    return found
+
+
+def set_snooze(conn: psycopg.Connection, slug: str, rule: str, until: datetime | None,
+               key: str = WHOLE_RULE) -> None:
+    """Snooze a rule, or one of its keys, until a time (None: wake it now)."""
     if until is None:
-        conn.execute("DELETE FROM goalpost.alert_snoozes WHERE client = %s AND rule = %s",
-                     (slug, rule))
+        conn.execute("DELETE FROM goalpost.alert_snoozes WHERE client = %s AND rule = %s "
+                     "AND key = %s", (slug, rule, key))
         return
     conn.execute(
-        "INSERT INTO goalpost.alert_snoozes (client, rule, until) VALUES (%s, %s, %s) "
-        "ON CONFLICT (client, rule) DO UPDATE SET until = excluded.until, "
-        "created_at = clock_timestamp()", (slug, rule, until))
+        "INSERT INTO goalpost.alert_snoozes (client, rule, key, until) VALUES (%s, %s, %s, %s) "
+        "ON CONFLICT (client, rule, key) DO UPDATE SET until = excluded.until, "
+        "created_at = clock_timestamp()", (slug, rule, key, until))
 
 
 def apply(conn: psycopg.Connection, slug: str, evaluation_id: int, rule: str,
-          result: RuleResult, *, now: datetime, snoozed: datetime | None,
+          result: RuleResult, *, now: datetime, snoozes: Mapping[str, datetime],
           remind_after: timedelta | None) -> tuple[list[Notice], dict[str, int]]:
     """Move the rule's keys to their new state; what must be told, and counts per outcome.
+    `snoozes`: the rule's snoozes in force, by key (WHOLE_RULE for the whole rule).
 
     Runs inside the caller's transaction, with the client's alert lock held."""
     previous = {row[0]: row[1:] for row in conn.execute(
@@ -83,6 +95,7 @@ def apply(conn: psycopg.Connection, slug: str, evaluation_id: int, rule: str,
         details = {"summary": obs.summary, "value": obs.value, "threshold": obs.threshold,
                    "as_of": obs.as_of}
         reason = None
+        snoozed = max((snoozes[k] for k in (WHOLE_RULE, obs.key) if k in snoozes), default=None)
         if snoozed is not None:
             if new:
                 counts["snoozed"] += 1
