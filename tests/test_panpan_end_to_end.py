@@ -18,6 +18,7 @@ from goalpost.cli import cli
 from goalpost.demo import apis
 from goalpost.demo import run as demo_run
 from goalpost.demo.generator import generate_panpan
+from goalpost.errors import GoalpostError
 from goalpost.orchestrator import run_client
 from goalpost.paths import REPO_DIR
 from goalpost.warehouse import tenants
@@ -54,6 +55,13 @@ def test_demo_registers_panpan_on_the_ports_of_its_emulators(project, demo_ports
     assert demo_run.ensure_client_file().read_text(encoding="utf-8") == shipped
     assert apis.with_ports("http://127.0.0.1:18601 http://127.0.0.1:18602/x", 18602) == (
         "http://127.0.0.1:18602 http://127.0.0.1:18603/x")
+    # A file on the default ports while the variable moved the emulators: said plainly.
+    monkeypatch.setenv("GOALPOST_DEMO_API_PORT", str(demo_ports))
+    client, _ = registry.parse_client(shipped, path)
+    with pytest.raises(GoalpostError, match=rf"points pos_api, crm, stock at the demo's "
+                       rf"default ports \(18601-18603\), but GOALPOST_DEMO_API_PORT="
+                       rf"{demo_ports} serves"):
+        apis.serving_for("panpan", client, path.parent)
 
 
 def fingerprints(conn: psycopg.Connection) -> dict[str, tuple[int, str]]:

@@ -139,9 +139,31 @@ def uses_demo_apis(slug: str, client: Any) -> bool:
         for source in client.sources)
 
 
+def _stale_demo_ports(slug: str, client: Any) -> list[str]:
+    """PanPan API sources still on the default demo ports while GOALPOST_DEMO_API_PORT moved
+    the emulators elsewhere (a client file written before the variable was set)."""
+    from goalpost.registry.models import ApiSource
+
+    if slug != "panpan" or base_port() == DEFAULT_PORT:
+        return []
+    defaults = tuple(f"http://{HOST}:{DEFAULT_PORT + i}" for i in range(len(VENDORS)))
+    return [source.name for source in client.sources if isinstance(source, ApiSource)
+            and str(source.config.get("base_url", "")).startswith(defaults)]
+
+
 def serving_for(slug: str, client: Any, folder: Path) -> AbstractContextManager[Any]:
     """The demo's APIs for the length of a run of PanPan; nothing for any other client."""
     if not uses_demo_apis(slug, client):
+        stale = _stale_demo_ports(slug, client)
+        if stale:
+            port = base_port()
+            raise GoalpostError(
+                f"clients/panpan.yaml points {', '.join(stale)} at the demo's default ports "
+                f"({DEFAULT_PORT}-{DEFAULT_PORT + len(VENDORS) - 1}), but "
+                f"GOALPOST_DEMO_API_PORT={port} serves the emulators on "
+                f"{port}-{port + len(VENDORS) - 1}",
+                hint="unset GOALPOST_DEMO_API_PORT, or edit the base_url ports in "
+                     "clients/panpan.yaml (or delete it: the demo writes it again)")
         return nullcontext()
     if not (folder / "ground_truth.json").exists():
         raise GoalpostError(
