@@ -1131,7 +1131,8 @@ def metabase_standin(host: str, port: int) -> None:
 @JSON
 def run(slug: str, full_refresh: bool, force: bool, step_timeout: float | None,
         as_json: bool) -> None:
-    """Extract the client's sources, then build its models; exit 1 if a step failed."""
+    """Extract the client's sources, build its models, run its extensions, check its
+    sources' freshness and evaluate its alert rules; exit 1 if a step failed."""
     from goalpost.orchestrator import run_client
 
     result = run_client(slug, full_refresh=full_refresh, force=force, step_timeout=step_timeout,
@@ -1260,7 +1261,8 @@ def doctor() -> None:
 @click.option("--scale", default=1.0, show_default=True, help="Multiplier on customer traffic.")
 @click.option("--fresh", is_flag=True, help="Remove the demo client and its data first.")
 def demo(days: int, scale: float, fresh: bool) -> None:
-    """Run the PanPan bakery demo end to end: generate, onboard, load, build, summarise."""
+    """Run the PanPan bakery demo end to end: generate, onboard, load, build, run the
+    extensions and alerts, summarise."""
     from goalpost.demo.run import run_demo
 
     summary = run_demo(days=days, scale=scale, fresh=fresh, progress=_progress)
