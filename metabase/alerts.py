@@ -172,9 +172,7 @@ def alert_sql(rule: Any, slug: str, client: Client) -> str:
 def zone_shift(client_zone: str, metabase_zone: str, at: datetime) -> timedelta:
     """What to add to the client's wall time to get Metabase's, at the instant `at`.
 
-    A fixed offset: Quartz applies Metabase's zone rules, not the client's, so when only one
-    of the two zones changes to or from summer time the result is an hour off until the plan
-    is made again (which then shows the notification to update).
+    A fixed offset: Quartz applies Metabase's zone rules, not the client's (see alert_shift).
     """
     instant = at if at.tzinfo else at.replace(tzinfo=UTC)
     client_offset = instant.astimezone(ZoneInfo(client_zone)).utcoffset()
@@ -183,9 +181,23 @@ def zone_shift(client_zone: str, metabase_zone: str, at: datetime) -> timedelta:
     return metabase_offset - client_offset
 
 
+def alert_shift(client_zone: str, metabase_zone: str, at: datetime) -> timedelta:
+    """The shift the alert crons use: the largest of the year from `at` (one sample a day).
+
+    A cron cannot follow the client's summer time when Metabase's zone does not change with
+    it; with the largest shift an alert is never early (it could fire before the run has
+    rebuilt the marts), only later than RUN_MARGIN in the months the shifts differ (an hour
+    when one zone has summer time, two for opposite seasons), and the cron stays the same all
+    year, so nothing needs applying after a clock change.
+    """
+    start = at if at.tzinfo else at.replace(tzinfo=UTC)
+    return max(zone_shift(client_zone, metabase_zone, start + timedelta(days=day))
+               for day in range(367))
+
+
 def alert_crons(client: Client, metabase_zone: str, at: datetime) -> list[str]:
-    """Quartz crons (seconds first, `?` for the day of month) firing RUN_MARGIN after each of
-    the client's runs in a week, in Metabase's report time zone as the offsets are at `at`.
+    """Quartz crons (seconds first, `?` for the day of month) firing at least RUN_MARGIN after
+    each of the client's runs in a week, in Metabase's report time zone (see alert_shift).
 
     The runs are converted one by one, so a run shifted across midnight moves to the next or
     previous weekday; runs that no longer share days after the shift get a cron of their own
@@ -193,7 +205,7 @@ def alert_crons(client: Client, metabase_zone: str, at: datetime) -> list[str]:
     months cannot be said beside weekdays: they are checked daily after the first run.
     """
     start = datetime(2024, 1, 1)  # a Monday, in the client's wall time
-    shift = zone_shift(client.timezone, metabase_zone, at)
+    shift = alert_shift(client.timezone, metabase_zone, at)
     runs = croniter(client.schedule, start).all_next(datetime)
     slots: set[tuple[int, int, int]] = set()
     for run in runs:

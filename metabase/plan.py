@@ -11,7 +11,7 @@ The permission graphs are compared entry by entry. Planning only reads.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -167,13 +167,19 @@ def _utc_offset(zone: str, at: datetime) -> str:
 
 
 def schedule_note(client: Client, zone: str, at: datetime) -> str:
-    """How the client's alert schedules were converted: at today's offsets, which hold until
-    one of the two zones changes to or from summer time."""
+    """How the client's alert schedules were converted (see metabase.alerts.alert_shift)."""
     if client.timezone == zone:
         return f"alert schedules: Metabase's report time zone is the client's ({zone})"
-    return (f"alert schedules: from {client.timezone} ({_utc_offset(client.timezone, at)}) "
-            f"to Metabase's report time zone {zone} ({_utc_offset(zone, at)}), offsets of "
-            f"{at.date().isoformat()}: apply again after a change to or from summer time")
+    shifts = {alerts.zone_shift(client.timezone, zone, at + timedelta(days=day))
+              for day in range(367)}
+    note = (f"alert schedules: from {client.timezone} ({_utc_offset(client.timezone, at)}) "
+            f"to Metabase's report time zone {zone} ({_utc_offset(zone, at)})")
+    if len(shifts) == 1:
+        return note
+    spread = int((max(shifts) - min(shifts)).total_seconds() // 60)
+    late = f"{spread // 60} h" + (f" {spread % 60:02d} min" if spread % 60 else "")
+    return (note + f", with the largest shift of the year: never early, up to {late} late "
+            "in the months the zones' summer times differ")
 
 
 def _card_drift(found: dict[str, Any], payload: dict[str, Any]) -> str | None:
