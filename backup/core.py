@@ -24,13 +24,13 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from backup.tools import pg_tools
-from goalpost.checksums import file_sha256
-from goalpost.errors import ConfigError, GoalpostError, NotFoundError
-from goalpost.identifiers import LAYERS, check_slug, schema_name
-from goalpost.paths import state_dir
-from goalpost.warehouse import tenants
-from goalpost.warehouse.connection import redact
+from goalpost.backup.tools import pg_tools
+from goalpost.core.checksums import file_sha256
+from goalpost.core.errors import ConfigError, GoalpostError, NotFoundError
+from goalpost.core.identifiers import LAYERS, check_slug, schema_name
+from goalpost.core.paths import state_dir
+from goalpost.core.warehouse import tenants
+from goalpost.core.warehouse.connection import redact
 
 DUMP = "dump.pgdump"
 CONTROL = "control.json"
@@ -203,7 +203,7 @@ def restore_backup(conn: psycopg.Connection, url: str, backup: Backup, *,
                    into: str | None = None) -> str:
     """Restore into the warehouse (or into another database, created if needed); returns the
     URL restored into. A client backup replaces that client's schemas and control rows."""
-    from goalpost.warehouse.migrations import migrate
+    from goalpost.core.warehouse.migrations import migrate
 
     check_files(backup)
     target_url = url

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import psycopg
 
-from goalpost.errors import WarehouseError
+from goalpost.core.errors import WarehouseError
 
 
 def _candidates() -> list[Path]:

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 if TYPE_CHECKING:
-    from goalpost.demo.generator import GroundTruth
+    from goalpost.sandbox.demo.generator import GroundTruth
 
 
 def slices(folder: Path) -> pd.DataFrame:
@@ -71,8 +71,8 @@ def main() -> None:
     args = parser.parse_args()
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-    from extensions.anomalies import detect
-    from goalpost.demo.scoring import Tally, score
+    from goalpost.extensions.anomalies import detect
+    from goalpost.sandbox.demo.scoring import Tally, score
 
     seeds = [int(seed) for seed in args.seed.split(",")]
     totals: dict[str, Tally] = {}
@@ -122,7 +122,7 @@ def main() -> None:
 def _generate(days: int, scale: float, seed: int,
               end: date) -> tuple[GroundTruth, pd.DataFrame, float, float]:
     """The ground truth, the detector's input from the files, and the seconds each took."""
-    from goalpost.demo.generator import generate_panpan
+    from goalpost.sandbox.demo.generator import generate_panpan
 
     with tempfile.TemporaryDirectory(prefix="goalpost-bench-anomaly-") as tmp:
         started = time.perf_counter()

@@ -23,8 +23,13 @@ def main() -> None:
     folder = Path(tempfile.mkdtemp(prefix="goalpost-bench-backup-"))
     os.environ["GOALPOST_BACKUP_DIR"] = str(folder)
 
-    from backup.core import create_backup, restore_backup, table_fingerprints, verify_backup
-    from goalpost.warehouse import database_url, ready, tenants
+    from goalpost.backup.core import (
+        create_backup,
+        restore_backup,
+        table_fingerprints,
+        verify_backup,
+    )
+    from goalpost.core.warehouse import database_url, ready, tenants
 
     url = database_url()
     try:

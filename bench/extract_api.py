@@ -36,7 +36,7 @@ def _serve(vendor: str, data: object, now: object, pipe: object) -> None:
     """The emulator's process: serve until terminated."""
     import importlib
 
-    module = importlib.import_module(f"pipelines.emulators.{vendor}")
+    module = importlib.import_module(f"goalpost.sandbox.emulators.{vendor}")
     cls = next(getattr(module, n) for n in dir(module)
                if n.endswith("Emulator") and n != "Emulator")
     emulator = cls(data, token="bench-token", now=now)
@@ -62,14 +62,14 @@ def main() -> None:
 
     import psycopg
 
-    from goalpost.demo.generator import generate_panpan
-    from goalpost.warehouse import tenants
-    from goalpost.warehouse.embedded import EmbeddedPostgres
-    from goalpost.warehouse.migrations import migrate
-    from pipelines.connectors.engine import run_stream
-    from pipelines.connectors.http import ApiClient
-    from pipelines.connectors.manifest import load_manifest
-    from pipelines.emulators.panpan import PanPanData
+    from goalpost.core.warehouse import tenants
+    from goalpost.core.warehouse.embedded import EmbeddedPostgres
+    from goalpost.core.warehouse.migrations import migrate
+    from goalpost.pipelines.connectors.engine import run_stream
+    from goalpost.pipelines.connectors.http import ApiClient
+    from goalpost.pipelines.connectors.manifest import load_manifest
+    from goalpost.sandbox.demo.generator import generate_panpan
+    from goalpost.sandbox.emulators.panpan import PanPanData
 
     scratch = Path(tempfile.mkdtemp(prefix="goalpost-bench-api-"))
     os.chmod(scratch, 0o755)

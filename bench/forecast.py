@@ -24,7 +24,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from goalpost.forecasting import (  # noqa: E402
+from goalpost.extensions.forecasting import (  # noqa: E402
     _safe_season,
     forecast_series,
     map_parallel,

@@ -77,10 +77,10 @@ def worker(kind: str, url: str, path: str, rows: int) -> dict[str, float]:
             loaded = conn.execute("SELECT count(*) FROM bench_typed").fetchone()[0]
             conn.execute("DROP TABLE bench_typed")
         else:
-            from goalpost.registry.models import FileStream
-            from goalpost.warehouse import tenants
-            from goalpost.warehouse.migrations import migrate
-            from pipelines.files.loader import load_file_stream
+            from goalpost.core.registry.models import FileStream
+            from goalpost.core.warehouse import tenants
+            from goalpost.core.warehouse.migrations import migrate
+            from goalpost.pipelines.files.loader import load_file_stream
 
             migrate(conn)
             tenants.provision(conn, "bench")
@@ -131,7 +131,7 @@ def main() -> None:
         return
 
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-    from goalpost.warehouse.embedded import EmbeddedPostgres
+    from goalpost.core.warehouse.embedded import EmbeddedPostgres
 
     scratch = Path(tempfile.mkdtemp(prefix="goalpost-bench-"))
     os.chmod(scratch, 0o755)

@@ -62,9 +62,9 @@ def main() -> None:
     os.environ["GOALPOST_HOME"] = str(root)
     os.environ["GOALPOST_STATE_DIR"] = str(root / ".goalpost")
 
-    from goalpost.demo.generator import generate_panpan
-    from goalpost.orchestrator import run_client
-    from goalpost.warehouse.embedded import EmbeddedPostgres
+    from goalpost.app.orchestrator import run_client
+    from goalpost.core.warehouse.embedded import EmbeddedPostgres
+    from goalpost.sandbox.demo.generator import generate_panpan
 
     server = None
     try:

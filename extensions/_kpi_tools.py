@@ -16,8 +16,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from goalpost.errors import ConfigError
-from goalpost.metrics import DIMENSIONS
+from goalpost.core.errors import ConfigError
+from goalpost.core.metrics import DIMENSIONS
 
 
 def kpi_frame(data: pd.DataFrame) -> pd.DataFrame:

@@ -49,8 +49,8 @@ import numpy as np
 import pandas as pd
 from sklearn.ensemble import IsolationForest
 
-from extensions.api import Column, Extension, Inputs, JobContext
-from goalpost.errors import GoalpostError
+from goalpost.core.errors import GoalpostError
+from goalpost.extensions.api import Column, Extension, Inputs, JobContext
 
 SLICES = ("location", "channel", "product")
 KEY = ("metric", "location", "channel", "product")
@@ -196,7 +196,7 @@ def run(job: JobContext) -> pd.DataFrame:
 
 def _standard_metrics(registry: dict[str, Any]) -> set[str]:
     """Metrics still computed as the standard ones: the marts' slices hold the same figures."""
-    from goalpost.metrics import standard_metrics
+    from goalpost.core.metrics import standard_metrics
 
     shipped = standard_metrics()
     return {name for name, metric in registry.items()

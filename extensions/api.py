@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 import pandas as pd
 
-from goalpost.registry.models import Client
+from goalpost.core.registry.models import Client
 
 ColumnType = Literal["text", "integer", "number", "date", "timestamp", "boolean", "jsonb"]
 SQL_TYPES: dict[str, str] = {

@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from extensions._kpi_tools import (
+from goalpost.extensions._kpi_tools import (
     benjamini_hochberg,
     groups,
     kpi_frame,
@@ -42,7 +42,7 @@ from extensions._kpi_tools import (
     settings_of,
     wide,
 )
-from extensions.api import Column, Extension, JobContext
+from goalpost.extensions.api import Column, Extension, JobContext
 
 DEFAULTS = {"window_days": 365, "max_lag": 7, "min_days": 56, "dimensions": [],
             "alpha": 0.05}

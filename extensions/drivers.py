@@ -38,9 +38,9 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from extensions._kpi_tools import groups, kpi_frame, last_complete_day, settings_of, wide
-from extensions.api import Column, Extension, JobContext
-from goalpost.errors import ConfigError
+from goalpost.core.errors import ConfigError
+from goalpost.extensions._kpi_tools import groups, kpi_frame, last_complete_day, settings_of, wide
+from goalpost.extensions.api import Column, Extension, JobContext
 
 SUMMABLE = ("sum", "count_distinct")  # count_distinct summed over days: customer-days
 DEFAULTS = {"dimensions": ["location"]}

@@ -37,9 +37,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from extensions.api import Column, Extension, JobContext
-from goalpost.errors import ConfigError
-from goalpost.forecasting import (
+from goalpost.core.errors import ConfigError
+from goalpost.extensions.api import Column, Extension, JobContext
+from goalpost.extensions.forecasting import (
     MODELS,
     Forecast,
     ProphetInput,

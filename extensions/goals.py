@@ -29,9 +29,9 @@ import math
 import numpy as np
 import pandas as pd
 
-from extensions._kpi_tools import kpi_frame, last_complete_day
-from extensions.api import Column, Extension, Inputs, JobContext
-from goalpost.registry.models import Goal
+from goalpost.core.registry.models import Goal
+from goalpost.extensions._kpi_tools import kpi_frame, last_complete_day
+from goalpost.extensions.api import Column, Extension, Inputs, JobContext
 
 RUN_RATE_DAYS = 28
 BACKTEST_DAYS = 365

@@ -11,34 +11,26 @@ from __future__ import annotations
 
 import hashlib
 import importlib
-import pkgutil
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pandas as pd
 import psycopg
 from psycopg import sql
 
-from extensions.api import SQL_TYPES, Extension, JobContext
-from goalpost.errors import ConfigError, GoalpostError
-from goalpost.identifiers import schema_name
-from goalpost.registry.models import Client
-
-EXTENSIONS_DIR = Path(__file__).resolve().parent
-_FRAMEWORK = {"api", "runner"}
+from goalpost.core.errors import ConfigError, GoalpostError
+from goalpost.core.identifiers import schema_name
+from goalpost.core.registry.models import Client
+from goalpost.extensions.api import SQL_TYPES, Extension, JobContext
+from goalpost.extensions.vocabulary import module_names
 
 
 def catalogue() -> dict[str, Extension]:
-    """Every extension in the extensions/ folder (modules that define EXTENSION), by name."""
-    import extensions
-
+    """Every extension of the package (modules that define EXTENSION), by name."""
     found: dict[str, Extension] = {}
-    for module in pkgutil.iter_modules(extensions.__path__):
-        if module.name in _FRAMEWORK or module.name.startswith("_"):
-            continue
-        extension = getattr(importlib.import_module(f"extensions.{module.name}"), "EXTENSION",
-                            None)
+    for name in module_names():
+        extension = getattr(importlib.import_module(f"goalpost.extensions.{name}"),
+                            "EXTENSION", None)
         if isinstance(extension, Extension):
             found[extension.name] = extension
     return found

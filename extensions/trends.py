@@ -27,14 +27,14 @@ import numpy as np
 import pandas as pd
 import pymannkendall as mk
 
-from extensions._kpi_tools import (
+from goalpost.extensions._kpi_tools import (
     benjamini_hochberg,
     groups,
     kpi_frame,
     last_complete_day,
     settings_of,
 )
-from extensions.api import Column, Extension, JobContext
+from goalpost.extensions.api import Column, Extension, JobContext
 
 DEFAULTS = {"weeks": 52, "min_weeks": 12, "dimensions": ["location"], "alpha": 0.05}
 SEASON = 52  # weeks in a yearly cycle

@@ -1,5 +1,5 @@
 """`python -m goalpost`: the same as the `goalpost` command."""
 
-from goalpost.cli import main
+from goalpost.app.cli import main
 
 main()

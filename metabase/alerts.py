@@ -21,18 +21,18 @@ from zoneinfo import ZoneInfo
 
 from croniter import croniter
 
-from goalpost.alerts.check import consultant_email
-from goalpost.alerts.evaluate import PERIOD_DAYS, SEVERITY_RANK
-from goalpost.errors import ConfigError
-from goalpost.identifiers import schema_name
-from goalpost.registry.alert_rules import (
+from goalpost.core.errors import ConfigError
+from goalpost.core.identifiers import schema_name
+from goalpost.core.registry.alert_rules import (
     INVENTORY_METRICS,
+    PERIOD_DAYS,
+    SEVERITY_RANK,
     AnomalyRule,
     ChangeRule,
     GoalRule,
     ThresholdRule,
 )
-from goalpost.registry.models import Client
+from goalpost.core.registry.models import Client
 
 # Metabase checks the card this long after the client's run starts.
 RUN_MARGIN = timedelta(hours=1)
@@ -250,7 +250,7 @@ def alert_recipients(client: Client, rule: Any) -> list[dict[str, Any]]:
             found.append({"type": "notification-recipient/group",
                           "permissions_group_id": {"$ref": "group"}})
             continue
-        address = consultant_email(client) if item == "consultant" else item
+        address = client.alerts.consultant_email() if item == "consultant" else item
         if not address:
             raise ConfigError(f"rule {rule.name} is for the consultant but no address is known",
                               hint="set GOALPOST_CONSULTANT_EMAIL or alerts.consultant")

@@ -22,8 +22,8 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from goalpost.errors import ConfigError, GoalpostError
-from goalpost.paths import state_dir
+from goalpost.core.errors import ConfigError, GoalpostError
+from goalpost.core.paths import state_dir
 
 DEFAULT_URL = "http://localhost:3000"
 KEY_FILE = "metabase_api_key"
@@ -68,7 +68,7 @@ def save_api_key(key: str) -> Path:
 
 def warehouse_details() -> dict[str, Any]:
     """How Metabase reaches the warehouse: host, port, dbname (and ssl)."""
-    from goalpost.warehouse.connection import database_url
+    from goalpost.core.warehouse.connection import database_url
 
     env = os.environ
     parts = urlsplit(database_url()) if not all(

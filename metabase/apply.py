@@ -13,12 +13,12 @@ from typing import Any
 
 import psycopg
 
-from goalpost.errors import GoalpostError
-from goalpost.warehouse.tenants import reader_password
-from metabase.api import MetabaseClient, MetabaseError
-from metabase.desired import field_refs
-from metabase.plan import Change, Plan, permission_deltas, resolved
-from metabase.state import Provisioned, forget, save
+from goalpost.core.errors import GoalpostError
+from goalpost.core.warehouse.tenants import reader_password
+from goalpost.metabase.api import MetabaseClient, MetabaseError
+from goalpost.metabase.desired import field_refs
+from goalpost.metabase.plan import Change, Plan, permission_deltas, resolved
+from goalpost.metabase.state import Provisioned, forget, save
 
 SYNC_TIMEOUT = 300.0
 

@@ -27,12 +27,12 @@ import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
-from goalpost.errors import ConfigError
-from goalpost.paths import state_dir
-from metabase import permissions
-from metabase.api import MetabaseClient, MetabaseError, api_key, metabase_url, save_api_key
-from metabase.plan import all_users_group
-from metabase.timezone import SETTING, wanted_timezone
+from goalpost.core.errors import ConfigError
+from goalpost.core.paths import state_dir
+from goalpost.metabase import permissions
+from goalpost.metabase.api import MetabaseClient, MetabaseError, api_key, metabase_url, save_api_key
+from goalpost.metabase.plan import all_users_group
+from goalpost.metabase.timezone import SETTING, wanted_timezone
 
 KEY_NAME = "Goalpost"
 PASSWORD_FILE = "metabase_admin_password"

@@ -17,11 +17,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from goalpost.identifiers import reader_role, schema_name
-from goalpost.registry.models import Client
-from goalpost.warehouse.tenants import reader_password
-from metabase import alerts
-from metabase.template import (
+from goalpost.core.identifiers import reader_role, schema_name
+from goalpost.core.registry.models import Client
+from goalpost.core.warehouse.tenants import reader_password
+from goalpost.metabase import alerts
+from goalpost.metabase.template import (
     DashboardTemplate,
     FilterSpec,
     layout,

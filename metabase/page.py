@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from html import escape
 
-from metabase.charts import TABLE_HEAD_HEIGHT, TABLE_ROW_HEIGHT
+from goalpost.metabase.charts import TABLE_HEAD_HEIGHT, TABLE_ROW_HEIGHT
 
 GRID_COLUMNS = 24
 PAGE_WIDTH = 1200

@@ -17,12 +17,12 @@ from zoneinfo import ZoneInfo
 
 import psycopg
 
-from goalpost.registry.models import Client
-from metabase import alerts, permissions
-from metabase.api import MetabaseClient, MetabaseError, warehouse_details
-from metabase.desired import KINDS, Desired, desired_objects, resolve
-from metabase.state import Provisioned, ids_of_kind, load
-from metabase.timezone import metabase_timezone
+from goalpost.core.registry.models import Client
+from goalpost.metabase import alerts, permissions
+from goalpost.metabase.api import MetabaseClient, MetabaseError, warehouse_details
+from goalpost.metabase.desired import KINDS, Desired, desired_objects, resolve
+from goalpost.metabase.state import Provisioned, ids_of_kind, load
+from goalpost.metabase.timezone import metabase_timezone
 
 SYMBOLS = {"create": "+", "update": "~", "delete": "-"}
 

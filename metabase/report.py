@@ -19,17 +19,17 @@ from zoneinfo import ZoneInfo
 import psycopg
 from psycopg import sql
 
-from goalpost import registry
-from goalpost.errors import ConfigError, NotFoundError, WarehouseError
-from goalpost.identifiers import reader_role, schema_name
-from goalpost.paths import state_dir
-from goalpost.registry.models import Client
-from goalpost.warehouse import database_url
-from goalpost.warehouse.connection import redact
-from goalpost.warehouse.tenants import reader_password
-from metabase import charts, page
-from metabase.desired import dashboards_for
-from metabase.template import (
+from goalpost.core import registry
+from goalpost.core.errors import ConfigError, NotFoundError, WarehouseError
+from goalpost.core.identifiers import reader_role, schema_name
+from goalpost.core.paths import state_dir
+from goalpost.core.registry.models import Client
+from goalpost.core.warehouse import database_url
+from goalpost.core.warehouse.connection import redact
+from goalpost.core.warehouse.tenants import reader_password
+from goalpost.metabase import charts, page
+from goalpost.metabase.desired import dashboards_for
+from goalpost.metabase.template import (
     CardSpec,
     DashboardTemplate,
     FilterSpec,

@@ -55,16 +55,17 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
+from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from goalpost.errors import ConfigError, NotFoundError
-from goalpost.identifiers import check_slug, schema_name
-from goalpost.registry.store import display_path, parse_yaml_model
+from goalpost.core.errors import ConfigError, NotFoundError
+from goalpost.core.identifiers import check_slug, schema_name
+from goalpost.core.registry.store import display_path, parse_yaml_model
 
-TEMPLATES_DIR = Path(__file__).parent / "templates"
+TEMPLATES_DIR = Path(str(resources.files("goalpost.metabase") / "templates"))
 GRID_WIDTH = 24
 KEY_RE = r"^[a-z][a-z0-9_]{0,39}$"
 LAYERS = ("marts", "insights")

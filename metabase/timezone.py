@@ -12,8 +12,8 @@ from __future__ import annotations
 import os
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from goalpost.errors import ConfigError
-from metabase.api import MetabaseClient, MetabaseError
+from goalpost.core.errors import ConfigError
+from goalpost.metabase.api import MetabaseClient, MetabaseError
 
 VARIABLE = "GOALPOST_METABASE_TIMEZONE"
 DEFAULT = "UTC"

@@ -19,7 +19,7 @@ from __future__ import annotations
 import psycopg
 from psycopg import sql
 
-from goalpost.identifiers import raw_table, schema_name
+from goalpost.core.identifiers import raw_table, schema_name
 
 RAW_COLUMNS = ("_key", "_loaded_at", "_run_id", "_file", "_file_id", "_row", "_deleted", "data")
 

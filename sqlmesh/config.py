@@ -8,6 +8,6 @@ comes from goalpost.transform, exactly as for `goalpost run`, so both see the sa
 
 import os
 
-from goalpost.transform import cli_config
+from goalpost.transform.build import cli_config
 
 config = cli_config(os.environ.get("GOALPOST_CLIENT"))

@@ -19,10 +19,10 @@ import psycopg
 import pytest
 from click.testing import CliRunner
 
-from goalpost.cli import cli
-from goalpost.warehouse import connection
-from goalpost.warehouse.embedded import EmbeddedPostgres
-from goalpost.warehouse.migrations import migrate
+from goalpost.app.cli import cli
+from goalpost.core.warehouse import connection
+from goalpost.core.warehouse.embedded import EmbeddedPostgres
+from goalpost.core.warehouse.migrations import migrate
 
 _counter = itertools.count()
 
@@ -125,8 +125,8 @@ def panpan_api_data(tmp_path_factory: pytest.TempPathFactory):
     """A small PanPan data set (20 days) as the vendor emulators serve it."""
     from datetime import date
 
-    from goalpost.demo.generator import generate_panpan
-    from pipelines.emulators.panpan import PanPanData
+    from goalpost.sandbox.demo.generator import generate_panpan
+    from goalpost.sandbox.emulators.panpan import PanPanData
 
     folder = tmp_path_factory.mktemp("panpan-api")
     generate_panpan(folder, end=date(2025, 1, 31), days=20, scale=0.05, seed=3)
@@ -160,7 +160,7 @@ def golden_square(api_source):
     `pos` of the client `gold`."""
     import golden_data
 
-    from pipelines.emulators.square import SquareEmulator
+    from goalpost.sandbox.emulators.square import SquareEmulator
 
     token = "EAAAl-golden-square"
     emulator = SquareEmulator(golden_data.golden_data(), token=token, now=golden_data.NOW)

@@ -33,7 +33,7 @@ from decimal import Decimal
 
 import psycopg
 
-from pipelines.emulators.panpan import (
+from goalpost.sandbox.emulators.panpan import (
     PARIS,
     Customer,
     Order,

@@ -11,10 +11,10 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from goalpost.identifiers import schema_name
-from goalpost.warehouse.tenants import provision, refresh_grants
-from metabase.standin import StandinServer
-from metabase.template import templates
+from goalpost.core.identifiers import schema_name
+from goalpost.core.warehouse.tenants import provision, refresh_grants
+from goalpost.metabase.template import templates
+from goalpost.sandbox.metabase_standin.server import StandinServer
 
 
 def columns_used() -> dict[tuple[str, str], set[str]]:

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from goalpost.demo.generator import generate_panpan
+from goalpost.sandbox.demo.generator import generate_panpan
 
 
 def _round(values: pd.Series, digits: int) -> pd.Series:

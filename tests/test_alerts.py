@@ -16,11 +16,12 @@ import orjson
 import psycopg
 import pytest
 
-from goalpost import clients, registry
 from goalpost.alerts.check import evaluate_alerts, quiet_until
 from goalpost.alerts.delivery import outbox_dir, smtp_settings
 from goalpost.alerts.manage import overview, snooze
-from goalpost.errors import ConfigError
+from goalpost.app import clients
+from goalpost.core import registry
+from goalpost.core.errors import ConfigError
 
 SLUG = "shop"
 NOW = datetime(2025, 3, 10, 9, 0, tzinfo=UTC)  # 10:00 in Paris, a Monday
@@ -99,10 +100,9 @@ def test_valid_rules_read_with_their_defaults(project) -> None:
 
 
 def test_panpan_alerts_on_low_stock_in_both_copies() -> None:
-    from goalpost.paths import REPO_DIR
-
-    example = REPO_DIR / "clients" / "panpan.yaml"
-    assert example.read_bytes() == (REPO_DIR / "goalpost" / "demo" / "panpan.yaml").read_bytes()
+    repo = Path(__file__).resolve().parents[1]
+    example = repo / "clients" / "panpan.yaml"
+    assert example.read_bytes() == (repo / "sandbox" / "demo" / "panpan.yaml").read_bytes()
     client, _ = registry.parse_client(example.read_text(), example)
     (rule,) = client.alerts.rules
     assert (rule.name, rule.metric, rule.dimension, rule.operator, rule.value) == (

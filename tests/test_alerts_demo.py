@@ -16,9 +16,11 @@ import psycopg
 import pytest
 
 from goalpost.alerts.delivery import outbox_dir
-from goalpost.demo import run as demo_run
-from goalpost.demo.generator import GroundTruth, generate_panpan
-from goalpost.orchestrator import RunResult, run_client
+from goalpost.app.orchestrator import RunResult, run_client
+from goalpost.core import registry
+from goalpost.sandbox.demo import run as demo_run
+from goalpost.sandbox.demo.apis import serving_for
+from goalpost.sandbox.demo.generator import GroundTruth, generate_panpan
 
 # Five weeks at a tenth of the traffic, ending on a Friday: on the last counts only the
 # planted product is under its reorder point (tests/test_demo_generator.py checks the same of
@@ -38,7 +40,10 @@ def panpan(project: Path, database_url: str, demo_ports: int,
         monkeypatch.delenv(name, raising=False)
     path = demo_run.ensure_client_file()
     path.write_text(path.read_text(encoding="utf-8") + "extensions: []\n", encoding="utf-8")
-    yield generate_panpan(demo_run.demo_data_dir(), end=END, days=DAYS, scale=SCALE, seed=SEED)
+    folder = demo_run.demo_data_dir()
+    truth = generate_panpan(folder, end=END, days=DAYS, scale=SCALE, seed=SEED)
+    with serving_for("panpan", registry.load_client("panpan"), folder):
+        yield truth
 
 
 def run() -> RunResult:

@@ -21,7 +21,7 @@ from smtp_inbox import Inbox, free_port
 
 from goalpost.alerts import delivery
 from goalpost.alerts.manage import check, snooze
-from goalpost.orchestrator import run_client
+from goalpost.app.orchestrator import run_client
 
 SLUG = "stocky"
 RULE = "low_stock"

@@ -19,8 +19,8 @@ from test_alerts_end_to_end import SLUG, count, write_client
 from goalpost.alerts import delivery
 from goalpost.alerts.delivery import smtp_settings
 from goalpost.alerts.manage import check, send_test
-from goalpost.errors import ConfigError
-from goalpost.orchestrator import run_client
+from goalpost.app.orchestrator import run_client
+from goalpost.core.errors import ConfigError
 
 USER = "alerts@consultancy.example"
 PASSWORD = "correct horse battery staple"

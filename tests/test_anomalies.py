@@ -12,13 +12,15 @@ import pandas as pd
 import psycopg
 import pytest
 
-from extensions.anomalies import EXTENSION, Settings, _standard_metrics, detect
-from goalpost.demo import run as demo_run
-from goalpost.demo.generator import GroundTruth, generate_panpan
-from goalpost.demo.scoring import score
-from goalpost.errors import GoalpostError
-from goalpost.orchestrator import run_client
-from goalpost.registry.models import Client
+from goalpost.app.orchestrator import run_client
+from goalpost.core import registry
+from goalpost.core.errors import GoalpostError
+from goalpost.core.registry.models import Client
+from goalpost.extensions.anomalies import EXTENSION, Settings, _standard_metrics, detect
+from goalpost.sandbox.demo import run as demo_run
+from goalpost.sandbox.demo.apis import serving_for
+from goalpost.sandbox.demo.generator import GroundTruth, generate_panpan
+from goalpost.sandbox.demo.scoring import score
 
 SHOPS = {"A": 120.0, "B": 80.0, "C": 50.0}
 CHANNELS = {"store": 0.8, "delivery": 0.2}
@@ -153,7 +155,8 @@ def panpan(project: Path, database_url: str, demo_ports: int) -> Iterator[Path]:
     demo_run.ensure_client_file()
     folder = demo_run.demo_data_dir()
     generate_panpan(folder, end=END, days=DAYS, scale=SCALE, seed=SEED)
-    yield folder
+    with serving_for("panpan", registry.load_client("panpan"), folder):
+        yield folder
 
 
 def anomalies_table(conn: psycopg.Connection) -> pd.DataFrame:

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from backup.core import (
+from goalpost.app import clients
+from goalpost.backup.core import (
     Backup,
     BackupError,
     create_backup,
@@ -20,9 +21,8 @@ from backup.core import (
     table_fingerprints,
     verify_backup,
 )
-from goalpost import clients
-from goalpost.registry.models import Client
-from goalpost.warehouse import tenants
+from goalpost.core.registry.models import Client
+from goalpost.core.warehouse import tenants
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import json
 import psycopg
 import pytest
 
-from goalpost.warehouse import tenants
+from goalpost.core.warehouse import tenants
 
 
 def schemas(conn, slug):

@@ -91,7 +91,7 @@ def test_run_with_a_bad_file_fails_clearly_and_keeps_the_good_ones(run_cli, shop
 def test_rest_source_add_test_list_reset(run_cli, project, conn, monkeypatch, panpan_api_data):
     from datetime import timedelta
 
-    from pipelines.emulators.hubspot import HubSpotEmulator
+    from goalpost.sandbox.emulators.hubspot import HubSpotEmulator
 
     assert run_cli("client", "add", "shop", "--name", "Shop", "--yes").exit_code == 0
     secret = "pat-eu1-cli-7d2b11"

@@ -68,7 +68,7 @@ def test_the_image_has_what_the_scheduler_service_runs(compose):
     assert command[0] == "goalpost"
     from click.testing import CliRunner
 
-    from goalpost.cli import cli
+    from goalpost.app.cli import cli
 
     shown = CliRunner().invoke(cli, [*command[1:], "--help"])
     assert shown.exit_code == 0, shown.output

@@ -11,8 +11,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from goalpost.orchestrator import run_client
-from pipelines.emulators.base import Emulator, Request, Response, parse_time, rfc3339
+from goalpost.app.orchestrator import run_client
+from goalpost.sandbox.emulators.base import Emulator, Request, Response, parse_time, rfc3339
 
 START = datetime(2024, 3, 1, tzinfo=UTC)
 TOKEN = "toy-secret-token-5f1c"
@@ -215,8 +215,8 @@ def test_new_fields_are_reported(toy, conn):
 
 
 def test_secret_written_in_the_yaml_is_refused(project, database_url):
-    from goalpost import registry
-    from goalpost.errors import ConfigError
+    from goalpost.core import registry
+    from goalpost.core.errors import ConfigError
 
     (project / "clients" / "toy.yaml").write_text(
         client_yaml("http://127.0.0.1:9").replace("env:TOY_TOKEN", TOKEN))
@@ -260,8 +260,8 @@ def test_runs_killed_at_random_points_then_rerun_equal_a_clean_run(project, data
 def test_oauth_refresh_token_rotation_is_kept_for_the_next_run(project, database_url,
                                                                 monkeypatch, panpan_api_data,
                                                                 conn):
-    from goalpost.paths import state_dir
-    from pipelines.emulators.square import SquareEmulator
+    from goalpost.core.paths import state_dir
+    from goalpost.sandbox.emulators.square import SquareEmulator
 
     first_refresh = "EQAA-first-refresh-3c9d"
     with SquareEmulator(panpan_api_data, now=panpan_api_data.orders[-1].sold_at,

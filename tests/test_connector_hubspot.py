@@ -6,9 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from goalpost.orchestrator import run_client
-from pipelines.emulators.base import rfc3339
-from pipelines.emulators.hubspot import HubSpotEmulator
+from goalpost.app.orchestrator import run_client
+from goalpost.sandbox.emulators.base import rfc3339
+from goalpost.sandbox.emulators.hubspot import HubSpotEmulator
 
 TOKEN = "pat-eu1-test-0c3e9a"
 

@@ -7,8 +7,8 @@ from datetime import timedelta
 
 import pytest
 
-from goalpost.orchestrator import run_client
-from pipelines.emulators.shopify import ShopifyEmulator
+from goalpost.app.orchestrator import run_client
+from goalpost.sandbox.emulators.shopify import ShopifyEmulator
 
 TOKEN = "shpat_test_4be2a07c"
 

@@ -6,9 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from goalpost.orchestrator import run_client
-from pipelines.emulators.base import rfc3339
-from pipelines.emulators.square import SquareEmulator
+from goalpost.app.orchestrator import run_client
+from goalpost.sandbox.emulators.base import rfc3339
+from goalpost.sandbox.emulators.square import SquareEmulator
 
 TOKEN = "EAAAl-square-test-9b1f"
 SINCE = datetime(2015, 1, 1, tzinfo=UTC)
@@ -69,10 +69,10 @@ def test_two_incremental_runs(square, panpan_api_data, raw_rows):
 def extract_all(conn, slug: str, emulator, *, sleeps: list[float]) -> dict:
     """Every stream of a Square source through the engine directly, with instant backoff and
     a short timeout, so fault tests run fast."""
-    from goalpost.warehouse import tenants
-    from pipelines.connectors.engine import run_stream
-    from pipelines.connectors.http import ApiClient
-    from pipelines.connectors.manifest import load_manifest
+    from goalpost.core.warehouse import tenants
+    from goalpost.pipelines.connectors.engine import run_stream
+    from goalpost.pipelines.connectors.http import ApiClient
+    from goalpost.pipelines.connectors.manifest import load_manifest
 
     tenants.provision(conn, slug)
     manifest = load_manifest("square")
@@ -106,7 +106,7 @@ def test_faults_end_with_exactly_a_clean_runs_records(square, conn, raw_rows):
 
 
 def test_rejected_token_is_a_clear_failure(square, conn):
-    from goalpost.errors import GoalpostError
+    from goalpost.core.errors import GoalpostError
 
     square.inject("bad_token", count=5)
     with pytest.raises(GoalpostError) as raised:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from goalpost.orchestrator import run_client
-from pipelines.emulators.lightspeed_x import LightspeedXEmulator
-from pipelines.emulators.zoho_inventory import ZohoInventoryEmulator
+from goalpost.app.orchestrator import run_client
+from goalpost.sandbox.emulators.lightspeed_x import LightspeedXEmulator
+from goalpost.sandbox.emulators.zoho_inventory import ZohoInventoryEmulator
 
 TOKEN = "ls-test-token-81aa3c"
 

@@ -11,12 +11,12 @@ import pandas as pd
 import psycopg
 import pytest
 
-from extensions import correlations, trends
-from extensions.api import JobContext
-from extensions.runner import run_extension
-from goalpost.errors import ConfigError
-from goalpost.registry.models import Client
-from goalpost.warehouse import tenants
+from goalpost.core.errors import ConfigError
+from goalpost.core.registry.models import Client
+from goalpost.core.warehouse import tenants
+from goalpost.extensions import correlations, trends
+from goalpost.extensions.api import JobContext
+from goalpost.extensions.runner import run_extension
 
 CLIENT = Client.model_validate({"name": "Shop", "timezone": "Europe/Paris"})
 END = pd.Timestamp("2025-03-31")

@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from goalpost.demo.generator import GroundTruth, generate_panpan
+from goalpost.sandbox.demo.generator import GroundTruth, generate_panpan
 
 END = date(2025, 2, 28)  # 150 days from 2 Oct 2024: holidays, Christmas, galettes, a price rise
 DAYS = 150

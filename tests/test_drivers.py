@@ -12,13 +12,13 @@ import psycopg
 import pytest
 from panpan_kpi import panpan_kpi_daily
 
-from extensions import drivers
-from extensions._kpi_tools import kpi_frame, wide
-from extensions.api import JobContext
-from extensions.runner import run_extension
-from goalpost.errors import ConfigError
-from goalpost.registry.models import Client
-from goalpost.warehouse import tenants
+from goalpost.core.errors import ConfigError
+from goalpost.core.registry.models import Client
+from goalpost.core.warehouse import tenants
+from goalpost.extensions import drivers
+from goalpost.extensions._kpi_tools import kpi_frame, wide
+from goalpost.extensions.api import JobContext
+from goalpost.extensions.runner import run_extension
 
 END = date(2025, 3, 31)
 NOW = datetime(2025, 4, 1, 6, tzinfo=UTC)

@@ -14,9 +14,9 @@ from decimal import Decimal
 import httpx
 import pytest
 
-from pipelines.emulators.base import rfc3339
-from pipelines.emulators.hubspot import HubSpotEmulator
-from pipelines.emulators.panpan import Customer, Order, OrderLine, PanPanData, Shop
+from goalpost.sandbox.emulators.base import rfc3339
+from goalpost.sandbox.emulators.hubspot import HubSpotEmulator
+from goalpost.sandbox.emulators.panpan import Customer, Order, OrderLine, PanPanData, Shop
 
 TOKEN = "pat-eu1-test-token"
 END = datetime(2025, 2, 1, tzinfo=UTC)

@@ -13,8 +13,8 @@ from decimal import Decimal
 import httpx
 import pytest
 
-from pipelines.emulators.lightspeed_x import LightspeedXEmulator, ls_id
-from pipelines.emulators.panpan import Order, OrderLine, PanPanData
+from goalpost.sandbox.emulators.lightspeed_x import LightspeedXEmulator, ls_id
+from goalpost.sandbox.emulators.panpan import Order, OrderLine, PanPanData
 
 NOW = datetime(2025, 1, 25, tzinfo=UTC)
 LATER = datetime(2025, 2, 1, tzinfo=UTC)

@@ -14,9 +14,9 @@ from typing import Any
 import httpx
 import pytest
 
-from goalpost.demo.generator import generate_panpan
-from pipelines.emulators.panpan import PanPanData
-from pipelines.emulators.shopify import ShopifyEmulator
+from goalpost.sandbox.demo.generator import generate_panpan
+from goalpost.sandbox.emulators.panpan import PanPanData
+from goalpost.sandbox.emulators.shopify import ShopifyEmulator
 
 TOKEN = "shpat_test"
 ENDPOINT = "/admin/api/2025-01/graphql.json"

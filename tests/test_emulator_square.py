@@ -16,10 +16,10 @@ from typing import Any
 import httpx
 import pytest
 
-from goalpost.demo.generator import generate_panpan
-from pipelines.emulators.base import rfc3339
-from pipelines.emulators.panpan import PanPanData
-from pipelines.emulators.square import SquareEmulator
+from goalpost.sandbox.demo.generator import generate_panpan
+from goalpost.sandbox.emulators.base import rfc3339
+from goalpost.sandbox.emulators.panpan import PanPanData
+from goalpost.sandbox.emulators.square import SquareEmulator
 
 TOKEN = "sq-test-token"
 END = datetime(2025, 2, 1, tzinfo=UTC)  # after the last sale and the last stock count
@@ -578,7 +578,7 @@ def test_injected_faults_use_square_shapes(emu: SquareEmulator) -> None:
 
 
 def test_money_helper_refuses_fractions_of_a_cent() -> None:
-    from pipelines.emulators.square import money
+    from goalpost.sandbox.emulators.square import money
 
     assert money(Decimal("19.99")) == {"amount": 1999, "currency": "EUR"}
     assert money(Decimal("-4.35")) == {"amount": -435, "currency": "EUR"}

@@ -11,8 +11,8 @@ from decimal import Decimal
 import httpx
 import pytest
 
-from pipelines.emulators.panpan import PanPanData
-from pipelines.emulators.zoho_inventory import ZohoInventoryEmulator
+from goalpost.sandbox.emulators.panpan import PanPanData
+from goalpost.sandbox.emulators.zoho_inventory import ZohoInventoryEmulator
 
 NOW = datetime(2025, 1, 25, tzinfo=UTC)
 LATER = datetime(2025, 2, 1, tzinfo=UTC)

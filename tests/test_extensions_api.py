@@ -8,11 +8,11 @@ import pandas as pd
 import psycopg
 import pytest
 
-from extensions.api import Column, Extension, Inputs, JobContext
-from extensions.runner import run_extension
-from goalpost.errors import GoalpostError
-from goalpost.registry.models import Client
-from goalpost.warehouse import tenants
+from goalpost.core.errors import GoalpostError
+from goalpost.core.registry.models import Client
+from goalpost.core.warehouse import tenants
+from goalpost.extensions.api import Column, Extension, Inputs, JobContext
+from goalpost.extensions.runner import run_extension
 
 CLIENT = Client.model_validate({"name": "Shop", "extensions": []})
 

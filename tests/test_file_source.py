@@ -15,10 +15,10 @@ import psycopg
 import pytest
 from openpyxl import Workbook
 
-from goalpost.registry.models import FileStream
-from goalpost.warehouse import tenants
-from pipelines.files.loader import FileStreamResult, load_file_stream
-from pipelines.files.probe import probe_stream
+from goalpost.core.registry.models import FileStream
+from goalpost.core.warehouse import tenants
+from goalpost.pipelines.files.loader import FileStreamResult, load_file_stream
+from goalpost.pipelines.files.probe import probe_stream
 
 HEADER = "receipt_no,sold_at,shop_id,sku,quantity,line_total\n"
 ROWS = [
@@ -294,7 +294,7 @@ def test_fast_csv_reader_reads_like_the_csv_module(monkeypatch, line_end, block)
     import io
     import random
 
-    from pipelines.files import readers
+    from goalpost.pipelines.files import readers
 
     rng = random.Random(block)
     alphabet = ["a", "b", "é", " ", ";", ",", '"', "\n", "\r\n", "x" * 5, "", "1,5"]

@@ -10,13 +10,19 @@ import pandas as pd
 import psycopg
 import pytest
 
-from extensions.api import JobContext
-from extensions.forecast import EXTENSION, build_jobs, estimated_seconds, settings, workers_for
-from extensions.runner import run_extension
-from goalpost.errors import ConfigError
-from goalpost.forecasting import forecast_series, mase, smape
-from goalpost.registry.models import Client
-from goalpost.warehouse import tenants
+from goalpost.core.errors import ConfigError
+from goalpost.core.registry.models import Client
+from goalpost.core.warehouse import tenants
+from goalpost.extensions.api import JobContext
+from goalpost.extensions.forecast import (
+    EXTENSION,
+    build_jobs,
+    estimated_seconds,
+    settings,
+    workers_for,
+)
+from goalpost.extensions.forecasting import forecast_series, mase, smape
+from goalpost.extensions.runner import run_extension
 
 WEEK = np.array([0.8, 0.9, 1.0, 1.0, 1.1, 1.4, 0.8])
 
@@ -109,7 +115,7 @@ def test_bad_input_is_refused_clearly() -> None:
 
 def test_prophet_runs_quietly_with_the_countrys_holidays(capfd) -> None:
     dates = pd.date_range("2024-01-01", periods=120, freq="D")
-    from goalpost.forecasting import ProphetInput
+    from goalpost.extensions.forecasting import ProphetInput
 
     result = forecast_series(weekly_series(120, seed=7), period=7, horizon=14, origins=1,
                              models=["prophet"], prophet=ProphetInput(dates, "FR"))

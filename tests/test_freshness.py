@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import psycopg
 
-from goalpost.freshness import schedule_interval, source_freshness
-from goalpost.registry.models import Client
+from goalpost.core.freshness import schedule_interval, source_freshness
+from goalpost.core.registry.models import Client
 
 NOW = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
 

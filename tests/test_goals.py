@@ -11,12 +11,13 @@ import pandas as pd
 import psycopg
 import pytest
 
-from extensions import goals
-from extensions.runner import run_extension
-from goalpost import clients, registry
-from goalpost.errors import ConfigError
-from goalpost.registry.models import Client
-from goalpost.warehouse import tenants
+from goalpost.app import clients
+from goalpost.core import registry
+from goalpost.core.errors import ConfigError
+from goalpost.core.registry.models import Client
+from goalpost.core.warehouse import tenants
+from goalpost.extensions import goals
+from goalpost.extensions.runner import run_extension
 
 NOW = datetime(2025, 3, 16, 5, tzinfo=UTC)  # 06:00 in Paris: the 15th is the last full day
 AS_OF = pd.Timestamp("2025-03-15")

@@ -16,10 +16,10 @@ import psycopg
 import pytest
 from golden_data import D
 
-from goalpost.orchestrator import run_client
-from pipelines.emulators.hubspot import HubSpotEmulator
-from pipelines.emulators.panpan import Customer
-from pipelines.emulators.square import SquareEmulator
+from goalpost.app.orchestrator import run_client
+from goalpost.sandbox.emulators.hubspot import HubSpotEmulator
+from goalpost.sandbox.emulators.panpan import Customer
+from goalpost.sandbox.emulators.square import SquareEmulator
 
 CHLOE = Customer("C0003", "Chloé", "Bernard", "chloe.bernard@example.fr", "06 11 22 33 44",
                  golden_data.paris("2025-01-08 00:00"), False)

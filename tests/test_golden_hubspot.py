@@ -14,9 +14,9 @@ import golden_data
 import psycopg
 import pytest
 
-from goalpost.orchestrator import run_client
-from pipelines.emulators.hubspot import HubSpotEmulator
-from pipelines.emulators.panpan import PARIS, Customer
+from goalpost.app.orchestrator import run_client
+from goalpost.sandbox.emulators.hubspot import HubSpotEmulator
+from goalpost.sandbox.emulators.panpan import PARIS, Customer
 
 TOKEN = "pat-eu1-golden-hubspot"
 # Contacts beside the golden customers: one to delete, one duplicate of Alice to merge.

@@ -11,8 +11,8 @@ import psycopg
 import pytest
 from golden_data import D
 
-from goalpost.orchestrator import run_client
-from pipelines.emulators.lightspeed_x import LightspeedXEmulator, ls_id
+from goalpost.app.orchestrator import run_client
+from goalpost.sandbox.emulators.lightspeed_x import LightspeedXEmulator, ls_id
 
 TOKEN = "ls-golden-token"
 # Staging names the channel by how X-Series says the sale was fulfilled.

@@ -10,8 +10,8 @@ import psycopg
 import pytest
 from golden_data import D
 
-from goalpost.orchestrator import run_client
-from pipelines.emulators.shopify import ShopifyEmulator
+from goalpost.app.orchestrator import run_client
+from goalpost.sandbox.emulators.shopify import ShopifyEmulator
 
 TOKEN = "shpat_golden_shopify"
 # Shopify reports the channel as the order's sourceName: "pos" at the till, "web" online.

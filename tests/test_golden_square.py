@@ -7,7 +7,7 @@ import golden_data
 import psycopg
 from golden_data import D
 
-from goalpost.orchestrator import run_client
+from goalpost.app.orchestrator import run_client
 
 # Square reports the channel as the order's source name.
 CHANNELS = {"Boutique": "en_boutique", "Livraison": "livraison"}

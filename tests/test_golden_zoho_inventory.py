@@ -14,9 +14,9 @@ import psycopg
 import pytest
 from golden_data import D
 
-from goalpost.orchestrator import run_client
-from pipelines.emulators.panpan import PARIS, Product
-from pipelines.emulators.zoho_inventory import ZohoInventoryEmulator
+from goalpost.app.orchestrator import run_client
+from goalpost.sandbox.emulators.panpan import PARIS, Product
+from goalpost.sandbox.emulators.zoho_inventory import ZohoInventoryEmulator
 
 SECRETS = {"client_id": "1000.GOLDENCLIENT", "client_secret": "golden-secret",
            "refresh_token": "1000.golden.refresh"}

@@ -24,7 +24,7 @@ import psycopg
 from csv_files import write_csv
 from golden_data import CROIX_ROUSSE, VILLEURBANNE, D
 
-from goalpost.orchestrator import run_client
+from goalpost.app.orchestrator import run_client
 
 AS_OF = date(2025, 2, 3)
 JAN, FEB = date(2025, 1, 1), date(2025, 2, 1)

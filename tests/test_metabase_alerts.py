@@ -20,17 +20,17 @@ from goalpost.alerts import evaluate
 from goalpost.alerts.check import evaluate_alerts
 from goalpost.alerts.delivery import outbox_dir
 from goalpost.alerts.links import dashboard_link
-from goalpost.errors import ConfigError
-from goalpost.registry import load_client
-from goalpost.registry.models import Client
-from goalpost.warehouse.tenants import refresh_grants
-from metabase.alerts import alert_crons, alert_sql
-from metabase.api import MetabaseClient
-from metabase.apply import apply_plan
-from metabase.bootstrap import bootstrap
-from metabase.plan import compute_plan
-from metabase.report import reader_connection
-from metabase.standin import StandinServer
+from goalpost.core.errors import ConfigError
+from goalpost.core.registry import load_client
+from goalpost.core.registry.models import Client
+from goalpost.core.warehouse.tenants import refresh_grants
+from goalpost.metabase.alerts import alert_crons, alert_sql
+from goalpost.metabase.api import MetabaseClient
+from goalpost.metabase.apply import apply_plan
+from goalpost.metabase.bootstrap import bootstrap
+from goalpost.metabase.plan import compute_plan
+from goalpost.metabase.report import reader_connection
+from goalpost.sandbox.metabase_standin.server import StandinServer
 
 LOW_STOCK = {"name": "low_stock", "kind": "threshold", "metric": "stock", "operator": "<",
              "value": "reorder_point", "recipients": ["owners", "buyer@acme.example"],

@@ -10,13 +10,13 @@ import psycopg
 import pytest
 from metabase_fixtures import make_client, standin  # noqa: F401 - fixture
 
-from goalpost.registry import load_client
-from metabase import template
-from metabase.api import MetabaseClient, api_key, key_path
-from metabase.apply import apply_plan
-from metabase.bootstrap import bootstrap
-from metabase.plan import compute_plan
-from metabase.standin import StandinServer
+from goalpost.core.registry import load_client
+from goalpost.metabase import template
+from goalpost.metabase.api import MetabaseClient, api_key, key_path
+from goalpost.metabase.apply import apply_plan
+from goalpost.metabase.bootstrap import bootstrap
+from goalpost.metabase.plan import compute_plan
+from goalpost.sandbox.metabase_standin.server import StandinServer
 
 
 def _plan(slug: str, conn: psycopg.Connection):

@@ -10,8 +10,8 @@ import psycopg
 import pytest
 from metabase_fixtures import make_client, standin  # noqa: F401 - fixture
 
-from metabase.api import key_path
-from metabase.standin import StandinServer
+from goalpost.metabase.api import key_path
+from goalpost.sandbox.metabase_standin.server import StandinServer
 
 
 def test_bootstrap_plan_apply_commands(standin: StandinServer, project: Path,  # noqa: F811

@@ -13,16 +13,16 @@ import pytest
 from croniter import croniter
 from metabase_fixtures import make_client, standin  # noqa: F401 - fixture
 
-from goalpost.errors import ConfigError
-from goalpost.registry import load_client
-from goalpost.registry.models import Client
-from metabase.alerts import RUN_MARGIN, alert_crons, zone_shift
-from metabase.api import MetabaseClient
-from metabase.apply import apply_plan
-from metabase.bootstrap import bootstrap
-from metabase.plan import compute_plan
-from metabase.standin import StandinServer
-from metabase.timezone import metabase_timezone
+from goalpost.core.errors import ConfigError
+from goalpost.core.registry import load_client
+from goalpost.core.registry.models import Client
+from goalpost.metabase.alerts import RUN_MARGIN, alert_crons, zone_shift
+from goalpost.metabase.api import MetabaseClient
+from goalpost.metabase.apply import apply_plan
+from goalpost.metabase.bootstrap import bootstrap
+from goalpost.metabase.plan import compute_plan
+from goalpost.metabase.timezone import metabase_timezone
+from goalpost.sandbox.metabase_standin.server import StandinServer
 
 WINTER = datetime(2025, 1, 15, 12, tzinfo=UTC)
 SUMMER = datetime(2025, 7, 15, 12, tzinfo=UTC)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from metabase.spec import SpecViolation, load_spec
-from metabase.standin import StandinServer
+from goalpost.sandbox.metabase_standin.server import StandinServer
+from goalpost.sandbox.metabase_standin.spec import SpecViolation, load_spec
 
 
 @pytest.fixture

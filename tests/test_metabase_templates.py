@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from goalpost.errors import ConfigError
-from metabase.template import date_bounds, layout, load_template, render_sql, templates
+from goalpost.core.errors import ConfigError
+from goalpost.metabase.template import date_bounds, layout, load_template, render_sql, templates
 
 GOOD = """\
 key: demo

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from goalpost import registry
-from goalpost.errors import ConfigError
-from goalpost.metrics import standard_metrics
+from goalpost.core import registry
+from goalpost.core.errors import ConfigError
+from goalpost.core.metrics import standard_metrics
 
 
 def test_standard_metrics_decompose_into_known_metrics():

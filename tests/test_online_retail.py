@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from goalpost.orchestrator import run_client
+from goalpost.app.orchestrator import run_client
 
 FILE = Path("shared") / "data" / "online_retail_ii_2009_2010.csv.gz"
 # ../shared beside the checkout, wherever it is cloned; the workplace keeps it in /work.

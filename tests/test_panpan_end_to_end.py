@@ -13,15 +13,14 @@ import pytest
 from click.testing import CliRunner
 from psycopg import sql
 
-from goalpost import registry
-from goalpost.cli import cli
-from goalpost.demo import apis
-from goalpost.demo import run as demo_run
-from goalpost.demo.generator import generate_panpan
-from goalpost.errors import GoalpostError
-from goalpost.orchestrator import run_client
-from goalpost.paths import REPO_DIR
-from goalpost.warehouse import tenants
+from goalpost.app.cli import cli
+from goalpost.app.orchestrator import run_client
+from goalpost.core import registry
+from goalpost.core.errors import GoalpostError
+from goalpost.core.warehouse import tenants
+from goalpost.sandbox.demo import apis
+from goalpost.sandbox.demo import run as demo_run
+from goalpost.sandbox.demo.generator import generate_panpan
 
 END = date(2025, 1, 31)
 DAYS = 75
@@ -32,11 +31,12 @@ def panpan(project: Path, database_url: str, demo_ports: int) -> Iterator[Path]:
     demo_run.ensure_client_file()
     folder = demo_run.demo_data_dir()
     generate_panpan(folder, end=END, days=DAYS, scale=0.08, seed=3)
-    yield folder
+    with apis.serving_for("panpan", registry.load_client("panpan"), folder):
+        yield folder
 
 
 def test_demo_registers_panpan_on_the_ports_of_its_emulators(project, demo_ports, monkeypatch):
-    shipped = (REPO_DIR / "goalpost" / "demo" / "panpan.yaml").read_text(encoding="utf-8")
+    shipped = (Path(__file__).resolve().parents[1] / "sandbox" / "demo" / "panpan.yaml").read_text(encoding="utf-8")
     expected = shipped
     for offset in range(3):
         assert f"http://127.0.0.1:{18601 + offset}" in shipped

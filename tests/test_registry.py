@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from goalpost import registry
-from goalpost.errors import ConfigError, NotFoundError
-from goalpost.identifiers import check_slug
+from goalpost.core import registry
+from goalpost.core.errors import ConfigError, NotFoundError
+from goalpost.core.identifiers import check_slug
 
 VALID = """\
 # a comment that edits must keep

@@ -21,12 +21,12 @@ from click.testing import CliRunner
 from csv_files import write_csv
 from test_report_page import load, pixels
 
-from goalpost.cli import cli
-from goalpost.orchestrator import run_client
-from goalpost.registry.models import Client
-from metabase import report
-from metabase.charts import GOAL_COLOUR, PALETTE
-from metabase.template import render_sql, templates
+from goalpost.app.cli import cli
+from goalpost.app.orchestrator import run_client
+from goalpost.core.registry.models import Client
+from goalpost.metabase import report
+from goalpost.metabase.charts import GOAL_COLOUR, PALETTE
+from goalpost.metabase.template import render_sql, templates
 
 SHOPS = {"LYO-01": "Tiny Croix-Rousse", "LYO-02": "Tiny Part-Dieu"}
 PRODUCTS = [("PAI-001", "Pain", Decimal("4.20")), ("VIE-001", "Croissant", Decimal("1.30")),
@@ -193,8 +193,9 @@ def test_user_errors_exit_with_a_hint(project: Path, database_url: str) -> None:
     assert unknown.exit_code == 3
     (project / "clients" / "empty.yaml").write_bytes(orjson.dumps({"name": "Empty"}))
     assert CliRunner().invoke(cli, ["client", "validate", "empty"]).exit_code == 0
-    from goalpost import clients, registry
-    from goalpost.warehouse import ready
+    from goalpost.app import clients
+    from goalpost.core import registry
+    from goalpost.core.warehouse import ready
 
     with ready() as conn:
         clients.sync(conn, "empty", registry.load_client("empty"))

@@ -9,8 +9,8 @@ from decimal import Decimal
 import pandas as pd
 import pytest
 
-from metabase import charts, page
-from metabase.charts import GOAL_COLOUR, PALETTE, Formats, Result
+from goalpost.metabase import charts, page
+from goalpost.metabase.charts import GOAL_COLOUR, PALETTE, Formats, Result
 
 SVG = "{http://www.w3.org/2000/svg}"
 DAYS = [date(2025, 3, 1) + timedelta(days=n) for n in range(10)]
@@ -182,9 +182,9 @@ def test_a_table_shows_the_rows_that_fit_and_says_how_many_it_leaves_out() -> No
 
 
 def test_forecast_cards_read_in_the_clients_currency() -> None:
-    from goalpost.registry.models import Client
-    from metabase.report import card_settings, column_formats
-    from metabase.template import templates
+    from goalpost.core.registry.models import Client
+    from goalpost.metabase.report import card_settings, column_formats
+    from goalpost.metabase.template import templates
 
     dashboard = templates()["forecasts_anomalies"]
     client = Client(name="X", currency="EUR")

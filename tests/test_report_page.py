@@ -14,8 +14,8 @@ import chromium
 import numpy as np
 from PIL import Image
 
-from metabase import charts, page
-from metabase.charts import GOAL_COLOUR, PALETTE, Formats, Result
+from goalpost.metabase import charts, page
+from goalpost.metabase.charts import GOAL_COLOUR, PALETTE, Formats, Result
 
 DAYS = [date(2026, 9, 1) + timedelta(days=n) for n in range(60)]
 BACKGROUND = "#FFFFFF"

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from goalpost.scheduler import Clock, next_slot, slots_between
+from goalpost.app.scheduler import Clock, next_slot, slots_between
 
 ACCELERATION = 20  # a virtual minute lasts 3 s
 
@@ -120,7 +120,7 @@ def test_killed_scheduler_run_is_failed_and_the_next_completes(bakery, conn, dat
 
 
 def test_status_shows_next_run_freshness_and_failures(bakery, conn, run_cli):
-    from goalpost.orchestrator import run_client
+    from goalpost.app.orchestrator import run_client
 
     assert run_client("bakery").status == "succeeded"
     shown = json.loads(run_cli("status", "--json").output)
@@ -133,8 +133,8 @@ def test_status_shows_next_run_freshness_and_failures(bakery, conn, run_cli):
 
 
 def test_scheduled_backup_runs_once_per_slot(bakery, conn, database_url, monkeypatch):
-    from backup.core import list_backups
-    from goalpost.scheduler import BACKUP_JOB, Scheduler
+    from goalpost.app.scheduler import BACKUP_JOB, Scheduler
+    from goalpost.backup.core import list_backups
 
     monkeypatch.setenv("GOALPOST_BACKUP_DIR", str(bakery / "backups"))
     due = datetime(2026, 12, 1, 3, 0, tzinfo=UTC)

@@ -19,12 +19,12 @@ import pytest
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from goalpost import transform
-from goalpost.errors import ConfigError, GoalpostError
-from goalpost.paths import SQLMESH_DIR
-from goalpost.registry.models import Client
-from goalpost.warehouse import tenants
-from pipelines.raw import ensure_raw_table, raw_identifier
+from goalpost.core.errors import ConfigError, GoalpostError
+from goalpost.core.registry.models import Client
+from goalpost.core.warehouse import tenants
+from goalpost.pipelines.raw import ensure_raw_table, raw_identifier
+from goalpost.transform import PROJECT_DIR
+from goalpost.transform import build as transform
 
 ISO = {"format": "csv", "encoding": "utf-8", "delimiter": ",", "decimal": ".", "thousands": ""}
 SALES_COLUMNS = {
@@ -367,7 +367,7 @@ def test_config_parses_socket_urls_and_requires_a_client() -> None:
 def test_model_names_leave_room_for_sqlmesh_physical_names() -> None:
     """SQLMesh names a model's temporary table `<table>__<10-digit fingerprint>_schema_tmp`;
     Postgres cuts identifiers at 63 characters, so a model name may have at most 40."""
-    names = [path.stem for path in (SQLMESH_DIR / "models").rglob("*.sql")]
+    names = [path.stem for path in (PROJECT_DIR / "models").rglob("*.sql")]
     too_long = [name for name in names if len(name) > 63 - len("__0123456789_schema_tmp")]
     assert names and not too_long
 

@@ -1,4 +1,4 @@
-from goalpost.warehouse.migrations import available, current_version
+from goalpost.core.warehouse.migrations import available, current_version
 
 
 def test_database_is_migrated(conn):

@@ -15,7 +15,6 @@ consultant (GOALPOST_CONSULTANT_EMAIL or `alerts.consultant`) through a built-in
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -29,11 +28,10 @@ import psycopg
 from goalpost.alerts import evaluate, state
 from goalpost.alerts.delivery import DeliveryReport, deliver_pending
 from goalpost.alerts.links import dashboard_link
-from goalpost.errors import ConfigError
-from goalpost.registry.alert_rules import RunFailedRule
-from goalpost.registry.models import Client
+from goalpost.core.errors import ConfigError
+from goalpost.core.registry.alert_rules import CONSULTANT_ENV, RunFailedRule
+from goalpost.core.registry.models import Client
 
-CONSULTANT_ENV = "GOALPOST_CONSULTANT_EMAIL"
 BUILTIN_RUN_FAILED = "run_failed"
 
 
@@ -58,19 +56,11 @@ class AlertOutcome:
                 "expired": self.delivery.expired, "warnings": self.warnings()}
 
 
-def consultant_email(client: Client) -> str | None:
-    """The consultant's address: the client's `alerts.consultant`, else the environment."""
-    if client.alerts.consultant:
-        return client.alerts.consultant
-    value = os.environ.get(CONSULTANT_ENV, "").strip().lower()
-    return value or None
-
-
 def rules_of(client: Client) -> list[Any]:
     """The client's rules, plus the built-in run_failed rule when a consultant is known and
     the client has no rule of that kind."""
     rules = list(client.alerts.rules)
-    if consultant_email(client) and not any(r.kind == "run_failed" or r.name ==
+    if client.alerts.consultant_email() and not any(r.kind == "run_failed" or r.name ==
                                             BUILTIN_RUN_FAILED for r in rules):
         rules.append(RunFailedRule(name=BUILTIN_RUN_FAILED, kind="run_failed",
                                    description="built-in: a run of the client failed"))
@@ -84,7 +74,7 @@ def recipients(client: Client, rule: Any) -> list[str]:
         if item == "owners":
             found += [owner.email for owner in client.owners]
         elif item == "consultant":
-            consultant = consultant_email(client)
+            consultant = client.alerts.consultant_email()
             if not consultant:
                 raise ConfigError(f"rule {rule.name} is for the consultant but no address is "
                                   f"known: set {CONSULTANT_ENV} or alerts.consultant")

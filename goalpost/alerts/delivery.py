@@ -32,8 +32,8 @@ import psycopg
 
 from goalpost.alerts import render
 from goalpost.alerts.state import record_event
-from goalpost.errors import ConfigError
-from goalpost.paths import state_dir
+from goalpost.core.errors import ConfigError
+from goalpost.core.paths import state_dir
 
 # Waits between the tries of one digest within an evaluation (so 3 tries).
 RETRY_DELAYS: tuple[float, ...] = (2.0, 8.0)

@@ -18,10 +18,12 @@ from zoneinfo import ZoneInfo
 import psycopg
 from psycopg import sql
 
-from goalpost.freshness import source_freshness
-from goalpost.identifiers import schema_name
-from goalpost.registry.alert_rules import (
+from goalpost.core.freshness import source_freshness
+from goalpost.core.identifiers import schema_name
+from goalpost.core.registry.alert_rules import (
     INVENTORY_METRICS,
+    PERIOD_DAYS,
+    SEVERITY_RANK,
     AnomalyRule,
     ChangeRule,
     GoalRule,
@@ -29,12 +31,10 @@ from goalpost.registry.alert_rules import (
     StaleSourceRule,
     ThresholdRule,
 )
-from goalpost.registry.models import Client
+from goalpost.core.registry.models import Client
 
 COMPARE = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
 WORDS = {"<": "under", "<=": "at or under", ">": "over", ">=": "at or over"}
-PERIOD_DAYS = {"day": 1, "week": 7, "month": 28}
-SEVERITY_RANK = {"low": 1, "medium": 2, "high": 3}
 RECENT_DAYS = 14
 
 

@@ -15,8 +15,8 @@ from typing import Any
 
 import psycopg
 
-from goalpost.registry.alert_rules import INVENTORY_METRICS
-from goalpost.registry.models import Client
+from goalpost.core.registry.alert_rules import INVENTORY_METRICS
+from goalpost.core.registry.models import Client
 
 # The metrics with a card of their own on the Sales overview template.
 SALES_OVERVIEW_METRICS = ("revenue", "orders", "average_ticket", "items")

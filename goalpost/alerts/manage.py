@@ -9,7 +9,6 @@ from zoneinfo import ZoneInfo
 
 from psycopg.rows import dict_row
 
-from goalpost import registry
 from goalpost.alerts import state
 from goalpost.alerts.check import (
     AlertOutcome,
@@ -21,10 +20,11 @@ from goalpost.alerts.check import (
 )
 from goalpost.alerts.delivery import DeliveryReport, deliver_pending
 from goalpost.alerts.links import dashboard_link
-from goalpost.errors import ConfigError, NotFoundError
-from goalpost.registry.alert_rules import parse_duration
-from goalpost.registry.models import Client
-from goalpost.warehouse import ready
+from goalpost.core import registry
+from goalpost.core.errors import ConfigError, NotFoundError
+from goalpost.core.registry.alert_rules import parse_duration
+from goalpost.core.registry.models import Client
+from goalpost.core.warehouse import ready
 
 
 def _rule(client: Client, slug: str, name: str) -> Any:

@@ -27,11 +27,17 @@ import orjson
 import psycopg
 from psycopg import sql
 
-from goalpost.runs import check_deadline
-from pipelines.connectors.http import ApiClient, ExtractError, Page, RestartChain, SplitWindow
-from pipelines.connectors.manifest import Incremental, Manifest, Stream, duration_seconds
-from pipelines.connectors.templating import TemplateError, get_path, render, set_path
-from pipelines.raw import ensure_raw_table, raw_identifier
+from goalpost.core.runs import check_deadline
+from goalpost.pipelines.connectors.http import (
+    ApiClient,
+    ExtractError,
+    Page,
+    RestartChain,
+    SplitWindow,
+)
+from goalpost.pipelines.connectors.manifest import Incremental, Manifest, Stream, duration_seconds
+from goalpost.pipelines.connectors.templating import TemplateError, get_path, render, set_path
+from goalpost.pipelines.raw import ensure_raw_table, raw_identifier
 
 Progress = Callable[[str], None]
 MAX_RESTARTS = 3

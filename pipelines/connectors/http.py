@@ -20,10 +20,10 @@ from typing import Any
 import httpx
 import orjson
 
-from goalpost.errors import GoalpostError
-from pipelines.connectors.manifest import ErrorRule, Manifest
-from pipelines.connectors.secrets import Redactor, store_secret
-from pipelines.connectors.templating import TemplateError, get_path, render
+from goalpost.core.errors import GoalpostError
+from goalpost.pipelines.connectors.manifest import ErrorRule, Manifest
+from goalpost.pipelines.connectors.secrets import Redactor, store_secret
+from goalpost.pipelines.connectors.templating import TemplateError, get_path, render
 
 MAX_RETRY_AFTER = 600.0
 

@@ -19,15 +19,16 @@ from __future__ import annotations
 
 import re
 from functools import cache
+from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from ruamel.yaml import YAML
 
-from goalpost.errors import ConfigError, NotFoundError
+from goalpost.core.errors import ConfigError, NotFoundError
 
-MANIFEST_DIR = Path(__file__).parent / "manifests"
+MANIFEST_DIR = Path(str(resources.files("goalpost.pipelines.connectors") / "manifests"))
 _DURATION = re.compile(r"^P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?)?$")
 
 

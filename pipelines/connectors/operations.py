@@ -9,17 +9,17 @@ import psycopg
 from psycopg import sql
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
-from goalpost import registry
-from goalpost.errors import ConfigError, GoalpostError, NotFoundError
-from goalpost.identifiers import check_name
-from goalpost.registry.models import ApiSource
-from goalpost.sources import StreamCheck
-from pipelines.connectors.engine import PageFetcher, parse_cursor
-from pipelines.connectors.http import ApiClient
-from pipelines.connectors.manifest import catalogue, load_manifest
-from pipelines.connectors.secrets import Redactor, resolve_settings, settings_problems
-from pipelines.connectors.templating import render
-from pipelines.raw import raw_identifier
+from goalpost.core import registry
+from goalpost.core.errors import ConfigError, GoalpostError, NotFoundError
+from goalpost.core.identifiers import check_name
+from goalpost.core.registry.models import ApiSource
+from goalpost.pipelines.connectors.engine import PageFetcher, parse_cursor
+from goalpost.pipelines.connectors.http import ApiClient
+from goalpost.pipelines.connectors.manifest import catalogue, load_manifest
+from goalpost.pipelines.connectors.secrets import Redactor, resolve_settings, settings_problems
+from goalpost.pipelines.connectors.templating import render
+from goalpost.pipelines.raw import raw_identifier
+from goalpost.pipelines.stream_check import StreamCheck
 
 
 def describe_connectors() -> list[dict[str, Any]]:

@@ -16,9 +16,9 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from goalpost.errors import ConfigError
-from goalpost.paths import state_dir
-from pipelines.connectors.manifest import Manifest
+from goalpost.core.errors import ConfigError
+from goalpost.core.paths import state_dir
+from goalpost.pipelines.connectors.manifest import Manifest
 
 ENV_REF = re.compile(r"^env:([A-Za-z_][A-Za-z0-9_]*)$")
 MASK = "***"

@@ -15,8 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from goalpost.canonical import Field
-from pipelines.files.dialect import ISO, Dialect, is_iso
+from goalpost.core.canonical import Field
+from goalpost.pipelines.files.dialect import ISO, Dialect, is_iso
 
 _NUMBER = re.compile(r"^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$")
 MAX_REMEMBERED = 50_000

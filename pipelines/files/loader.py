@@ -24,12 +24,12 @@ import orjson
 import psycopg
 from psycopg import sql
 
-from goalpost.checksums import file_sha256
-from goalpost.registry.models import FileStream
-from goalpost.runs import check_deadline
-from pipelines.files import dialect as dialects
-from pipelines.files.checks import MAX_REMEMBERED, Check, build_checks
-from pipelines.files.readers import (
+from goalpost.core.checksums import file_sha256
+from goalpost.core.registry.models import FileStream
+from goalpost.core.runs import check_deadline
+from goalpost.pipelines.files import dialect as dialects
+from goalpost.pipelines.files.checks import MAX_REMEMBERED, Check, build_checks
+from goalpost.pipelines.files.readers import (
     FileProblem,
     OpenedFile,
     Unreadable,
@@ -37,7 +37,7 @@ from pipelines.files.readers import (
     display_path,
     open_table,
 )
-from pipelines.raw import ensure_raw_table, raw_identifier
+from goalpost.pipelines.raw import ensure_raw_table, raw_identifier
 
 Progress = Callable[[str], None]
 CHUNK_ROWS = 4000

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from goalpost.registry.models import FileStream
-from goalpost.sources import StreamCheck
-from pipelines.files.loader import open_prepared
-from pipelines.files.readers import FileProblem, discover, display_path, open_table
+from goalpost.core.registry.models import FileStream
+from goalpost.pipelines.files.loader import open_prepared
+from goalpost.pipelines.files.readers import FileProblem, discover, display_path, open_table
+from goalpost.pipelines.stream_check import StreamCheck
 
 MAX_FILES = 50
 MAX_EXAMPLES = 3

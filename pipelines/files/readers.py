@@ -20,7 +20,12 @@ from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any
 
-from pipelines.files.dialect import Dialect, clean_header, detect_delimiter, detect_encoding
+from goalpost.pipelines.files.dialect import (
+    Dialect,
+    clean_header,
+    detect_delimiter,
+    detect_encoding,
+)
 
 SUFFIXES = (".csv", ".tsv", ".txt", ".gz", ".xlsx", ".xlsm")
 SAMPLE_ROWS = 1000

@@ -1,0 +1,190 @@
+"""Adding, listing, testing and removing a client's sources.
+
+The registry file is the truth: these functions edit `clients/<slug>.yaml` (keeping its
+comments) and mirror the change into the warehouse.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+from psycopg import sql
+from pydantic import ValidationError
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+
+from goalpost.app import clients
+from goalpost.core import registry
+from goalpost.core.canonical import ENTITIES
+from goalpost.core.errors import ConfigError, NotFoundError
+from goalpost.core.identifiers import check_name, raw_table, schema_name
+from goalpost.core.paths import project_root
+from goalpost.core.registry.models import ApiSource, Client, FileStream
+from goalpost.pipelines.stream_check import StreamCheck
+
+
+def validate_stream(values: dict[str, Any]) -> FileStream:
+    """A FileStream from CLI values, with ConfigError naming the bad option."""
+    try:
+        return FileStream.model_validate(values)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc'])) or 'stream'}: {e['msg'].removeprefix('Value error, ')}"
+            for e in exc.errors()
+        )
+        raise ConfigError(f"invalid stream settings: {problems}") from None
+
+
+def probe_new_stream(slug: str, source: str, values: dict[str, Any], client: Client) -> StreamCheck:
+    """Read a stream's files before it is added, to detect its dialect and columns."""
+    from goalpost.pipelines.files.probe import probe_stream
+
+    check_name(source, "source name")
+    return probe_stream(source, validate_stream(values), project_root(), country=client.country)
+
+
+def add_file_stream(slug: str, source: str, stream: dict[str, Any]) -> tuple[FileStream, bool]:
+    """Add a file stream to a source (creating the source); returns (stream, changed).
+
+    Adding the same stream again with the same settings changes nothing; a different stream
+    under an existing name is refused rather than silently replaced.
+    """
+    check_name(source, "source name")
+    document = registry.load_document(slug)
+    candidate = validate_stream(stream)
+    sources = document.setdefault("sources", CommentedSeq())
+    entry = next((s for s in sources if s.get("name") == source), None)
+    if entry is None:
+        entry = CommentedMap(name=source, connector="files", streams=CommentedSeq())
+        sources.append(entry)
+    elif entry.get("connector") != "files":
+        raise ConfigError(f"source {source!r} of {slug} uses connector {entry.get('connector')}, "
+                          "not files", hint="choose another source name")
+    for existing in entry["streams"]:
+        if existing.get("name") == candidate.name:
+            if FileStream.model_validate(dict(existing)) == candidate:
+                return candidate, False
+            raise ConfigError(
+                f"stream {source}.{candidate.name} already exists in {slug} with other settings",
+                hint="edit clients/{slug}.yaml, or remove it with `goalpost source remove`",
+            )
+    entry["streams"].append(CommentedMap(candidate.model_dump(exclude_defaults=True)))
+    registry.save_document(slug, document)
+    return candidate, True
+
+
+def remove_source(conn: psycopg.Connection, slug: str, source: str, *, drop_data: bool) -> None:
+    """Take a source out of the registry; with drop_data also its raw tables and state."""
+    document = registry.load_document(slug)
+    sources = document.get("sources") or []
+    entry = next((s for s in sources if s.get("name") == source), None)
+    if entry is None:
+        raise NotFoundError(f"client {slug} has no source {source!r}",
+                            hint=f"see `goalpost source list {slug}`")
+    if entry.get("connector", "files") == "files":
+        streams = [s["name"] for s in entry.get("streams", [])]
+    else:
+        streams = ApiSource.model_validate(dict(entry)).stream_names()
+    sources.remove(entry)
+    registry.save_document(slug, document)
+    if drop_data:
+        with conn.transaction():
+            for stream in streams:
+                conn.execute(sql.SQL("DROP TABLE IF EXISTS {}.{}").format(
+                    sql.Identifier(schema_name(slug, "raw")),
+                    sql.Identifier(raw_table(source, stream))))
+            for table in ("quarantine", "source_files", "extract_state"):
+                conn.execute(f"DELETE FROM goalpost.{table} WHERE client = %s AND source = %s",
+                             (slug, source))
+    clients.sync(conn, slug, registry.load_client(slug))
+
+
+def list_streams(conn: psycopg.Connection, slug: str, client: Client) -> list[dict[str, Any]]:
+    """Every stream of the client with what has been loaded from it."""
+    loaded = {
+        (row[0], row[1]): row[2:]
+        for row in conn.execute(
+            """SELECT source, stream, count(*), coalesce(sum(rows_loaded), 0),
+                      coalesce(sum(rows_quarantined), 0), max(loaded_at)
+               FROM goalpost.source_files WHERE client = %s GROUP BY source, stream""",
+            (slug,),
+        )
+    }
+    rows = []
+    for source in client.sources:
+        if isinstance(source, ApiSource):
+            rows.extend(_api_streams(conn, slug, source))
+            continue
+        for stream in source.streams:
+            files, rows_loaded, quarantined, last = loaded.get(
+                (source.name, stream.name), (0, 0, 0, None))
+            rows.append({
+                "source": source.name, "stream": stream.name, "connector": source.connector,
+                "entity": stream.entity, "path": stream.path, "files_loaded": files,
+                "rows_loaded": int(rows_loaded), "rows_quarantined": int(quarantined),
+                "last_loaded_at": last,
+            })
+    return rows
+
+
+def _api_streams(conn: psycopg.Connection, slug: str, source: ApiSource) -> list[dict[str, Any]]:
+    state = {row[0]: row[1:] for row in conn.execute(
+        "SELECT stream, cursor, updated_at FROM goalpost.extract_state WHERE client = %s AND "
+        "source = %s", (slug, source.name))}
+    manifest = source.load_manifest()
+    rows = []
+    for name in source.stream_names():
+        table = sql.SQL("{}.{}").format(sql.Identifier(schema_name(slug, "raw")),
+                                        sql.Identifier(raw_table(source.name, name)))
+        exists = conn.execute("SELECT to_regclass(%s)", (table.as_string(conn),)).fetchone()[0]
+        count = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(table)).fetchone()[0] \
+            if exists else 0
+        cursor, updated = state.get(name, (None, None))
+        rows.append({"source": source.name, "stream": name, "connector": source.connector,
+                     "entity": manifest.streams[name].entity, "path": None, "files_loaded": None,
+                     "rows_loaded": count, "rows_quarantined": 0, "last_loaded_at": updated,
+                     "cursor": cursor})
+    return rows
+
+
+def source_of(client: Client, slug: str, name: str):  # noqa: ANN201 - Source
+    found = client.source(name)
+    if found is None:
+        known = ", ".join(s.name for s in client.sources) or "none"
+        raise NotFoundError(f"client {slug} has no source {name!r} (sources: {known})",
+                            hint=f"add one with `goalpost source add {slug} {name} ...`")
+    return found
+
+
+def missing_required(entity: str, mapping: dict[str, str], columns: list[str]) -> list[str]:
+    """Required canonical fields that neither the mapping (a column or an `=constant`), a
+    same-named column, nor a derivation from present fields provides."""
+    present = set(columns)
+
+    def has(name: str) -> bool:
+        wanted = mapping.get(name, name)
+        return wanted.startswith("=") or wanted in present
+
+    return [
+        f.name for f in ENTITIES[entity]
+        if f.required and not has(f.name)
+        and not (f.derived_from and all(has(source) for source in f.derived_from))
+    ]
+
+
+def test_streams(slug: str, client: Client, source_name: str | None) -> list[StreamCheck]:
+    """Read each stream's files as a load would, but write nothing."""
+    from goalpost.pipelines.files.probe import probe_stream
+
+    sources = [source_of(client, slug, source_name)] if source_name else client.sources
+    checks = []
+    for source in sources:
+        if isinstance(source, ApiSource):
+            from goalpost.pipelines.connectors.operations import test_api_source
+
+            checks.extend(test_api_source(slug, source))
+            continue
+        for stream in source.streams:
+            checks.append(probe_stream(source.name, stream, project_root(),
+                                       country=client.country))
+    return checks

@@ -1,5 +1,0 @@
-"""Warehouse access: connections, the embedded server, control-schema migrations, tenants."""
-
-from goalpost.warehouse.connection import connect, database_url, ready
-
-__all__ = ["connect", "database_url", "ready"]
