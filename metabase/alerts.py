@@ -19,8 +19,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from croniter import croniter
-
+from goalpost.core import schedules
 from goalpost.core.errors import ConfigError
 from goalpost.core.identifiers import schema_name
 from goalpost.core.registry.alert_rules import (
@@ -206,7 +205,7 @@ def alert_crons(client: Client, metabase_zone: str, at: datetime) -> list[str]:
     """
     start = datetime(2024, 1, 1)  # a Monday, in the client's wall time
     shift = alert_shift(client.timezone, metabase_zone, at)
-    runs = croniter(client.schedule, start).all_next(datetime)
+    runs = schedules.wall_times(client.schedule, start)
     slots: set[tuple[int, int, int]] = set()
     for run in runs:
         if run >= start + timedelta(days=7):
@@ -214,7 +213,7 @@ def alert_crons(client: Client, metabase_zone: str, at: datetime) -> list[str]:
         moment = run + RUN_MARGIN + shift
         slots.add((moment.weekday(), moment.hour, moment.minute))
     if not slots or _month_bound(client.schedule):
-        first = croniter(client.schedule, start).get_next(datetime) + RUN_MARGIN + shift
+        first = next(schedules.wall_times(client.schedule, start)) + RUN_MARGIN + shift
         return [f"0 {first.minute} {first.hour} ? * *"]
     days_of: dict[tuple[int, int], set[int]] = {}
     for day, hour, minute in slots:

@@ -14,7 +14,7 @@ import click
 import orjson
 
 from goalpost.app import clients
-from goalpost.core import registry
+from goalpost.core import registry, schedules
 from goalpost.core.canonical import ENTITY_NAMES
 from goalpost.core.errors import ConfigError, GoalpostError, NotFoundError
 
@@ -491,17 +491,14 @@ def scheduler_command(acceleration: float, clock_start: float | None, instance: 
     from goalpost.core.warehouse import database_url
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    if backup_schedule != "off" and not croniter_valid(backup_schedule):
-        raise ConfigError(f"--backup-schedule {backup_schedule!r} is not a cron expression")
+    if backup_schedule != "off":
+        try:
+            schedules.check_cron(backup_schedule)
+        except ValueError as exc:
+            raise ConfigError(f"--backup-schedule: {exc}") from None
     serve(database_url(), acceleration=acceleration, instance=instance, clock_start=clock_start,
           backup_schedule=None if backup_schedule == "off" else backup_schedule,
           step_timeout=step_timeout)
-
-
-def croniter_valid(expression: str) -> bool:
-    from croniter import croniter
-
-    return croniter.is_valid(expression) and len(expression.split()) == 5
 
 
 # --- metrics ------------------------------------------------------------------------------

@@ -29,15 +29,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import psycopg
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.date import DateTrigger
-from croniter import croniter
 
-from goalpost.core import registry
+from goalpost.core import registry, schedules
 from goalpost.core.errors import GoalpostError
 from goalpost.core.runs import fail_interrupted_runs
 from goalpost.core.warehouse import ready
@@ -70,8 +68,7 @@ class Clock:
 
 def next_slot(schedule: str, timezone: str, after: datetime) -> datetime:
     """The first time after `after` that the cron expression names, in the client's zone."""
-    local = after.astimezone(ZoneInfo(timezone))
-    return croniter(schedule, local).get_next(datetime).astimezone(UTC)
+    return schedules.next_time(schedule, timezone, after)
 
 
 def slots_between(schedule: str, timezone: str, start: datetime, end: datetime,

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import psycopg
-from apscheduler.triggers.cron import CronTrigger
 
+from goalpost.core import schedules
 from goalpost.core.registry.models import Client, FileSource
 
 
@@ -36,10 +36,7 @@ class SourceFreshness:
 
 def schedule_interval(client: Client, now: datetime) -> timedelta:
     """The time between the client's next two scheduled runs (its cron, in its time zone)."""
-    trigger = CronTrigger.from_crontab(client.schedule, timezone=client.timezone)
-    first = trigger.get_next_fire_time(None, now)
-    second = trigger.get_next_fire_time(first, first + timedelta(seconds=1))
-    return second - first
+    return schedules.interval(client.schedule, client.timezone, now)
 
 
 def source_freshness(conn: psycopg.Connection, slug: str, client: Client,

@@ -1,4 +1,4 @@
-"""The harness every vendor API emulator runs on: a threaded HTTP server on loopback.
+"""The harness every vendor API emulator runs on (served by goalpost.sandbox.http_server).
 
 An emulator stands in for a vendor's API in tests, benchmarks and the demo. It is held to the
 real API's contract as described in ../shared/docs/connectors.md (auth, pagination, incremental
@@ -26,9 +26,11 @@ from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs
+
+from goalpost.sandbox.http_server import Incoming, LoopbackServer, RawAction, Reply
 
 FAULT_KINDS = ("rate_limit", "server_error", "timeout", "cut", "malformed", "expired_cursor",
                "bad_token")
@@ -84,8 +86,7 @@ class Emulator(ABC):
         self.requests: list[Request] = []
         self._faults: deque[Fault] = deque()
         self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        self._server: LoopbackServer | None = None
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -93,23 +94,27 @@ class Emulator(ABC):
     def url(self) -> str:
         if self._server is None:
             raise RuntimeError(f"{self.name} emulator is not started")
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return self._server.url
 
     def start(self, port: int = 0) -> str:
-        handler = _handler_for(self)
-        self._server = ThreadingHTTPServer(("127.0.0.1", port), handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name=self.name,
-                                        daemon=True)
-        self._thread.start()
-        return self.url
+        self._server = LoopbackServer(self._serve, port=port, name=self.name)
+        return self._server.start()
 
     def stop(self) -> None:
         if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+            self._server.stop()
             self._server = None
+
+    def _serve(self, incoming: Incoming) -> Reply | RawAction:
+        request = Request(incoming.method, incoming.path, parse_qs(incoming.query),
+                          incoming.headers, incoming.body)
+        try:
+            outcome = self.handle(request)
+        except Exception as exc:  # an emulator bug must show, not hang the client
+            outcome = Response(500, {"error": f"emulator error: {exc!r}"})
+        if isinstance(outcome, Fault):
+            return _act_out(outcome)
+        return Reply(outcome.status, outcome.payload(), outcome.headers)
 
     def __enter__(self) -> Emulator:
         self.start()
@@ -212,62 +217,26 @@ def parse_time(value: str) -> datetime:
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
-def _handler_for(emulator: Emulator) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def setup(self) -> None:
-            super().setup()
-            # Headers and body go out in separate writes: without this, Nagle's algorithm and
-            # the client's delayed ACK hold every response back 40 ms.
-            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-            return None
-
-        def _serve(self) -> None:
-            parts = urlsplit(self.path)
-            length = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(length) if length else b""
-            request = Request(self.command, parts.path, parse_qs(parts.query),
-                              {k.lower(): v for k, v in self.headers.items()}, body)
-            try:
-                outcome = emulator.handle(request)
-            except Exception as exc:  # an emulator bug must show, not hang the client
-                outcome = Response(500, {"error": f"emulator error: {exc!r}"})
-            if isinstance(outcome, Fault):
-                self._act_out(outcome)
-                return
-            payload = outcome.payload()
-            self.send_response(outcome.status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(payload)))
-            for key, value in outcome.headers.items():
-                self.send_header(key, value)
-            self.end_headers()
-            self.wfile.write(payload)
-
-        def _act_out(self, fault: Fault) -> None:
-            if fault.kind == "timeout":
-                time.sleep(fault.delay)
-                self.close_connection = True
-                return
-            payload = b'{"data": [{"id": "1", "name": "trunc'
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            if fault.kind == "cut":
-                # Announce more than is sent, then drop the connection mid-body.
-                self.send_header("Content-Length", str(len(payload) + 1000))
-                self.end_headers()
-                self.wfile.write(payload)
-                self.wfile.flush()
-                self.connection.shutdown(socket.SHUT_RDWR)
-                self.close_connection = True
-                return
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
-
-        do_GET = do_POST = do_PUT = do_DELETE = _serve  # noqa: N815
-
-    return Handler
+def _act_out(fault: Fault) -> RawAction:
+    """A transport fault as an action on the raw connection."""
+    def act(handler: BaseHTTPRequestHandler) -> None:
+        if fault.kind == "timeout":
+            time.sleep(fault.delay)
+            handler.close_connection = True
+            return
+        payload = b'{"data": [{"id": "1", "name": "trunc'
+        handler.send_response(200)
+        handler.send_header("Content-Type", "application/json")
+        if fault.kind == "cut":
+            # Announce more than is sent, then drop the connection mid-body.
+            handler.send_header("Content-Length", str(len(payload) + 1000))
+            handler.end_headers()
+            handler.wfile.write(payload)
+            handler.wfile.flush()
+            handler.connection.shutdown(socket.SHUT_RDWR)
+            handler.close_connection = True
+            return
+        handler.send_header("Content-Length", str(len(payload)))
+        handler.end_headers()
+        handler.wfile.write(payload)
+    return act

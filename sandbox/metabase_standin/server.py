@@ -29,17 +29,16 @@ import fnmatch
 import json
 import re
 import secrets
-import socket
 import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import psycopg
 
+from goalpost.sandbox.http_server import Incoming, LoopbackServer, Reply
 from goalpost.sandbox.metabase_standin.spec import Spec, SpecViolation, load_spec
 
 ALL_USERS, ADMINISTRATORS = 1, 2
@@ -1062,64 +1061,29 @@ def _glob(pattern: str, name: str) -> bool:
 
 # -- HTTP ------------------------------------------------------------------------------------
 
-class _Handler(BaseHTTPRequestHandler):
-    server: _Server
-    protocol_version = "HTTP/1.1"
-
-    def setup(self) -> None:
-        super().setup()
-        # Headers and body go out in two writes: without this, delayed ACKs add 40 ms each.
-        self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-    def _serve(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else None
-        headers = {k.lower(): v for k, v in self.headers.items()}
-        status, result = self.server.metabase.handle(self.command, self.path, body, headers)
-        data = b"" if status == 204 else json.dumps(result).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _serve  # noqa: N815
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-        if self.server.verbose:
-            super().log_message(format, *args)
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    metabase: StandinMetabase
-    verbose = False
-
-
 class StandinServer:
     """The stand-in on a loopback port; use as a context manager or start()/stop()."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, *, verbose: bool = False) -> None:
         self.metabase = StandinMetabase()
-        self._server = _Server((host, port), _Handler)
-        self._server.metabase = self.metabase
-        self._server.verbose = verbose
-        self._thread: threading.Thread | None = None
+        self._server = LoopbackServer(self._serve, host=host, port=port,
+                                      name="metabase-standin", verbose=verbose)
 
     @property
     def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return self._server.url
+
+    def _serve(self, incoming: Incoming) -> Reply:
+        status, result = self.metabase.handle(incoming.method, incoming.target,
+                                              incoming.body or None, incoming.headers)
+        return Reply(status, b"" if status == 204 else json.dumps(result).encode())
 
     def start(self) -> StandinServer:
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True,
-                                        name="metabase-standin")
-        self._thread.start()
+        self._server.start()
         return self
 
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._server.stop()
 
     def serve_forever(self) -> None:
         self._server.serve_forever()

@@ -14,7 +14,6 @@ from datetime import date, timedelta
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from croniter import croniter
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -28,7 +27,7 @@ from pydantic import (
     model_validator,
 )
 
-from goalpost.core import vocabulary
+from goalpost.core import schedules, vocabulary
 from goalpost.core.canonical import ENTITIES, ENTITY_NAMES
 from goalpost.core.errors import GoalpostError
 from goalpost.core.identifiers import NAME_RE
@@ -552,11 +551,7 @@ class Client(_Strict):
     @field_validator("schedule")
     @classmethod
     def _schedule(cls, value: str) -> str:
-        if not croniter.is_valid(value) or len(value.split()) != 5:
-            raise ValueError(
-                f"{value!r} is not a 5-field cron expression (e.g. '0 6 * * *' for 06:00 daily)"
-            )
-        return value
+        return schedules.check_cron(value)
 
     @model_validator(mode="after")
     def _unique_sources(self) -> Client:
