@@ -25,6 +25,17 @@ from goalpost.core.warehouse.embedded import EmbeddedPostgres
 from goalpost.core.warehouse.migrations import migrate
 
 _counter = itertools.count()
+DATABASE_FIXTURES = {"pg_server", "database_url", "conn", "run_cli"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Each test's tier: e2e where its module says so, else integration when it uses the
+    database, else unit (`make test-fast` runs the first two)."""
+    for item in items:
+        if item.get_closest_marker("e2e"):
+            continue
+        uses_database = DATABASE_FIXTURES & set(getattr(item, "fixturenames", ()))
+        item.add_marker(pytest.mark.integration if uses_database else pytest.mark.unit)
 
 
 @pytest.fixture(scope="session")
