@@ -31,7 +31,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import phonenumbers
 import psycopg
 import psycopg2
 from psycopg import sql
@@ -53,6 +52,7 @@ from goalpost.core.canonical import ENTITIES
 from goalpost.core.errors import ConfigError, GoalpostError
 from goalpost.core.identifiers import check_slug
 from goalpost.core.metrics import DIMENSIONS
+from goalpost.core.money import codes_by_digits
 from goalpost.core.paths import state_dir
 from goalpost.core.registry.models import ApiSource, Client, FileSource
 from goalpost.core.warehouse import tenants
@@ -144,9 +144,8 @@ def client_variables(slug: str, client: Client) -> dict[str, dict[str, Any]]:
         "goalpost_files": {slug: {"currency": client.currency, "streams": streams}},
         "goalpost_api": {slug: api},
         "goalpost_timezones": {slug: client.timezone},
-        # 0 for a region without one: national numbers then stay as written.
-        "goalpost_calling_codes": {
-            slug: str(phonenumbers.country_code_for_region(client.country) or "")},
+        # The region national phone numbers are read in (staging.phone_numbers).
+        "goalpost_countries": {slug: client.country},
     }
 
 
@@ -193,7 +192,10 @@ def sqlmesh_config(slug: str, client: Client, url: str) -> Config:
         # `<table>__<fingerprint>` in `sqlmesh__<schema>`: with the schema in the name too,
         # SQLMesh's temporary tables overflow Postgres's 63-character identifiers.
         physical_table_naming_convention=TableNamingConvention.TABLE_ONLY,
-        variables={"goalpost_entities": entity_spec(), **client_variables(slug, client)},
+        variables={"goalpost_entities": entity_spec(),
+                   "goalpost_currencies": {str(digits): codes
+                                           for digits, codes in codes_by_digits().items()},
+                   **client_variables(slug, client)},
         ignore_patterns=[*IGNORE_PATTERNS, *unused],
         cache_dir=str(state_dir() / "sqlmesh-cache"),
         disable_anonymized_analytics=True,

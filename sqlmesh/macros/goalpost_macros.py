@@ -11,8 +11,10 @@ Config variables, set by goalpost.transform.sqlmesh_config, each keyed by client
   canonical entity (a source may be the truth for some entities only).
 - `goalpost_timezones`: {slug: IANA timezone}: vendor timestamps are UTC, staging shows local
   wall time.
-- `goalpost_calling_codes`: {slug: the country calling code of the client's country}: phone
-  numbers written the national way are matched with international ones.
+- `goalpost_countries`: {slug: the client's country}: phone numbers written the national way
+  are read in it (models/staging/phone_numbers.py).
+- `goalpost_currencies`: {digits: [ISO 4217 codes]}: the currencies whose minor unit is not
+  the hundredth (goalpost.core.money), for vendor amounts in minor units.
 and `goalpost_entities`: {entity: [[field, type, derived SQL or ""], ...]}, goalpost.canonical
 as data.
 
@@ -222,14 +224,6 @@ def files_staging(evaluator: MacroEvaluator, client: t.Any, entity: t.Any,
 
 RAW_COLUMNS = (("source", "TEXT"), ("_key", "TEXT"), ("_loaded_at", "TIMESTAMPTZ"),
                ("_deleted", "BOOLEAN"), ("data", "JSONB"))
-# ISO 4217 currencies whose minor unit is not the cent (vendor APIs send integer minor units).
-MINOR_UNIT_DIGITS = {
-    0: ("BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF", "UGX", "VND",
-        "VUV", "XAF", "XOF", "XPF"),
-    3: ("BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"),
-}
-
-
 def _raw_union(evaluator: MacroEvaluator, client: t.Any, connector: t.Any, stream: t.Any,
                which: str) -> exp.Expr:
     slug, connector_name, stream_name = _name(client), _name(connector), _name(stream)
@@ -276,32 +270,12 @@ def local_time(evaluator: MacroEvaluator, client: t.Any, value: exp.Expr) -> exp
 
 
 @macro()
-def normalised_phone(evaluator: MacroEvaluator, client: t.Any, value: exp.Expr) -> exp.Expr:
-    """A phone number as its international digits (+33 6 12..., 0033 6 12... and 06 12... in
-    France all give 33612...), or NULL when fewer than 8 digits remain. A national number
-    (trunk 0, or no prefix at all) gets the client's country calling code."""
-    code = (evaluator.var("goalpost_calling_codes") or {}).get(_name(client))
-    if code is None:
-        raise ValueError(f"client {_name(client)!r} is not in the goalpost_calling_codes variable")
-    text = f"TRIM({value.sql(dialect='postgres')})"
-    digits = f"REGEXP_REPLACE({text}, '[^0-9]', '', 'g')"
-    international = (
-        f"CASE WHEN {text} LIKE '+%' THEN {digits} "
-        f"WHEN {digits} LIKE '00%' THEN SUBSTRING({digits} FROM 3) "
-        f"WHEN {digits} LIKE '0%' THEN {_lit(code)} || SUBSTRING({digits} FROM 2) "
-        f"WHEN {digits} LIKE {_lit(code + '%')} AND LENGTH({digits}) > 10 THEN {digits} "
-        f"ELSE {_lit(code)} || {digits} END")
-    return evaluator.parse_one(
-        f"CASE WHEN LENGTH({digits}) >= 8 THEN {international} END")
-
-
-@macro()
 def minor_units(evaluator: MacroEvaluator, money: exp.Expr) -> exp.Expr:
     """A vendor money object {amount: integer minor units, currency} as a decimal amount."""
     value = money.sql(dialect="postgres")
     cases = " ".join(
         f"WHEN {value} ->> 'currency' IN ({', '.join(_lit(c) for c in codes)}) THEN {digits}"
-        for digits, codes in sorted(MINOR_UNIT_DIGITS.items()))
+        for digits, codes in sorted((evaluator.var("goalpost_currencies") or {}).items()))
     return evaluator.parse_one(
         f"CAST({value} ->> 'amount' AS NUMERIC) / POWER(10, CASE {cases} ELSE 2 END)")
 
