@@ -15,7 +15,7 @@ from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from typing import Any
 
-from goalpost.alerts.evaluate import fmt
+from goalpost.core.formatting import plain
 
 # Charts per email: a digest of fifty low stocks keeps a table for the rest, not fifty images.
 MAX_CHARTS = 10
@@ -71,7 +71,7 @@ def _ordered(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _recent_text(recent: list[list[Any]]) -> str:
-    return ", ".join(f"{str(day)[5:]} {fmt(value)}" for day, value in recent)
+    return ", ".join(f"{str(day)[5:]} {plain(value)}" for day, value in recent)
 
 
 def shared_link(items: list[dict[str, Any]]) -> str | None:
@@ -97,7 +97,7 @@ def text_body(client_name: str, slug: str, items: list[dict[str, Any]],
         again = " (reminder: still the case)" if item["reason"] == "reminded" else ""
         lines.append(f"  - {item['summary']}{again}")
         if item.get("value") is not None and item.get("threshold") is not None:
-            lines.append(f"    value {fmt(item['value'])}, threshold {fmt(item['threshold'])}")
+            lines.append(f"    value {plain(item['value'])}, threshold {plain(item['threshold'])}")
         if item.get("recent"):
             lines.append(f"    recent: {_recent_text(item['recent'])}")
         if item.get("since") and item["reason"] == "reminded":
@@ -121,7 +121,7 @@ def html_body(client_name: str, items: list[dict[str, Any]], dashboard_url: str 
         colour = SEVERITY_COLOUR.get(item["severity"], "#444")
         recent = item.get("recent") or []
         cells = "".join(f"<td style='padding:0 4px;font-size:11px'>{esc(str(day)[5:])}<br>"
-                        f"<b>{esc(fmt(value))}</b></td>" for day, value in recent)
+                        f"<b>{esc(plain(value))}</b></td>" for day, value in recent)
         table = (f"<table style='border-collapse:collapse;margin-top:4px'><tr>{cells}</tr>"
                  "</table>") if recent else ""
         image = (f"<img src='cid:{charts[index]}' alt='recent values' width='320' "
@@ -131,8 +131,8 @@ def html_body(client_name: str, items: list[dict[str, Any]], dashboard_url: str 
         opens = (f"<div><a href='{esc(link)}'>Open the dashboard</a></div>" if link else "")
         figures = ""
         if item.get("value") is not None and item.get("threshold") is not None:
-            figures = (f"<div>value <b>{esc(fmt(item['value']))}</b>, threshold "
-                       f"<b>{esc(fmt(item['threshold']))}</b></div>")
+            figures = (f"<div>value <b>{esc(plain(item['value']))}</b>, threshold "
+                       f"<b>{esc(plain(item['threshold']))}</b></div>")
         rows.append(
             f"<tr><td style='padding:8px;border-top:1px solid #ddd;vertical-align:top'>"
             f"<span style='color:{colour};font-weight:bold'>{esc(item['severity'])}</span><br>"
