@@ -17,6 +17,7 @@ from goalpost.app import clients
 from goalpost.core import registry, schedules
 from goalpost.core.canonical import ENTITY_NAMES
 from goalpost.core.errors import ConfigError, GoalpostError, NotFoundError
+from goalpost.core.registry.models import Client
 
 JSON = click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 
@@ -163,8 +164,9 @@ def client_add(slug: str | None, name: str | None, timezone: str | None, currenc
         click.echo(f"client {slug} already exists ({registry.client_path(slug).name}); "
                    "schemas and role checked")
         return
-    defaults = {"timezone": "Europe/Paris", "currency": "EUR", "country": "FR",
-                "schedule": "0 6 * * *"}
+    # The registry's own defaults: what a client file that leaves a field out gets.
+    defaults = {key: Client.model_fields[key].default
+                for key in ("timezone", "currency", "country", "schedule")}
     given = {"name": name, "timezone": timezone, "currency": currency, "country": country,
              "schedule": schedule}
     values: dict[str, Any] = {}
