@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import itertools
 import os
-import random
 import shutil
-import socket
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -107,28 +105,6 @@ def run_cli(database_url: str):
         return runner.invoke(cli, list(args), catch_exceptions=False)
 
     return invoke
-
-
-def _bindable(port: int) -> bool:
-    with socket.socket() as probe:
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-        return True
-
-
-@pytest.fixture
-def demo_ports(monkeypatch: pytest.MonkeyPatch) -> int:
-    """Base of three consecutive free loopback ports, set as GOALPOST_DEMO_API_PORT so that the
-    demo registers PanPan and serves its APIs there (another job may hold the default ones).
-    Picked below Linux's ephemeral range, where the test's own connections do not land."""
-    for _ in range(100):
-        base = random.SystemRandom().randrange(20000, 32000)  # whatever tests seeded
-        if all(_bindable(base + i) for i in range(3)):
-            monkeypatch.setenv("GOALPOST_DEMO_API_PORT", str(base))
-            return base
-    raise RuntimeError("no three consecutive free loopback ports")
 
 
 @pytest.fixture(scope="session")

@@ -324,3 +324,19 @@ def test_step_timeout_stops_between_pages_and_a_rerun_completes(toy, conn):
     assert conn.execute("SELECT count(*) FROM toy_raw.toy__items").fetchone()[0] < 30
     assert extract_step(run_client("toy"))["status"] == "succeeded"
     assert len(table(conn)) == 30
+
+
+def test_base_url_may_reference_the_environment(toy, conn, project, monkeypatch):
+    monkeypatch.setenv("TOY_URL", toy.url)
+    (project / "clients" / "toy.yaml").write_text(client_yaml("env:TOY_URL"))
+    assert extract_step(run_client("toy"))["inserted"] == 30
+
+
+def test_a_base_url_that_is_no_url_fails_at_once(toy, conn, project, monkeypatch):
+    monkeypatch.setenv("TOY_URL", "localhost:8080")  # no scheme
+    (project / "clients" / "toy.yaml").write_text(client_yaml("env:TOY_URL"))
+    step = extract_step(run_client("toy"))
+    assert step["status"] == "failed"
+    assert "is not a URL it can call" in step["error"] and "base_url" in step["error"]
+    assert "retries" not in step["error"]
+    assert toy.requests == []

@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 import orjson
 
-from goalpost.core.errors import GoalpostError
+from goalpost.core.errors import ConfigError, GoalpostError
 from goalpost.pipelines.connectors.manifest import ErrorRule, Manifest
 from goalpost.pipelines.connectors.secrets import Redactor, store_secret
 from goalpost.pipelines.connectors.templating import TemplateError, get_path, render
@@ -156,6 +156,12 @@ class ApiClient:
             except httpx.TimeoutException as exc:
                 attempt = self._backoff(attempt, None, f"timed out ({type(exc).__name__})", url)
                 continue
+            except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
+                # The URL itself is wrong: asking again cannot help.
+                raise ConfigError(
+                    f"{self.source}: {Redactor.redact(url)} is not a URL it can call ({exc})",
+                    hint="check base_url in the client's YAML (http:// or https://, or an "
+                         "env: reference to a variable that holds one)") from None
             except httpx.TransportError as exc:
                 attempt = self._backoff(attempt, None, f"connection failed ({exc})", url)
                 continue

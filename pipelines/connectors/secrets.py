@@ -101,18 +101,25 @@ def resolve_settings(manifest: Manifest, settings: dict[str, Any], *, slug: str,
         value = settings.get(name, spec.default)
         if name in stored:
             value = stored[name]
-        elif is_env_ref(value):
-            variable = ENV_REF.match(value).group(1)
-            if variable not in os.environ:
-                raise ConfigError(
-                    f"source {source} of {slug}: setting {name!r} reads the environment "
-                    f"variable {variable}, which is not set",
-                    hint=f"export {variable}=... before running")
-            value = os.environ[variable]
+        else:
+            value = _from_environment(value, name, slug=slug, source=source)
         if spec.secret and isinstance(value, str):
             Redactor.add(value)
         resolved[name] = value
     for name in GENERIC_SETTINGS:
         if name in settings:
-            resolved[name] = settings[name]
+            resolved[name] = _from_environment(settings[name], name, slug=slug, source=source)
     return resolved
+
+
+def _from_environment(value: Any, name: str, *, slug: str, source: str) -> Any:
+    """An `env:NAME` setting's value from the environment; any other value as it is."""
+    if not is_env_ref(value):
+        return value
+    variable = ENV_REF.match(value).group(1)
+    if variable not in os.environ:
+        raise ConfigError(
+            f"source {source} of {slug}: setting {name!r} reads the environment "
+            f"variable {variable}, which is not set",
+            hint=f"export {variable}=... before running")
+    return os.environ[variable]
