@@ -21,9 +21,27 @@ from goalpost.app.cli import cli
 from goalpost.core.warehouse import connection
 from goalpost.core.warehouse.embedded import EmbeddedPostgres
 from goalpost.core.warehouse.migrations import migrate
+from goalpost.sandbox.emulators.base import Emulator
+from goalpost.transform import build as transform_build
 
 _counter = itertools.count()
 DATABASE_FIXTURES = {"pg_server", "database_url", "conn", "run_cli"}
+
+
+@pytest.fixture(autouse=True)
+def _tier_guard(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A test that is not marked e2e may not build SQLMesh models nor serve a vendor
+    emulator: `make test-fast` leaves e2e tests out, so a missing mark would make it slow
+    (and its tiers untrue)."""
+    if request.node.get_closest_marker("e2e"):
+        return
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        pytest.fail(f"{request.node.nodeid} builds SQLMesh models or serves a vendor "
+                    "emulator: mark it `@pytest.mark.e2e`", pytrace=False)
+
+    monkeypatch.setattr(transform_build, "build_client", refuse)
+    monkeypatch.setattr(Emulator, "start", refuse)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -99,6 +99,7 @@ def test_valid_rules_read_with_their_defaults(project) -> None:
         registry.load_client(SLUG)
 
 
+@pytest.mark.e2e
 def test_panpan_alerts_on_low_stock_in_both_copies() -> None:
     repo = Path(__file__).resolve().parents[1]
     example = repo / "clients" / "panpan.yaml"

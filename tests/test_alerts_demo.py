@@ -21,6 +21,8 @@ from goalpost.sandbox.demo import run as demo_run
 from goalpost.sandbox.demo.apis import demo_apis
 from goalpost.sandbox.demo.generator import GroundTruth, generate_panpan
 
+pytestmark = pytest.mark.e2e
+
 # Five weeks at a tenth of the traffic, ending on a Friday: on the last counts only the
 # planted product is under its reorder point (tests/test_demo_generator.py checks the same of
 # its own range).

@@ -164,6 +164,7 @@ def anomalies_table(conn: psycopg.Connection) -> pd.DataFrame:
     return pd.DataFrame(cur.fetchall(), columns=[d.name for d in cur.description or ()])
 
 
+@pytest.mark.e2e
 def test_panpan_planted_anomalies_are_found_and_named(panpan: Path,
                                                       conn: psycopg.Connection) -> None:
     first = run_client("panpan")

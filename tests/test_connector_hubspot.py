@@ -10,6 +10,8 @@ from goalpost.app.orchestrator import run_client
 from goalpost.sandbox.emulators.base import rfc3339
 from goalpost.sandbox.emulators.hubspot import HubSpotEmulator
 
+pytestmark = pytest.mark.e2e
+
 TOKEN = "pat-eu1-test-0c3e9a"
 
 

@@ -10,6 +10,8 @@ from goalpost.app.orchestrator import run_client
 from goalpost.sandbox.emulators.base import rfc3339
 from goalpost.sandbox.emulators.square import SquareEmulator
 
+pytestmark = pytest.mark.e2e
+
 TOKEN = "EAAAl-square-test-9b1f"
 SINCE = datetime(2015, 1, 1, tzinfo=UTC)
 

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
 from goalpost.app.orchestrator import run_client
 from goalpost.sandbox.emulators.lightspeed_x import LightspeedXEmulator
 from goalpost.sandbox.emulators.zoho_inventory import ZohoInventoryEmulator
+
+pytestmark = pytest.mark.e2e
 
 TOKEN = "ls-test-token-81aa3c"
 

@@ -16,6 +16,8 @@ import pytest
 from goalpost.sandbox.emulators.lightspeed_x import LightspeedXEmulator, ls_id
 from goalpost.sandbox.emulators.panpan import Order, OrderLine, PanPanData
 
+pytestmark = pytest.mark.e2e
+
 NOW = datetime(2025, 1, 25, tzinfo=UTC)
 LATER = datetime(2025, 2, 1, tzinfo=UTC)
 AUTH = {"Authorization": "Bearer emulator-token"}

@@ -18,6 +18,8 @@ from goalpost.sandbox.demo.generator import generate_panpan
 from goalpost.sandbox.emulators.panpan import PanPanData
 from goalpost.sandbox.emulators.shopify import ShopifyEmulator
 
+pytestmark = pytest.mark.e2e
+
 TOKEN = "shpat_test"
 ENDPOINT = "/admin/api/2025-01/graphql.json"
 END = datetime(2025, 2, 1, tzinfo=UTC)  # after every record of the data set

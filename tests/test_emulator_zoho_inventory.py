@@ -14,6 +14,8 @@ import pytest
 from goalpost.sandbox.emulators.panpan import PanPanData
 from goalpost.sandbox.emulators.zoho_inventory import ZohoInventoryEmulator
 
+pytestmark = pytest.mark.e2e
+
 NOW = datetime(2025, 1, 25, tzinfo=UTC)
 LATER = datetime(2025, 2, 1, tzinfo=UTC)
 ORG = "10234695"

@@ -14,6 +14,8 @@ from golden_data import D
 from goalpost.app.orchestrator import run_client
 from goalpost.sandbox.emulators.lightspeed_x import LightspeedXEmulator, ls_id
 
+pytestmark = pytest.mark.e2e
+
 TOKEN = "ls-golden-token"
 # Staging names the channel by how X-Series says the sale was fulfilled.
 CHANNELS = {"in_store": "en_boutique", "delivery": "livraison"}

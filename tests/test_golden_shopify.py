@@ -13,6 +13,8 @@ from golden_data import D
 from goalpost.app.orchestrator import run_client
 from goalpost.sandbox.emulators.shopify import ShopifyEmulator
 
+pytestmark = pytest.mark.e2e
+
 TOKEN = "shpat_golden_shopify"
 # Shopify reports the channel as the order's sourceName: "pos" at the till, "web" online.
 CHANNELS = {"pos": "en_boutique", "web": "livraison"}

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import golden_data
 import psycopg
+import pytest
 from golden_data import D
 
 from goalpost.app.orchestrator import run_client
+
+pytestmark = pytest.mark.e2e
 
 # Square reports the channel as the order's source name.
 CHANNELS = {"Boutique": "en_boutique", "Livraison": "livraison"}

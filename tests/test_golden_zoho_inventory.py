@@ -18,6 +18,8 @@ from goalpost.app.orchestrator import run_client
 from goalpost.sandbox.emulators.panpan import PARIS, Product
 from goalpost.sandbox.emulators.zoho_inventory import ZohoInventoryEmulator
 
+pytestmark = pytest.mark.e2e
+
 SECRETS = {"client_id": "1000.GOLDENCLIENT", "client_secret": "golden-secret",
            "refresh_token": "1000.golden.refresh"}
 DISCONTINUED = Product("BUC-001", "Bûche de Noël", "patisserie", D("32.00"), D("11.00"), 3)

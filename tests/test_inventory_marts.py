@@ -21,10 +21,13 @@ from pathlib import Path
 import golden_data
 import orjson
 import psycopg
+import pytest
 from csv_files import write_csv
 from golden_data import CROIX_ROUSSE, VILLEURBANNE, D
 
 from goalpost.app.orchestrator import run_client
+
+pytestmark = pytest.mark.e2e
 
 AS_OF = date(2025, 2, 3)
 JAN, FEB = date(2025, 1, 1), date(2025, 2, 1)

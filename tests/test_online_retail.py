@@ -12,6 +12,8 @@ import pytest
 
 from goalpost.app.orchestrator import run_client
 
+pytestmark = pytest.mark.e2e
+
 FILE = Path("shared") / "data" / "online_retail_ii_2009_2010.csv.gz"
 # ../shared beside the checkout, wherever it is cloned; the workplace keeps it in /work.
 DATA = next((base / FILE for base in (Path(__file__).resolve().parents[2], Path("/work"))

@@ -24,6 +24,8 @@ from goalpost.sandbox.demo import apis
 from goalpost.sandbox.demo import run as demo_run
 from goalpost.sandbox.demo.generator import generate_panpan
 
+pytestmark = pytest.mark.e2e
+
 END = date(2025, 1, 31)
 DAYS = 75
 

@@ -15,8 +15,6 @@ from goalpost.app.orchestrator import run_client
 from goalpost.core.paths import project_root
 from goalpost.transform import PROJECT_DIR
 
-pytestmark = pytest.mark.e2e
-
 
 def _model_module():  # noqa: ANN202 - the Python model's module
     """The Python model's file, loaded under a name of its own (SQLMesh loads it again by
@@ -51,6 +49,7 @@ def test_a_text_that_is_no_phone_number_has_no_key() -> None:
     assert international("12", "FR") is None
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize(("country", "local", "written", "other"), PAIRS)
 def test_local_and_international_forms_are_one_person(
         project: Path, conn: psycopg.Connection, country: str, local: str, written: str,

@@ -121,6 +121,7 @@ def test_filter_values_and_their_sql() -> None:
     assert [d.key for d in report.selected_dashboards(some)] == ["inventory", "sales_overview"]
 
 
+@pytest.mark.e2e
 @chromium.needed
 def test_report_of_a_built_client_in_chromium_and_with_options(
         tiny: list[dict[str, str]], project: Path, tmp_path: Path) -> None:

@@ -233,6 +233,7 @@ def _cold_contexts() -> Iterator[None]:
     transform.forget_contexts()
 
 
+@pytest.mark.e2e
 def test_build_types_staging_and_computes_marts_exactly(
     conn: psycopg.Connection, database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -317,6 +318,7 @@ def test_build_types_staging_and_computes_marts_exactly(
     )
 
 
+@pytest.mark.e2e
 def test_clients_are_isolated(conn: psycopg.Connection, database_url: str) -> None:
     seed(conn, "alpha")
     transform.build_client("alpha", make_client("Alpha"), url=database_url)
@@ -372,6 +374,7 @@ def test_model_names_leave_room_for_sqlmesh_physical_names() -> None:
     assert names and not too_long
 
 
+@pytest.mark.e2e
 def test_a_failing_audit_blocks_only_what_depends_on_it(
     conn: psycopg.Connection, database_url: str
 ) -> None:
@@ -404,6 +407,7 @@ def test_a_failing_audit_blocks_only_what_depends_on_it(
         conn, "SELECT location_id, name FROM audited_staging.locations")
 
 
+@pytest.mark.e2e
 def test_new_rows_restate_only_what_they_feed(conn: psycopg.Connection, database_url: str) -> None:
     raw = seed(conn, "fed")
     transform.build_client("fed", make_client(), url=database_url)
