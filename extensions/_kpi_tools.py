@@ -16,8 +16,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from goalpost.core.dimensions import dimension_names
 from goalpost.core.errors import ConfigError
-from goalpost.core.metrics import DIMENSIONS
+from goalpost.core.registry.models import Client
 
 
 def kpi_frame(data: pd.DataFrame) -> pd.DataFrame:
@@ -55,9 +56,10 @@ def wide(rows: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataF
     return table.reindex(pd.date_range(start, end, freq="D"))
 
 
-def settings_of(extension: str, settings: dict[str, Any], defaults: dict[str, Any]
-                ) -> dict[str, Any]:
-    """The extension's settings over its defaults; unknown keys and wrong types are refused."""
+def settings_of(extension: str, settings: dict[str, Any], defaults: dict[str, Any],
+                client: Client | None = None) -> dict[str, Any]:
+    """The extension's settings over its defaults; unknown keys and wrong types are refused,
+    and so are `dimensions` the client (location and channel without one) does not have."""
     unknown = sorted(set(settings) - set(defaults))
     if unknown:
         raise ConfigError(
@@ -80,11 +82,12 @@ def settings_of(extension: str, settings: dict[str, Any], defaults: dict[str, An
                 hint=f"expected a value like {default!r}")
         merged[key] = value
     if "dimensions" in merged:
-        bad = [d for d in merged["dimensions"] if d not in DIMENSIONS]
+        known = dimension_names(client.dimensions if client is not None else None)
+        bad = [d for d in merged["dimensions"] if d not in known]
         if bad:
             raise ConfigError(
                 f"extension_settings.{extension}.dimensions: unknown dimension(s) "
-                f"{', '.join(bad)}", hint=f"use {', '.join(DIMENSIONS)}")
+                f"{', '.join(bad)}", hint=f"use {', '.join(known)}")
     return merged
 
 

@@ -275,7 +275,7 @@ def attribute(daily: pd.DataFrame, root: Node, registry: dict,
 
 
 def run(job: JobContext) -> pd.DataFrame:
-    settings = settings_of("drivers", job.settings, DEFAULTS)
+    settings = settings_of("drivers", job.settings, DEFAULTS, job.client)
     registry = job.client.metric_registry()
     frame = kpi_frame(job.data)
     columns = [c.name for c in EXTENSION.columns]

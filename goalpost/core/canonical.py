@@ -67,6 +67,11 @@ ENTITIES: dict[str, tuple[Field, ...]] = {
               derived="quantity * unit_price", derived_from=("quantity", "unit_price")),
         Field("returned_order_id", "text",
               description="on a return, the order whose goods came back (when the source says)"),
+        Field("order_kind", "text",
+              description="sale, return or adjustment, when the source says (the same on every "
+                          "line of an order); else the receipt is classified by its money and "
+                          "goods: money in is a sale, money out with goods back a return, "
+                          "anything else (no money, or money without goods) an adjustment"),
     ),
     "inventory_levels": (
         Field("counted_on", "date", True),
@@ -81,3 +86,8 @@ ENTITY_NAMES = tuple(ENTITIES)
 
 def fields(entity: str) -> tuple[Field, ...]:
     return ENTITIES[entity]
+
+# What an order (a receipt) is, in staging.orders: only sales and returns reach the sales
+# marts and kpi_daily; an adjustment (a stock write-off, a bad-debt entry) moves no goods for
+# money and is kept out of every sales figure.
+ORDER_KINDS = ("sale", "return", "adjustment")
