@@ -8,7 +8,7 @@ Not an extension (the runner skips modules whose name starts with an underscore)
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -32,13 +32,17 @@ def kpi_frame(data: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def last_complete_day(dates: pd.Series, now: datetime, timezone: str) -> pd.Timestamp | None:
-    """The latest date with data before the client's today: today may still be selling."""
+def last_complete_day(dates: pd.Series, now: datetime, timezone: str,
+                      last_complete: date | None = None) -> pd.Timestamp | None:
+    """The latest date with data before the client's today (today may still be selling) and
+    not after `last_complete`, the last day the marts say is complete (JobContext)."""
     if dates.empty:
         return None
     aware = now if now.tzinfo else now.replace(tzinfo=ZoneInfo("UTC"))
     today = pd.Timestamp(aware.astimezone(ZoneInfo(timezone)).date())
     before = dates[dates < today]
+    if last_complete is not None:
+        before = before[before <= pd.Timestamp(last_complete)]
     return None if before.empty else pd.Timestamp(before.max())
 
 

@@ -279,7 +279,8 @@ def run(job: JobContext) -> pd.DataFrame:
     registry = job.client.metric_registry()
     frame = kpi_frame(job.data)
     columns = [c.name for c in EXTENSION.columns]
-    end = last_complete_day(frame["date"], job.now, job.client.timezone)
+    end = last_complete_day(frame["date"], job.now, job.client.timezone,
+                            job.last_complete)
     if end is None:
         return pd.DataFrame(columns=columns)
     trees = [tree(name, registry) for name in roots(registry)]

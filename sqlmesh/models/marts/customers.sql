@@ -12,7 +12,7 @@ MODEL (
 /* One row per person across sources (see staging.customer_keys for the matching).
    Contact details are the most recently loaded non-empty ones (email lower-cased,
    staging.current_customers); customer is how a list names them: their name, else their
-   email, else their id (customer_key). first_seen_on is the earliest
+   email, else their id (as the source that first knew them writes it). first_seen_on is the earliest
    of the dates any source recorded the person (customer created_at) and their first sales
    receipt; acquisition_source is the source of that first sighting (a record's creation wins
    over a sale on the same day, then the source name decides). orders and revenue count sales
@@ -87,8 +87,11 @@ SELECT
   CAST(p.phone AS TEXT) AS phone,
   CAST(p.country AS TEXT) AS country,
   CAST(
-    COALESCE(NULLIF(CONCAT_WS(' ', p.first_name, p.last_name), ''), p.email, k.customer_key)
-    AS TEXT
+    COALESCE(
+      NULLIF(CONCAT_WS(' ', p.first_name, p.last_name), ''),
+      p.email,
+      SUBSTRING(k.customer_key FROM POSITION(':' IN k.customer_key) + 1)
+    ) AS TEXT
   ) AS customer,
   CAST(s.seen_on AS DATE) AS first_seen_on,
   CAST(s.source AS TEXT) AS acquisition_source,
