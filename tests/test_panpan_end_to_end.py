@@ -36,7 +36,8 @@ def panpan(project: Path, database_url: str, demo_ports: int) -> Iterator[Path]:
 
 
 def test_demo_registers_panpan_on_the_ports_of_its_emulators(project, demo_ports, monkeypatch):
-    shipped = (Path(__file__).resolve().parents[1] / "sandbox" / "demo" / "panpan.yaml").read_text(encoding="utf-8")
+    shipped = (Path(__file__).resolve().parents[1] / "sandbox" / "demo" / "panpan.yaml"
+               ).read_text(encoding="utf-8")
     expected = shipped
     for offset in range(3):
         assert f"http://127.0.0.1:{18601 + offset}" in shipped
