@@ -28,7 +28,7 @@ the dashboards (which filter on them): which marts carry a dimension, and as whi
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -87,7 +87,7 @@ class Dimension(BaseModel):
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, frozen=True)
 
-    name: str = ""
+    name: str = Field(default="", description="set from its key in `dimensions:`")
     label: str | None = Field(default=None, description="how dashboards name it (default: "
                               "the name, capitalised)")
     entity: DimensionEntity
@@ -95,6 +95,16 @@ class Dimension(BaseModel):
                               "(default: the dimension's name)")
     column: str | None = Field(default=None, min_length=1, description="a column of the "
                                "entity's files that no canonical field holds")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _field_by_name(cls, data: Any) -> Any:
+        """No field nor column: the field named like the dimension, when there is one."""
+        if isinstance(data, dict) and data.get("field") is None and data.get("column") is None:
+            entity = FIELDS_OF.get(str(data.get("entity")))
+            if entity and data.get("name") in {f.name for f in ENTITIES[entity]}:
+                return {**data, "field": data["name"]}
+        return data
 
     @model_validator(mode="after")
     def _source(self) -> Dimension:
@@ -106,29 +116,22 @@ class Dimension(BaseModel):
             raise ValueError(f"{FIELDS_OF[self.entity]} has no field {self.field!r}; its fields "
                              f"are {', '.join(known)} (a column of your files that none of "
                              "them holds: `column: <its header>`)")
-        return self
-
-    def resolved(self, name: str) -> Dimension:
-        """The dimension named `name`, with its field defaulted; ValueError when it reads
-        nothing or its name clashes with a column of a mart that carries it."""
-        known = [f.name for f in ENTITIES[FIELDS_OF[self.entity]]]
-        field = self.field
-        if field is None and self.column is None:
-            if name not in known:
-                raise ValueError(
-                    f"{name} is not a field of {FIELDS_OF[self.entity]}: say which one with "
-                    f"`field:` ({', '.join(known)}), or `column:` for a column of your files")
-            field = name
-        if name in BUILT_IN or name in RESERVED:
-            raise ValueError(f"{name!r} is taken ({', '.join([*BUILT_IN, *sorted(RESERVED)])} "
-                             "are); name the dimension otherwise")
-        found = self.model_copy(update={"name": name, "field": field})
-        for mart in found.marts():
+        if not self.name:  # validated on its own, outside a client
+            return self
+        if self.field is None and self.column is None:
+            raise ValueError(
+                f"{self.name} is not a field of {FIELDS_OF[self.entity]}: say which one "
+                f"with `field:` ({', '.join(known)}), or `column:` for a column of your files")
+        if self.name in BUILT_IN or self.name in RESERVED:
+            raise ValueError(f"{self.name!r} is taken ({', '.join([*BUILT_IN, *sorted(RESERVED)])}"
+                             " are); name the dimension otherwise")
+        for mart in self.marts():
             columns = MART_COLUMNS[mart]
-            if name in columns and columns[name] != (self.entity, field):
-                raise ValueError(f"{name!r} is already a column of {mart}; name the "
-                                 f"dimension otherwise (e.g. {self.entity.rstrip('s')}_{name})")
-        return found
+            if self.name in columns and columns[self.name] != (self.entity, self.field):
+                raise ValueError(f"{self.name!r} is already a column of {mart}; name the "
+                                 f"dimension otherwise (e.g. "
+                                 f"{self.entity.rstrip('s')}_{self.name})")
+        return self
 
     @property
     def order_level(self) -> bool:

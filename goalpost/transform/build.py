@@ -355,27 +355,22 @@ def forget_contexts(slug: str | None = None) -> None:
             _close(_CONTEXTS.pop(key))
 
 
-def _missing_views(context: Context) -> list[Any]:
-    """The stored snapshots of the project's VIEW models whose physical view is not there."""
-    stored = context.state_reader.get_snapshots(list(context.snapshots.values()))
-    return [s for s in stored.values() if s.is_model and s.model.kind.is_view
-            and not context.engine_adapter.table_exists(s.table_name())]
-
-
 def _restore_views(context: Context) -> int:
-    """Recreate the physical views a plan lost; the number recreated.
+    """Recreate the views a plan lost; the number recreated.
 
-    On Postgres SQLMesh replaces a view with DROP ... CASCADE, and a plan that re-creates an
-    upstream view after creating the new views built on it (as when a canonical entity and
-    what reads it change together) drops those with it and never recreates them
-    (SQLMesh/sqlmesh#5954): the models built on them then fail with "relation does not exist".
-    Each missing view is recreated once the views it reads exist (none reads a missing view
-    by then), with the same query the plan would have run."""
-    missing = {s.snapshot_id: s for s in _missing_views(context)}
-    if not missing:
-        return 0
-    snapshots = {s.name: s for s in context.state_reader.get_snapshots(
-        list(context.snapshots.values())).values()}
+    On Postgres SQLMesh replaces a view with DROP ... CASCADE, which takes along every view
+    built on it: the physical views of other models and prod's views of them (the virtual
+    layer). When it does not re-create those in the same plan (a plan re-creating an upstream
+    view after the new views built on it, SQLMesh/sqlmesh#5954), what reads them fails with
+    "relation does not exist". Each missing physical view is recreated once the views it reads
+    exist, with the query the plan would have run; then each missing prod view, pointing at
+    its model's physical table as SQLMesh's promotion does."""
+    stored = {s.snapshot_id: s for s in context.state_reader.get_snapshots(
+        list(context.snapshots.values())).values() if s.is_model}
+    adapter = context.engine_adapter
+    missing = {i: s for i, s in stored.items()
+               if s.model.kind.is_view and not adapter.table_exists(s.table_name())}
+    by_name = {s.name: s for s in stored.values()}
     restored = 0
     while missing:
         ready = [s for s in missing.values() if not any(p in missing for p in s.parents)]
@@ -384,16 +379,26 @@ def _restore_views(context: Context) -> int:
         for snapshot in ready:
             at = now()
             context.snapshot_evaluator.evaluate(snapshot, start=at, end=at, execution_time=at,
-                                                snapshots=snapshots)
+                                                snapshots=by_name)
             del missing[snapshot.snapshot_id]
             restored += 1
-    _CONSOLE.log_status_update(f"recreated {restored} view(s) a plan had dropped")
+    environment = context.state_reader.get_environment("prod")
+    promoted = {s.snapshot_id for s in environment.snapshots} if environment else set()
+    for snapshot in stored.values():
+        if snapshot.snapshot_id not in promoted or adapter.table_exists(snapshot.name):
+            continue
+        if not adapter.table_exists(snapshot.table_name()):
+            continue  # built by the next plan, which promotes it
+        adapter.create_view(snapshot.name, exp.select("*").from_(snapshot.table_name()))
+        restored += 1
+    if restored:
+        _CONSOLE.log_status_update(f"recreated {restored} view(s) a plan had dropped")
     return restored
 
 
 def _apply(context: Context, **options: Any) -> None:
-    """Plan and apply prod; when that fails because views went missing on the way (see
-    _restore_views), recreate them and apply once more."""
+    """Plan and apply prod, then recreate any view lost on the way (see _restore_views);
+    when the plan failed for want of one, apply once more."""
     try:
         context.plan_builder("prod", skip_tests=True, skip_linter=True, **options).apply()
     except SQLMeshError:
@@ -401,6 +406,7 @@ def _apply(context: Context, **options: Any) -> None:
             raise
         _CONSOLE.reset(_CONSOLE.progress)
         context.plan_builder("prod", skip_tests=True, skip_linter=True, **options).apply()
+    _restore_views(context)
 
 
 def _plan(context: Context, restate: bool, full_refresh: bool = False,

@@ -580,10 +580,14 @@ class Client(_Strict):
                              f"{', '.join(known)} (`goalpost extensions list`)")
         return list(dict.fromkeys(value))
 
-    @field_validator("dimensions")
+    @field_validator("dimensions", mode="before")
     @classmethod
-    def _dimensions(cls, value: dict[str, Dimension]) -> dict[str, Dimension]:
-        return {name: dimension.resolved(name) for name, dimension in value.items()}
+    def _named(cls, value: Any) -> Any:
+        """Each dimension knows its name (its key), which its validation checks."""
+        if isinstance(value, dict):
+            return {name: dict(spec, name=name) if isinstance(spec, dict) else spec
+                    for name, spec in value.items()}
+        return value
 
     @field_validator("metrics")
     @classmethod
