@@ -27,6 +27,8 @@ SALES = [
     ("O1", DAY1, "S1", "C1", "card", "FR", "P1", "2", "3.00", "SPRING"),
     ("O1", DAY1, "S1", "C1", "card", "FR", "P2", "1", "10.00", ""),
     ("O2", DAY1, "S2", "", "cash", "BE", "P2", "1", "10.00", ""),
+    # a loyalty reward: a priced tart given away (its line total is 0)
+    ("L1", DAY1, "S2", "C2", "cash", "BE", "P2", "1", "10.00", ""),
     # a return, money and goods back
     ("O3", DAY2, "S1", "C1", "card", "FR", "P1", "-1", "3.00", ""),
     # a stock write-off at price 0, a bad-debt entry, goods given away for nothing
@@ -50,7 +52,7 @@ def shop(project: Path, database_url: str) -> str:
     write_csv(folder / "sales.csv", [
         {"receipt": r, "line": str(n), "sold_at": f"{day} 10:00", "shop": s, "customer": c,
          "Payment": pay, "country": country, "sku": sku, "qty": qty, "price": price,
-         "Promo": promo}
+         "total": "0" if r == "L1" else str(Decimal(qty) * Decimal(price)), "Promo": promo}
         for n, (r, day, s, c, pay, country, sku, qty, price, promo) in enumerate(SALES)])
     document = {
         "name": "Shop", "timezone": "Europe/Paris", "extensions": [],
@@ -73,7 +75,8 @@ def shop(project: Path, database_url: str) -> str:
              "primary_key": ["receipt", "line"],
              "columns": {"order_id": "receipt", "line_number": "line", "ordered_at": "sold_at",
                          "location_id": "shop", "customer_id": "customer",
-                         "product_id": "sku", "quantity": "qty", "unit_price": "price"}},
+                         "product_id": "sku", "quantity": "qty", "unit_price": "price",
+                         "line_total": "total"}},
         ]}],
     }
     (project / "clients" / "shop.yaml").write_bytes(orjson.dumps(document))
@@ -90,12 +93,12 @@ def kpi(conn: psycopg.Connection, metric: str, dimension: str) -> dict:
 
 def test_receipts_of_every_kind_and_every_dimension(shop: str, conn: psycopg.Connection) -> None:
     assert dict(conn.execute("SELECT order_id, kind FROM shop_staging.orders")) == {
-        "O1": "sale", "O2": "sale", "O3": "return", "W1": "adjustment", "B1": "adjustment",
-        "Z1": "adjustment"}
+        "O1": "sale", "O2": "sale", "L1": "sale", "O3": "return", "W1": "adjustment",
+        "B1": "adjustment", "Z1": "adjustment"}
     # Adjustments are in no figure: day 2 holds the return alone.
     assert kpi(conn, "revenue", "all") == {(DAY1, "all"): D("26.00"), (DAY2, "all"): D("-3.00")}
-    assert kpi(conn, "orders", "all") == {(DAY1, "all"): 2, (DAY2, "all"): 0}
-    assert kpi(conn, "items", "all") == {(DAY1, "all"): 4, (DAY2, "all"): 0}
+    assert kpi(conn, "orders", "all") == {(DAY1, "all"): 3, (DAY2, "all"): 0}
+    assert kpi(conn, "items", "all") == {(DAY1, "all"): 5, (DAY2, "all"): 0}
     # Order-level dimensions: one value per order, they add up to the total.
     assert kpi(conn, "revenue", "payment") == {
         (DAY1, "card"): D("16.00"), (DAY1, "cash"): D("10.00"), (DAY2, "card"): D("-3.00")}
@@ -103,21 +106,21 @@ def test_receipts_of_every_kind_and_every_dimension(shop: str, conn: psycopg.Con
     assert kpi(conn, "revenue", "region") == {
         (DAY1, "North"): D("16.00"), (DAY1, "South"): D("10.00"), (DAY2, "North"): D("-3.00")}
     assert kpi(conn, "customers", "segment") == {
-        (DAY1, "gold"): 1, (DAY1, "(none)"): 0, (DAY2, "gold"): 0}
+        (DAY1, "gold"): 1, (DAY1, "(none)"): 1, (DAY2, "gold"): 0}
     # Line-level ones: an order counts in each value its lines have; revenue adds up.
     assert kpi(conn, "revenue", "category") == {
         (DAY1, "bread"): D("6.00"), (DAY1, "cake"): D("20.00"), (DAY2, "bread"): D("-3.00")}
     assert kpi(conn, "orders", "category") == {
-        (DAY1, "bread"): 1, (DAY1, "cake"): 2, (DAY2, "bread"): 0}
+        (DAY1, "bread"): 1, (DAY1, "cake"): 3, (DAY2, "bread"): 0}
     assert kpi(conn, "items", "promo") == {
-        (DAY1, "SPRING"): 2, (DAY1, "(none)"): 2, (DAY2, "(none)"): 0}
+        (DAY1, "SPRING"): 2, (DAY1, "(none)"): 3, (DAY2, "(none)"): 0}
     # The sales marts carry them as columns (order-level ones in daily_sales; every one per
     # product), '(none)' where an order has no value.
     assert conn.execute("""
         SELECT sales_date, location_name, country, payment, region, segment, orders, revenue
         FROM shop_marts.daily_sales ORDER BY 1, 2""").fetchall() == [
         (DAY1, "Nord", "FR", "card", "North", "gold", 1, D("16.00")),
-        (DAY1, "Sud", "BE", "cash", "South", "(none)", 1, D("10.00")),
+        (DAY1, "Sud", "BE", "cash", "South", "(none)", 2, D("10.00")),
         (DAY2, "Nord", "FR", "card", "North", "gold", 0, D("-3.00"))]
     assert conn.execute("""
         SELECT product_id, category, promo, payment, units_sold, units_returned, revenue
@@ -125,11 +128,11 @@ def test_receipts_of_every_kind_and_every_dimension(shop: str, conn: psycopg.Con
         (DAY1,)).fetchall() == [
         ("P1", "bread", "SPRING", "card", 2, 0, D("6.00")),
         ("P2", "cake", "(none)", "card", 1, 0, D("10.00")),
-        ("P2", "cake", "(none)", "cash", 1, 0, D("10.00"))]
+        ("P2", "cake", "(none)", "cash", 2, 0, D("10.00"))]
     assert conn.execute("SELECT customer, segment FROM shop_marts.customers ORDER BY 1"
                         ).fetchall() == [("C1", "gold"), ("C2", "(none)")]
-    assert conn.execute("SELECT segment, orders FROM shop_marts.customers_monthly").fetchall() \
-        == [("gold", 1)]
+    assert conn.execute("SELECT segment, orders FROM shop_marts.customers_monthly ORDER BY 1"
+                        ).fetchall() == [("(none)", 1), ("gold", 1)]
 
 
 def test_a_kind_the_source_gives_is_used_and_a_bad_one_refused(project: Path,

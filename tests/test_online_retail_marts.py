@@ -24,6 +24,7 @@ import chromium
 import pandas as pd
 import psycopg
 import pytest
+from test_online_retail import CLIENT as RETAIL
 from test_online_retail import DATA
 from test_report_page import load, pixels
 
@@ -37,29 +38,9 @@ from goalpost.metabase.charts import PALETTE
 
 pytestmark = pytest.mark.e2e
 
-CLIENT = f"""name: Online Retail
-timezone: Europe/London
-currency: GBP
-country: GB
-dimensions:
-  country: {{entity: orders}}
-sources:
-  - name: shop
-    connector: files
-    streams:
-      - name: lines
-        path: {DATA}
-        entity: order_lines
-        columns:
-          order_id: Invoice
-          ordered_at: InvoiceDate
-          location_id: "=online"
-          product_id: StockCode
-          product_name: Description
-          quantity: Quantity
-          unit_price: Price
-          customer_id: Customer ID
-          country: Country
+# The client of test_online_retail, with the country of each order as a dimension.
+CLIENT = RETAIL + """dimensions:
+  country: {entity: orders}
 """
 
 

@@ -75,8 +75,9 @@ ENTITIES: dict[str, tuple[Field, ...]] = {
         Field("order_kind", "text",
               description="sale, return or adjustment, when the source says (the same on every "
                           "line of an order); else the receipt is classified by its money and "
-                          "goods: money in is a sale, money out with goods back a return, "
-                          "anything else (no money, or money without goods) an adjustment"),
+                          "goods: money in (or priced goods given away) is a sale, money out "
+                          "with goods back a return, anything else (goods at price 0, money "
+                          "without goods) an adjustment"),
     ),
     "inventory_levels": (
         Field("counted_on", "date", True),

@@ -4,8 +4,9 @@ Config variables, set by goalpost.transform.sqlmesh_config, each keyed by client
 - `goalpost_clients`: {slug: {"connectors": [...]}}: who gets a blueprint.
 - `goalpost_staging`: {slug: {entity: [connector, ...]}}: whose `stg_<connector>__<entity>`
   models a canonical entity unions.
-- `goalpost_files`: {slug: {"currency", "streams": [{"source", "stream", "entity", "columns"}]}}:
-  the file streams, with the registry's column mapping {field: file column}.
+- `goalpost_files`: {slug: {"currency", "streams": [{"source", "stream", "entity", "columns",
+  "attributes"}]}}: the file streams, with the registry's column mapping {field: file column}
+  and the file columns the client's dimensions read that no field holds (into `attributes`).
 - `goalpost_api`: {slug: {connector: {stream: {"read": [source, ...], "fed": [source, ...]}}}}:
   the API sources selecting each stream, and those among them whose records feed the stream's
   canonical entity (a source may be the truth for some entities only).
@@ -13,6 +14,11 @@ Config variables, set by goalpost.transform.sqlmesh_config, each keyed by client
   wall time.
 - `goalpost_calling_codes`: {slug: the country calling code of the client's country}: phone
   numbers written the national way are matched with international ones.
+- `goalpost_metrics`: {slug: [{"name", "value", "dimensions": [[name, "order" or "line",
+  column of staging.sales_receipts or dated_order_lines], ...]}]}: what kpi_daily computes.
+- `goalpost_dimensions`: {slug: [{"name", "entity", "field", "column", "order_level"}]} and
+  `goalpost_mart_columns`: {slug: {mart: [dimension names it adds a column for]}}: the
+  client's own dimensions (goalpost.core.dimensions).
 and `goalpost_entities`: {entity: [[field, type, derived SQL or ""], ...]}, goalpost.canonical
 as data.
 

@@ -1,15 +1,13 @@
 MODEL (
   name @{client}_marts.data_as_of,
   kind FULL,
-  blueprints @goalpost_blueprints(),
-  audits (
-    not_null_non_blocking(columns := (as_of_date, last_complete_date))
-  )
+  blueprints @goalpost_blueprints()
 );
 
 /* How far the client's data goes, one row (staging.data_as_of): what dashboards count their
    default dates back from, and what the extensions must not judge past.
-   as_of_date: the newest business date (a sale, a return or a stock count);
+   as_of_date: the newest business date (a sale, a return or a stock count; NULL, like the
+   other dates, while the client has neither: a CRM alone);
    last_complete_date: the last day whose data is complete (the newest day when it is all in,
    else the day before); partial_day: the newest sales day is not complete;
    last_complete_month: the first day of the latest month whose days are all complete, from

@@ -14,9 +14,10 @@ MODEL (
 /* One row per order (receipt), derived from its lines, classified as a sale, a return or an
    adjustment (kind). The source's order_kind when its lines give one (the vendor's staging
    says what a sale and a return are); else by what changed hands: money in (a positive total)
-   is a sale, money out with goods back (a negative total and a negative quantity) a return,
-   and anything else an adjustment: no money (a stock write-off at price 0, a zero-value
-   correction) or money without goods (a bad-debt entry). Only sales and returns are counted
+   is a sale, and so are priced goods given away (a zero total whose goods had a price: a
+   loyalty reward, a comped item); money out with goods back (a negative total and a negative
+   quantity) is a return; anything else an adjustment: no money for goods at price 0 (a stock
+   write-off, a zero-value correction) or money without goods (a bad-debt entry). Only sales and returns are counted
    by the sales marts (staging.sales_receipts). customer_key is the person behind customer_id
    across sources (customer_keys). The order's dimension columns (the client's `dimensions:`
    on orders, customers and locations) follow its lines' ids. */
@@ -32,6 +33,7 @@ WITH orders AS (
     COUNT(*) AS lines,
     SUM(line_total) AS total,
     BOOL_OR(quantity < 0) AS goods_back,
+    SUM(quantity * unit_price) AS list_value,
     MIN(LOWER(TRIM(order_kind))) AS given_kind,
     MAX(returned_order_id) AS returned_order_id,
     MIN(currency) AS currency,
@@ -47,6 +49,8 @@ WITH orders AS (
       o.given_kind,
       CASE
         WHEN o.total > 0
+        THEN 'sale'
+        WHEN o.total = 0 AND o.list_value > 0
         THEN 'sale'
         WHEN o.total < 0 AND o.goods_back
         THEN 'return'
