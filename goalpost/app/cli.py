@@ -375,6 +375,13 @@ def source_add(slug: str, name: str, connector: str, config_items: tuple[str, ..
         probe = sources.probe_new_stream(slug, name, values, client_now)
     for problem in probe.problems:
         click.echo(click.style(f"warning: {problem}", fg="yellow"), err=True)
+    for idle in sources.fields_feeding_nothing(client_now, entity, mapping):
+        click.echo(click.style(
+            f"warning: {idle} (from column {mapping[idle]}) feeds no mart: declare it as a "
+            f"dimension to see it in kpi_daily and the dashboards (in clients/{slug}.yaml: "
+            f"dimensions: {{{idle}: {{entity: "
+            f"{'orders' if entity == 'order_lines' else entity}, field: {idle}}}}})",
+            fg="yellow"), err=True)
     added, changed = sources.add_file_stream(slug, name, values)
     from goalpost.core.warehouse import ready
     from goalpost.pipelines.raw import ensure_raw_table
@@ -560,25 +567,30 @@ def extensions_run(slug: str, names: tuple[str, ...], force: bool, as_json: bool
               help="Last day of the date filters (default: open-ended with --since).")
 @click.option("--location", "locations", multiple=True, metavar="ID",
               help="Only these locations (repeatable or comma-separated; default: all).")
+@click.option("--filter", "filters", multiple=True, metavar="KEY=VALUE",
+              help="A text filter, such as one of the client's dimensions "
+                   "(--filter country=France; repeatable).")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
               help="Where to write the page (default: .goalpost/reports/SLUG.html).")
 @JSON
-def report(slug: str, since: Any, until: Any, locations: tuple[str, ...], out: Path | None,
-           as_json: bool) -> None:
+def report(slug: str, since: Any, until: Any, locations: tuple[str, ...],
+           filters: tuple[str, ...], out: Path | None, as_json: bool) -> None:
     """Preview client SLUG's dashboards without Metabase: one self-contained HTML page.
 
-    Every card of the dashboard templates (metabase/templates/) runs on the client's marts
-    and insights as its read-only role, with the dashboards' default filters or the ones
-    given here, and is drawn as Metabase would show it (charts as inline SVG; no network
-    needed to open the page). A card whose query fails shows its error on the page and is
-    listed here; the command still succeeds. Exit 3 for an unknown client or one with no
-    data built yet (run `goalpost run SLUG` first).
+    Every card of the client's dashboards (the templates in metabase/templates/ fitted to
+    its sources, dimensions and data) runs on the client's marts and insights as its
+    read-only role, with the dashboards' default filters or the ones given here, and is
+    drawn as Metabase would show it (charts as inline SVG; no network needed to open the
+    page). Default dates (past 90 days...) count back from the data's latest day when it is
+    before yesterday. A card whose query fails shows its error on the page and is listed
+    here; the command still succeeds. Exit 3 for an unknown client or one with no data built
+    yet (run `goalpost run SLUG` first).
     """
-    from goalpost.metabase.report import Options, build_report, parse_locations
+    from goalpost.metabase.report import Options, build_report, parse_filters, parse_locations
 
     options = Options(since=since.date() if since else None,
                       until=until.date() if until else None,
-                      locations=parse_locations(locations))
+                      locations=parse_locations(locations), values=parse_filters(filters))
     made = build_report(slug, options=options, out=out,
                         progress=None if as_json else _progress)
     if as_json:
@@ -588,6 +600,9 @@ def report(slug: str, since: Any, until: Any, locations: tuple[str, ...], out: P
     click.echo(f"{made.cards} cards on {made.dashboards} dashboards, data as of "
                f"{made.data_as_of or 'no date'}; {len(made.empty)} without data, "
                f"{len(made.errors)} failed")
+    if made.dates_counted_from:
+        click.echo(f"default dates count back from {made.dates_counted_from}, the data's "
+                   "latest day")
     for error in made.errors:
         click.echo(click.style(f"  {error.dashboard} / {error.card}: ", fg="red") + error.error)
 

@@ -156,6 +156,15 @@ def source_of(client: Client, slug: str, name: str):  # noqa: ANN201 - Source
     return found
 
 
+def fields_feeding_nothing(client: Client, entity: str, mapping: dict[str, str]) -> list[str]:
+    """The mapped fields of `entity` that no mart reads and no dimension of the client uses:
+    they would stay in staging, which the reader role and Metabase cannot see."""
+    used = {d.field for d in client.dimensions.values()
+            if (d.entity == "orders" and entity == "order_lines") or d.entity == entity}
+    idle = {f.name for f in ENTITIES[entity] if not f.in_marts} - used
+    return [name for name in mapping if name in idle]
+
+
 def missing_required(entity: str, mapping: dict[str, str], columns: list[str]) -> list[str]:
     """Required canonical fields that neither the mapping (a column or an `=constant`), a
     same-named column, nor a derivation from present fields provides."""

@@ -46,12 +46,13 @@ from sqlmesh.core.config import (
 from sqlmesh.core.console import Console, NoopConsole, get_console, set_console
 from sqlmesh.core.constants import IGNORE_PATTERNS
 from sqlmesh.core.context import Context
+from sqlmesh.utils.date import now
 from sqlmesh.utils.errors import NodeAuditsErrors, SQLMeshError
 
 from goalpost.core.canonical import ENTITIES
+from goalpost.core.dimensions import BUILT_IN, MART_COLUMNS
 from goalpost.core.errors import ConfigError, GoalpostError
 from goalpost.core.identifiers import check_slug
-from goalpost.core.metrics import DIMENSIONS
 from goalpost.core.money import codes_by_digits
 from goalpost.core.paths import state_dir
 from goalpost.core.registry.models import ApiSource, Client, FileSource
@@ -120,26 +121,38 @@ def client_variables(slug: str, client: Client) -> dict[str, dict[str, Any]]:
                 entry["read"].append(source.name)
                 if manifest.streams[name].entity in fed:
                     entry["fed"].append(source.name)
+    dimensions = sorted(client.dimensions.values(), key=lambda d: d.name)
+    file_columns = {entity: sorted({d.column for d in dimensions if d.column and
+                                    entity == ("order_lines" if d.entity == "orders"
+                                               else d.entity)})
+                    for entity in ENTITIES}
     streams = [
         {
             "source": source.name,
             "stream": stream.name,
             "entity": stream.entity,
             "columns": dict(sorted(stream.columns.items())),
+            "attributes": file_columns[stream.entity],
         }
         for source in client.sources
         if isinstance(source, FileSource)
         for stream in source.streams
         if stream.entity in source.fed_entities()
     ]
+    columns = {name: ["order", column] for name, column in BUILT_IN.items()}
+    columns.update({d.name: ["order" if d.order_level else "line", f"dim_{d.name}"]
+                    for d in dimensions})
     metrics = [
         {"name": m.name, "value": m.value,
-         "dimensions": [[d, DIMENSIONS[d]] for d in m.dimensions]}
+         "dimensions": [[d, *columns[d]] for d in m.dimensions or ()]}
         for m in sorted(client.metric_registry().values(), key=lambda m: m.name)
     ]
     return {
         "goalpost_clients": {slug: {"connectors": connectors}},
         "goalpost_metrics": {slug: metrics},
+        "goalpost_dimensions": {slug: [d.spec() for d in dimensions]},
+        "goalpost_mart_columns": {slug: {
+            mart: [d.name for d in dimensions if d.new_column(mart)] for mart in MART_COLUMNS}},
         "goalpost_staging": {slug: {entity: names for entity, names in staging.items() if names}},
         "goalpost_files": {slug: {"currency": client.currency, "streams": streams}},
         "goalpost_api": {slug: api},
@@ -344,6 +357,60 @@ def forget_contexts(slug: str | None = None) -> None:
             _close(_CONTEXTS.pop(key))
 
 
+def _restore_views(context: Context) -> int:
+    """Recreate the views a plan lost; the number recreated.
+
+    On Postgres SQLMesh replaces a view with DROP ... CASCADE, which takes along every view
+    built on it: the physical views of other models and prod's views of them (the virtual
+    layer). When it does not re-create those in the same plan (a plan re-creating an upstream
+    view after the new views built on it, SQLMesh/sqlmesh#5954), what reads them fails with
+    "relation does not exist". Each missing physical view is recreated once the views it reads
+    exist, with the query the plan would have run; then each missing prod view, pointing at
+    its model's physical table as SQLMesh's promotion does."""
+    stored = {s.snapshot_id: s for s in context.state_reader.get_snapshots(
+        list(context.snapshots.values())).values() if s.is_model}
+    adapter = context.engine_adapter
+    missing = {i: s for i, s in stored.items()
+               if s.model.kind.is_view and not adapter.table_exists(s.table_name())}
+    by_name = {s.name: s for s in stored.values()}
+    restored = 0
+    while missing:
+        ready = [s for s in missing.values() if not any(p in missing for p in s.parents)]
+        if not ready:  # a cycle cannot happen in a DAG; stop rather than loop
+            break
+        for snapshot in ready:
+            at = now()
+            context.snapshot_evaluator.evaluate(snapshot, start=at, end=at, execution_time=at,
+                                                snapshots=by_name)
+            del missing[snapshot.snapshot_id]
+            restored += 1
+    environment = context.state_reader.get_environment("prod")
+    promoted = {s.snapshot_id for s in environment.snapshots} if environment else set()
+    for snapshot in stored.values():
+        if snapshot.snapshot_id not in promoted or adapter.table_exists(snapshot.name):
+            continue
+        if not adapter.table_exists(snapshot.table_name()):
+            continue  # built by the next plan, which promotes it
+        adapter.create_view(snapshot.name, exp.select("*").from_(snapshot.table_name()))
+        restored += 1
+    if restored:
+        _CONSOLE.log_status_update(f"recreated {restored} view(s) a plan had dropped")
+    return restored
+
+
+def _apply(context: Context, **options: Any) -> None:
+    """Plan and apply prod, then recreate any view lost on the way (see _restore_views);
+    when the plan failed for want of one, apply once more."""
+    try:
+        context.plan_builder("prod", skip_tests=True, skip_linter=True, **options).apply()
+    except SQLMeshError:
+        if not _restore_views(context):
+            raise
+        _CONSOLE.reset(_CONSOLE.progress)
+        context.plan_builder("prod", skip_tests=True, skip_linter=True, **options).apply()
+    _restore_views(context)
+
+
 def _plan(context: Context, restate: bool, full_refresh: bool = False,
           changed: Collection[str] | None = None) -> None:
     """Apply model changes to prod; then, with `restate` (new raw rows), let the incremental
@@ -351,7 +418,7 @@ def _plan(context: Context, restate: bool, full_refresh: bool = False,
     from raw the other models that the new rows feed, or every one with `changed` None
     (SQLMesh refuses changes and restatements in one plan, and restating a model restates
     what is built from it). Incremental models are rebuilt whole only on `full_refresh`."""
-    context.plan_builder("prod", skip_tests=True, skip_linter=True).apply()
+    _apply(context)
     if not restate:
         return
     models = {m.fqn: m for m in context.models.values()}  # depends_on holds fqns
@@ -381,9 +448,7 @@ def _plan(context: Context, restate: bool, full_refresh: bool = False,
         and (full_refresh or fqn not in incremental)
     )
     if pending:
-        context.plan_builder(
-            "prod", skip_tests=True, skip_linter=True, restate_models=pending
-        ).apply()
+        _apply(context, restate_models=pending)
     if failed:
         raise SQLMeshError("incremental models failed")
 

@@ -14,7 +14,7 @@ MODEL (
    on_hand is the latest count (last_counted_on; a day's count as in staging.stock_counts),
    not adjusted for sales since.
    product_name and the product's own reorder point: staging.current_products; location_name:
-   staging.current_locations.
+   staging.current_locations; a product or location without a name shows its id.
    avg_daily_units = units sold at the location, net of returns, over the 28 days ending at
    as_of, divided by 28 (days without sales count as zero; 4 decimals).
    days_of_cover = on_hand (0 if negative) / avg_daily_units, 1 decimal; NULL when nothing
@@ -50,9 +50,9 @@ WITH latest AS (
   SELECT
     a.as_of,
     c.location_id,
-    n.name AS location_name,
+    COALESCE(n.name, c.location_id) AS location_name,
     c.product_id,
-    p.name AS product_name,
+    COALESCE(p.name, c.product_id) AS product_name,
     c.counted_on,
     c.on_hand,
     COALESCE(s.units, 0) AS units,

@@ -23,7 +23,8 @@ MODEL (
    paid for the line: discountedTotalSet with code discounts (after every line discount, tax
    included as the shop's prices are); a refunded line's is its subtotalSet. unit_price is the
    original unit price, discount the difference. The sale time is processedAt (createdAt if
-   missing) in the client's timezone; the channel is Shopify's sourceName (pos, web, ...). */
+   missing) in the client's timezone; the channel is Shopify's sourceName (pos, web, ...).
+   order_kind: a refund is a return, an order a sale (one discounted to zero too). */
 @canonical_select(
   'order_lines',
   (
@@ -104,6 +105,9 @@ MODEL (
         l.quantity * CAST(l.item #>> '{originalUnitPriceSet,shopMoney,amount}' AS NUMERIC) - l.paid AS discount,
         l.paid AS line_total,
         l.returned_order_id AS returned_order_id,
+        CASE
+          WHEN SUM(l.paid) OVER (PARTITION BY l.source, l.order_id) < 0 THEN 'return' ELSE 'sale'
+        END AS order_kind,
         COALESCE(l.currency, l.data #>> '{totalPriceSet,shopMoney,currencyCode}') AS currency
     FROM lines AS l
   )
