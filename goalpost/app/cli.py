@@ -1216,11 +1216,12 @@ def status(as_json: bool) -> None:
     rows = []
     for slug in sorted(set(registry.list_slugs()) | set(runs)):
         last = runs.get(slug)
+        problem = None
         try:
             client = registry.load_client(slug)
             next_run = next_slot(client.schedule, client.timezone, now)
-        except GoalpostError:
-            next_run = None
+        except GoalpostError as exc:  # this client's file only: the others are shown
+            next_run, problem = None, exc.message
         rows.append({
             "client": slug,
             "last_run": last["id"] if last else None,
@@ -1233,6 +1234,7 @@ def status(as_json: bool) -> None:
             "data_as_of": fresh.get(slug),
             "failed_runs_24h": failures.get(slug, 0),
             "missed_runs_24h": missed.get(slug, 0),
+            "config_error": problem,
         })
     if as_json:
         _emit_json({"clients": rows, "schedulers": [
@@ -1249,6 +1251,8 @@ def status(as_json: bool) -> None:
                    f"{row['seconds'] if row['seconds'] is not None else '-':>6}s  next {nxt} UTC"
                    f"  data {age}  failed/missed 24h: {row['failed_runs_24h']}/"
                    f"{row['missed_runs_24h']}")
+        if row["config_error"]:
+            click.echo(click.style(f"    not scheduled: {row['config_error']}", fg="red"))
         if row["error"]:
             click.echo(click.style(f"    {row['error']}", fg="red"))
     click.echo(f"schedulers alive: {', '.join(i for i, _, _ in schedulers) or 'none'}")
