@@ -22,7 +22,7 @@ import pytest
 
 from goalpost.app.scheduler import Scheduler
 from goalpost.core.errors import GoalpostError
-from goalpost.core.runs import RunRecorder, session_tag
+from goalpost.core.runs import RunRecorder
 
 NEVER = "0 6 30 2 *"  # 30 February
 
@@ -119,6 +119,8 @@ def test_a_slot_whose_run_stops_on_a_bug_is_finished_and_logged(shops, conn, dat
 
 
 def test_a_new_run_waits_for_then_ends_the_sessions_of_a_dead_one(shops, database_url):
+    from goalpost.core.runs import session_tag
+
     orphan = psycopg.connect(database_url, autocommit=True, application_name=session_tag("good"))
     ended: list[BaseException] = []
 
