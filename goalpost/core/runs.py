@@ -74,13 +74,14 @@ def end_orphaned_sessions(conn: psycopg.Connection, slug: str, grace: float = 10
     """Wait for, then end, the client's sessions still busy although nobody holds its run
     lock but us: those of a run whose process died, whose statement goes on without it (the
     server notices a vanished client only when it next talks to it) and could commit results
-    of an older state over the new run's. Returns the sessions ended."""
+    of an older state over the new run's. Idle sessions are left alone (a warm SQLMesh
+    context's; a dead client's idle session ends by itself). Returns the sessions ended."""
     deadline = time.monotonic() + grace
     ended: list[int] = []
     while True:
         busy = [row[0] for row in conn.execute(
             "SELECT pid FROM pg_stat_activity WHERE application_name = %s AND pid <> "
-            "pg_backend_pid() AND state IN ('active', 'idle in transaction')",
+            "pg_backend_pid() AND state = 'active'",
             (session_tag(slug),))]
         if not busy:
             return ended
