@@ -4,23 +4,49 @@ Each item shows what was seen, the value against the threshold and the recent va
 small chart (PNG, inline) and as a table for mail readers that hide images. Each item links
 to the dashboard that shows it (goalpost.alerts.links); when every item has the same link
 (the YAML's `dashboard_url`), it closes the message once instead.
+
+Every message is built with `HEADERS`, the one place header values are made safe: what goes
+into a header (a client's name, a rule's summary, a failed run's error with its hint) comes
+from YAML, data and error messages, and may hold line breaks.
 """
 
 from __future__ import annotations
 
 import html
 import io
+import re
 from datetime import datetime
 from email.message import EmailMessage
+from email.policy import EmailPolicy
 from email.utils import format_datetime, make_msgid
 from typing import Any
 
 from goalpost.core.formatting import plain
+from goalpost.core.masking import mask_data
 
 # Charts per email: a digest of fifty low stocks keeps a table for the rest, not fifty images.
 MAX_CHARTS = 10
 SEVERITY_ORDER = {"critical": 0, "warning": 1, "info": 2}
 SEVERITY_COLOUR = {"critical": "#b00020", "warning": "#b26a00", "info": "#2a5db0"}
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]")
+
+
+def header_value(value: str) -> str:
+    """A header value on one line: line breaks and other control characters become spaces
+    (a newline would otherwise be refused, or start a header of the sender's choosing)."""
+    return " ".join(_CONTROL.sub(" ", value).split())
+
+
+class _SafeHeaders(EmailPolicy):
+    """The default email policy, with every header value set through `header_value`."""
+
+    def header_store_parse(self, name: str, value: object) -> tuple[str, object]:
+        if isinstance(value, str):
+            value = header_value(value)
+        return super().header_store_parse(name, value)
+
+
+HEADERS = _SafeHeaders()
 
 
 def chart_png(recent: list[list[Any]], threshold: Any) -> bytes | None:
@@ -152,9 +178,10 @@ def html_body(client_name: str, items: list[dict[str, Any]], dashboard_url: str 
 
 def digest(*, sender: str, recipient: str, client_name: str, slug: str,
            items: list[dict[str, Any]], now: datetime) -> EmailMessage:
-    """One email to one recipient grouping `items` (outbox payloads)."""
+    """One email to one recipient grouping `items` (outbox payloads), secrets masked."""
+    items = mask_data(items)
     dashboard_url = shared_link(items)
-    message = EmailMessage()
+    message = EmailMessage(policy=HEADERS)
     message["Subject"] = subject(client_name, items)
     message["From"] = sender
     message["To"] = recipient

@@ -14,7 +14,7 @@ import click
 import orjson
 
 from goalpost.app import clients
-from goalpost.core import registry, schedules
+from goalpost.core import masking, registry, schedules
 from goalpost.core.canonical import ENTITY_NAMES
 from goalpost.core.errors import ConfigError, GoalpostError, NotFoundError
 from goalpost.core.registry.models import Client
@@ -35,9 +35,14 @@ def _interactive() -> bool:
 
 
 class _Goalpost(click.Group):
-    """Turns user mistakes (GoalpostError) into a message and an exit code, not a traceback."""
+    """Turns user mistakes (GoalpostError) into a message and an exit code, not a traceback;
+    and masks secrets in everything a command prints or logs (goalpost.core.masking)."""
 
     def invoke(self, ctx: click.Context) -> Any:
+        masking.install_log_masking()
+        streams = sys.stdout, sys.stderr
+        sys.stdout, sys.stderr = (s if isinstance(s, masking.MaskingStream)
+                                  else masking.MaskingStream(s) for s in streams)
         try:
             return super().invoke(ctx)
         except GoalpostError as exc:
@@ -46,6 +51,10 @@ class _Goalpost(click.Group):
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             ctx.exit(130)
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            sys.stdout, sys.stderr = streams
 
 
 @click.group(cls=_Goalpost,
@@ -120,7 +129,8 @@ def db_url() -> None:
     """Print the warehouse URL (with its password), starting the embedded server if needed."""
     from goalpost.core.warehouse import database_url
 
-    click.echo(database_url())
+    # The one output meant to show a secret.
+    click.echo(database_url(), file=masking.unmasked(sys.stdout))
 
 
 # --- client -------------------------------------------------------------------------------
@@ -850,6 +860,9 @@ def backup_list(as_json: bool) -> None:
     if not items:
         click.echo(f"no backups in {backups_dir()}: goalpost backup create")
     for item in items:
+        if item["problem"]:
+            click.echo(click.style(f"{item['id']:32} UNUSABLE: {item['problem']}", fg="red"))
+            continue
         click.echo(f"{item['id']:32} {item['client'] or '(all)':12} {item['tables']:>5} tables "
                    f"{item['rows']:>12,} rows {item['size_bytes'] / 1e6:>8.1f} MB")
 
@@ -920,6 +933,10 @@ def backup_prune(keep_daily: int, keep_weekly: int, keep_monthly: int, dry_run: 
         if not dry_run:
             shutil.rmtree(item.path)
         click.echo(f"{'would delete' if dry_run else 'deleted'} {item.id}")
+    for item in kept:
+        if item.problem:
+            click.echo(click.style(f"kept {item.id}, unusable: {item.problem} (look at it, "
+                                   "then delete it by hand)", fg="yellow"))
     click.echo(f"kept {len(kept)} backup(s)")
 
 
@@ -1216,11 +1233,12 @@ def status(as_json: bool) -> None:
     rows = []
     for slug in sorted(set(registry.list_slugs()) | set(runs)):
         last = runs.get(slug)
+        problem = None
         try:
             client = registry.load_client(slug)
             next_run = next_slot(client.schedule, client.timezone, now)
-        except GoalpostError:
-            next_run = None
+        except GoalpostError as exc:  # this client's file only: the others are shown
+            next_run, problem = None, exc.message
         rows.append({
             "client": slug,
             "last_run": last["id"] if last else None,
@@ -1233,6 +1251,7 @@ def status(as_json: bool) -> None:
             "data_as_of": fresh.get(slug),
             "failed_runs_24h": failures.get(slug, 0),
             "missed_runs_24h": missed.get(slug, 0),
+            "config_error": problem,
         })
     if as_json:
         _emit_json({"clients": rows, "schedulers": [
@@ -1249,6 +1268,8 @@ def status(as_json: bool) -> None:
                    f"{row['seconds'] if row['seconds'] is not None else '-':>6}s  next {nxt} UTC"
                    f"  data {age}  failed/missed 24h: {row['failed_runs_24h']}/"
                    f"{row['missed_runs_24h']}")
+        if row["config_error"]:
+            click.echo(click.style(f"    not scheduled: {row['config_error']}", fg="red"))
         if row["error"]:
             click.echo(click.style(f"    {row['error']}", fg="red"))
     click.echo(f"schedulers alive: {', '.join(i for i, _, _ in schedulers) or 'none'}")
@@ -1287,5 +1308,8 @@ def demo(days: int, scale: float, fresh: bool) -> None:
 
 
 def main() -> None:
-    """Entry point of the console script."""
+    """Entry point of the console script. The streams stay masked for the life of the
+    process, so that a traceback (a bug) printed on the way out is masked too."""
+    sys.stdout = masking.MaskingStream(sys.stdout)
+    sys.stderr = masking.MaskingStream(sys.stderr)
     cli()

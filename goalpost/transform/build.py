@@ -56,6 +56,7 @@ from goalpost.core.identifiers import check_slug
 from goalpost.core.money import codes_by_digits
 from goalpost.core.paths import state_dir
 from goalpost.core.registry.models import ApiSource, Client, FileSource
+from goalpost.core.runs import session_tag
 from goalpost.core.warehouse import tenants
 from goalpost.core.warehouse.connection import connect, redact
 from goalpost.transform import PROJECT_DIR
@@ -168,14 +169,18 @@ def entity_spec() -> dict[str, list[list[str]]]:
             for entity, fields in ENTITIES.items()}
 
 
-def connection_config(url: str) -> PostgresConnectionConfig:
-    """SQLMesh's connection from a libpq URL or DSN, including `?host=/socket/dir` forms."""
+def connection_config(url: str, application_name: str | None = None
+                      ) -> PostgresConnectionConfig:
+    """SQLMesh's connection from a libpq URL or DSN, including `?host=/socket/dir` forms;
+    `application_name` names its sessions (a client's builds: goalpost.core.runs)."""
     try:
         params = conninfo_to_dict(url)
     except psycopg.ProgrammingError as exc:
         raise ConfigError(f"invalid warehouse URL {redact(url)}: {exc}") from None
     user = params.get("user") or os.environ.get("PGUSER") or getpass.getuser()
     extra = {key: params[key] for key in ("sslmode", "application_name") if params.get(key)}
+    if application_name:
+        extra["application_name"] = application_name
     if params.get("connect_timeout"):
         extra["connect_timeout"] = int(params["connect_timeout"])
     return PostgresConnectionConfig(
@@ -197,7 +202,8 @@ def sqlmesh_config(slug: str, client: Client, url: str) -> Config:
     return Config(
         gateways={
             "warehouse": GatewayConfig(
-                connection=connection_config(url), state_schema=tenants.state_schema(slug)
+                connection=connection_config(url, session_tag(slug)),
+                state_schema=tenants.state_schema(slug),
             )
         },
         default_gateway="warehouse",
@@ -498,10 +504,32 @@ def _error(slug: str, exc: Exception) -> GoalpostError:
     return GoalpostError(f"transform of {slug} failed: {_first_line(exc)}")
 
 
-def _restate_marker(slug: str) -> Path:
-    """Present while a build that had to restate has not succeeded: the next build restates
-    even if its extract loaded nothing, so rows landed before a failed build are not missed."""
+def _legacy_marker(slug: str) -> Path:
+    """Where earlier versions noted a failed restating build (read once, then removed)."""
     return state_dir() / "transform" / f"{slug}.restate"
+
+
+def mark_pending(conn: psycopg.Connection, slug: str, run_id: int | None,
+                 full_refresh: bool = False) -> None:
+    """Note, before raw changes (a run's extracts) or a restating build starts, that the
+    client's models may be behind raw until a build succeeds. A note already there, left by
+    a run that did not finish its build, is kept: the next build restates everything."""
+    conn.execute(
+        "INSERT INTO goalpost.transform_pending (client, run_id, full_refresh) VALUES "
+        "(%s, %s, %s) ON CONFLICT (client) DO UPDATE SET full_refresh = "
+        "goalpost.transform_pending.full_refresh OR excluded.full_refresh",
+        (slug, run_id, full_refresh))
+
+
+def _left_pending(conn: psycopg.Connection, slug: str, run_id: int | None) -> bool | None:
+    """None when the models are up to date with raw as far as earlier runs are concerned;
+    else whether what was left pending was a full refresh (raw reloaded)."""
+    row = conn.execute("SELECT run_id, full_refresh FROM goalpost.transform_pending WHERE "
+                       "client = %s", (slug,)).fetchone()
+    legacy = _legacy_marker(slug).exists()
+    if row is not None and (row[0] is None or row[0] != run_id):
+        return bool(row[1])
+    return False if legacy else None
 
 
 def build_client(
@@ -512,6 +540,7 @@ def build_client(
     restate: bool = False,
     changed: Collection[str] | None = None,
     full_refresh: bool = False,
+    run_id: int | None = None,
     progress: Progress | None = None,
 ) -> TransformResult:
     """Plan and apply `prod` for one client's models, then grant its reader the marts.
@@ -519,15 +548,20 @@ def build_client(
     `restate` rebuilds the FULL models (new raw rows were loaded): those fed by the raw tables
     in `changed` ("<slug>_raw.<table>") and what is built from them, or all when it is None;
     `full_refresh` rebuilds the incremental ones from raw as well (raw was reloaded, rows may
-    have gone). After a failed build the next one restates everything.
+    have gone). When an earlier run left its build unfinished (it failed, or its process was
+    killed at any moment: see `mark_pending`), this build restates everything, from raw if
+    that run was a full refresh, so that it ends where an uninterrupted run would have.
 
     Builds in one process run one at a time: SQLMesh's console is process-wide.
     """
     check_slug(slug)
     started = time.monotonic()
-    marker = _restate_marker(slug)
-    if marker.exists():
-        restate, changed = True, None
+    with connect(url, autocommit=True) as conn:
+        left = _left_pending(conn, slug, run_id)
+        if left is not None:
+            restate, changed, full_refresh = True, None, full_refresh or left
+        if restate or full_refresh:
+            mark_pending(conn, slug, run_id, full_refresh)
     with _LOCK:
         previous: Console = get_console()
         _CONSOLE.reset(progress)
@@ -539,13 +573,9 @@ def build_client(
         except (SQLMeshError, psycopg2.Error) as exc:
             for key in [k for k in _CONTEXTS if k[0] == slug]:
                 _close(_CONTEXTS.pop(key))
-            if restate:
-                marker.parent.mkdir(parents=True, exist_ok=True)
-                marker.touch()
             raise _error(slug, exc) from None
         finally:
             set_console(previous)
-        marker.unlink(missing_ok=True)
         names = sorted(model.name for model in context.models.values())
         result = TransformResult(
             client=slug,
@@ -554,6 +584,8 @@ def build_client(
         )
         _CONSOLE.reset(None)
     with connect(url, autocommit=True) as conn:
+        conn.execute("DELETE FROM goalpost.transform_pending WHERE client = %s", (slug,))
+        _legacy_marker(slug).unlink(missing_ok=True)
         tenants.refresh_grants(conn, slug)
     result.rows = _count_rows(url, names)
     result.seconds = round(time.monotonic() - started, 3)

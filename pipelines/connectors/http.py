@@ -276,8 +276,9 @@ def _retry_after(value: str | None) -> float | None:
 
 
 def _excerpt(content: bytes, limit: int = 300) -> str:
-    text = content.decode("utf-8", "replace").strip().replace("\n", " ")
-    return Redactor.redact(text[:limit] + ("..." if len(text) > limit else "")) or "(empty)"
+    # Masked whole, then cut: a secret cut in two would no longer be recognised.
+    text = Redactor.redact(content.decode("utf-8", "replace").strip().replace("\n", " "))
+    return text[:limit] + ("..." if len(text) > limit else "") or "(empty)"
 
 
 def _path(url: str) -> str:

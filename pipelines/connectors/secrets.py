@@ -3,8 +3,8 @@
 A source's settings resolve here: `env:NAME` takes the environment variable (a clear error
 names the variable when it is unset). OAuth refresh tokens that the vendor rotates are kept in
 the state folder (`.goalpost/secrets/`, owner-only), which then wins over the environment.
-Every resolved secret is registered with `Redactor`, which masks it in any text that leaves
-the process: messages, run records, logs.
+Every resolved secret is registered with `Redactor`, which masks it, in every encoding, in any
+text that leaves the process (goalpost.core.masking: messages, run records, logs).
 """
 
 from __future__ import annotations
@@ -12,39 +12,30 @@ from __future__ import annotations
 import json
 import os
 import re
-import threading
 from pathlib import Path
 from typing import Any
 
+from goalpost.core import masking
 from goalpost.core.errors import ConfigError
 from goalpost.core.paths import state_dir
 from goalpost.pipelines.connectors.manifest import Manifest
 
 ENV_REF = re.compile(r"^env:([A-Za-z_][A-Za-z0-9_]*)$")
-MASK = "***"
+MASK = masking.MASK
 # Settings every REST source takes: another host (a sandbox, an emulator) and a smaller page.
 GENERIC_SETTINGS = ("base_url", "page_size")
 
 
 class Redactor:
-    """Masks every secret value it was told about."""
+    """The connectors' name for goalpost.core.masking: register a secret, mask a text."""
 
-    _values: set[str] = set()
-    _lock = threading.Lock()
+    @staticmethod
+    def add(value: str) -> None:
+        masking.register(value)
 
-    @classmethod
-    def add(cls, value: str) -> None:
-        if value and len(value) >= 4:
-            with cls._lock:
-                cls._values.add(value)
-
-    @classmethod
-    def redact(cls, text: str) -> str:
-        with cls._lock:
-            values = sorted(cls._values, key=len, reverse=True)
-        for value in values:
-            text = text.replace(value, MASK)
-        return text
+    @staticmethod
+    def redact(text: str) -> str:
+        return masking.mask(text)
 
 
 def is_env_ref(value: Any) -> bool:
