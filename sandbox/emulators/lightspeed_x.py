@@ -30,6 +30,8 @@ What it serves (connectors.md section 3a and the checklist row):
   off before payment (`cancelled_at`) is voided at that time, as X-Series voids a sale: state
   voided, status VOIDED, a new version and `updated_at` at the void, its lines kept.
 - Times are RFC 3339 with `+00:00` (`2025-01-12T07:06:00+00:00`), as 2.0 writes them.
+  Inventory records have no `created_at` or `updated_at` (the 2.0 inventory reference lists
+  none): a level is known to have changed only by its new `version`.
 
 Endpoints, all `GET /api/2.0/{outlets,registers,products,customers,sales,inventory}` with
 `Authorization: Bearer <token>`:
@@ -273,6 +275,11 @@ class LightspeedXEmulator(Emulator):
         deleted = next((c.at for c in changes if c.kind == "delete"), None)
         meta = {"created_at": ls_time(changes[0].at), "updated_at": ls_time(latest.at),
                 "deleted_at": ls_time(deleted), "version": latest.version}
+        if resource == "inventory":
+            # Inventory records carry no created_at or updated_at in 2.0 (List inventory
+            # records, x-series-api.lightspeedhq.com/reference/listinventory): only the
+            # version says that a level changed.
+            del meta["created_at"], meta["updated_at"]
         if resource == "outlets":
             shop = self.shops[key]
             body = {"id": ls_id("outlets", key), "name": shop.name, "time_zone": "Europe/Paris",
