@@ -312,6 +312,7 @@ class PageFetcher:
                                    f"got {type(records).__name__}")
             if stream.record_path:
                 records = [get_path(item, stream.record_path) for item in records]
+            self._check_total(page, token is None and next_url is None)
             yield page, records
             kind = paginator.type
             if kind == "none":
@@ -344,6 +345,18 @@ class PageFetcher:
                         more is None and self.page_size and len(records) < self.page_size):
                     return
                 offset += 1
+
+
+    def _check_total(self, page: Page, first: bool) -> None:
+        """Split the window before paging past a search's result ceiling."""
+        paginator = self.stream.paginator
+        if not first or paginator.max_total is None or paginator.total_path is None:
+            return
+        total = get_path(page.body, paginator.total_path)
+        if isinstance(total, int) and not isinstance(total, bool) and \
+                total > paginator.max_total:
+            raise SplitWindow(f"the search matched {total:,} records and pages through at "
+                              f"most {paginator.max_total:,}")
 
 
 def _next_link(header: str) -> str | None:

@@ -137,6 +137,10 @@ class Paginator(_Strict):
     start: int = 0  # offset: first offset; page: first page number (set 1 for 1-based)
     has_more_path: str | None = None  # page: stop when this is false
     page_info_path: str | None = None  # graphql: path of pageInfo {hasNextPage, endCursor}
+    # A search that pages through at most `max_total` results: when the first page's total
+    # (at `total_path`) says more matched, the time window is split before paging past it.
+    total_path: str | None = None
+    max_total: int | None = None
 
 
 class Incremental(_Strict):

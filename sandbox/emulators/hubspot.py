@@ -31,8 +31,10 @@ Endpoints (also under the date-versioned prefix `/crm/objects/<YYYY-MM>/`):
   type's searchable text properties); `limit` (default 10, 1..200 else 400); `after` (a
   numeric offset string). Answer `{total, results, paging:{next:{after}}}` (no `link`: [U],
   search is a POST). Archived records are left out. Offsets at or past `search_ceiling`
-  (10,000) give 400 VALIDATION_ERROR even though `total` says more exist; the last page
-  before the ceiling still carries `paging.next`, as HubSpot's does.
+  (10,000: "limited to 10,000 total results", developers.hubspot.com/docs/api/crm/search)
+  give a 400 even though `total` says more exist; the last page before the ceiling still
+  carries `paging.next`. HubSpot does not document the 400's text, so this one words it
+  neutrally: a client must read the ceiling from `total`, not from the message.
 
 Choices where the doc is unsure ([U]) or silent:
 
@@ -543,8 +545,7 @@ class HubSpotEmulator(Emulator):
             return self._error(400, f"Invalid paging cursor: after={body.get('after')!r} is not "
                                     "a numeric offset", "VALIDATION_ERROR")
         if offset >= self.search_ceiling:
-            return self._error(400, f"Paging is limited to {self.search_ceiling} results; "
-                                    f"after={offset} is past that. Narrow the filters instead.",
+            return self._error(400, f"after={offset} is not a valid offset for this search",
                                "VALIDATION_ERROR")
         wanted = body.get("properties")
         if wanted is not None and (not isinstance(wanted, list)
