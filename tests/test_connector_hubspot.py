@@ -87,3 +87,21 @@ def test_archived_contacts_are_flagged_deleted(hubspot, panpan_api_data, conn):
     assert steps(run_client("shop"))["archived_contacts"]["inserted"] == 1
     assert conn.execute("SELECT count(*) FROM shop_raw.crm__archived_contacts "
                         "WHERE _deleted").fetchone() == (1,)
+
+
+def test_a_contact_edit_indexed_late_is_read_next_run(hubspot, panpan_api_data, raw_rows):
+    """HubSpot search lags behind edits: a contact edited five minutes before the run but
+    indexed after it, while another edited two minutes before is already searchable, is read
+    by the next run thanks to the search streams' lookback."""
+    seen = [c for c in panpan_api_data.customers if c.signed_up <= hubspot.now]
+    slow, fast = seen[0], seen[1]
+    slow_at = hubspot.now - timedelta(minutes=5)
+    hubspot.touch("contacts", slow.customer_id, slow_at, search_lag=timedelta(minutes=20))
+    hubspot.touch("contacts", fast.customer_id, hubspot.now - timedelta(minutes=2))
+    assert steps(run_client("shop"))["contacts"]["status"] == "succeeded"
+
+    hubspot.now += timedelta(minutes=30)
+    assert steps(run_client("shop"))["contacts"]["status"] == "succeeded"
+    stored = {row[1]["properties"]["email"]: row[1] for row in raw_rows("shop", "crm",
+                                                                        "contacts")}
+    assert stored[slow.email]["updatedAt"] == rfc3339(slow_at)

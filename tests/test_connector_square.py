@@ -112,3 +112,21 @@ def test_rejected_token_is_a_clear_failure(square, conn):
     with pytest.raises(GoalpostError) as raised:
         extract_all(conn, "shop", square, sleeps=[])
     assert "rejected the credentials" in str(raised.value) and TOKEN not in str(raised.value)
+
+
+def test_a_customer_edit_indexed_late_is_read_next_run(square, panpan_api_data, raw_rows):
+    """SearchCustomers lags behind edits: a customer edited five minutes before the run but
+    indexed after it, while another edit two minutes before the run is already searchable,
+    is read by the next run thanks to the stream's lookback."""
+    seen = [c for c in panpan_api_data.customers if c.signed_up <= square.now]
+    slow, fast = seen[0], seen[1]
+    slow_at = square.now - timedelta(minutes=5)
+    square.touch("customers", slow.customer_id, slow_at, search_lag=timedelta(minutes=20))
+    square.touch("customers", fast.customer_id, square.now - timedelta(minutes=2))
+    first = steps(run_client("shop"))
+    assert first["customers"]["status"] == "succeeded", first["customers"]["error"]
+
+    square.now += timedelta(minutes=30)
+    assert steps(run_client("shop"))["customers"]["status"] == "succeeded"
+    stored = {row[1]["reference_id"]: row[1] for row in raw_rows("shop", "pos", "customers")}
+    assert stored[slow.customer_id]["updated_at"] == rfc3339(slow_at)

@@ -39,6 +39,12 @@ VAT-inclusive and the exports carry no rate); customer `reference_id` = PanPan c
 catalog versions are epoch milliseconds of updated_at. Ids are stable hashes of PanPan keys;
 `locations`, `customer_ids`, `item_ids`, `variation_ids` and `order_id()` map them.
 
+SearchCustomers reads an index that lags behind edits ("newly created or updated customer
+profiles become available for the search operation in well under 30 seconds... can take
+closer to one minute or longer", developer.squareup.com/reference/square/customers-api/
+search-customers): `touch("customers", id, at, search_lag=...)` makes an edit show in
+SearchCustomers that much later than in ListCustomers.
+
 touch(resource, record_id, at) resources (edits take effect once now >= at):
   "orders"     Square order id or PanPan receipt_no
   "customers"  Square customer id or PanPan customer_id
@@ -317,6 +323,8 @@ class SquareEmulator(Emulator):
         self._state = threading.Lock()
         self._access_tokens: dict[str, datetime] = {}  # OAuth access token -> expires_at
         self._touches: dict[tuple[str, str], list[datetime]] = {}
+        # Customer edits reach SearchCustomers' index later than ListCustomers: edit -> when.
+        self._indexed: dict[tuple[str, str, datetime], datetime] = {}
 
         self.locations = {s.shop_id: "L" + _opaque("location", s.shop_id, 12)
                           for s in data.shops}
@@ -369,12 +377,16 @@ class SquareEmulator(Emulator):
         """The Square order id serving a PanPan receipt (also for unknown receipts)."""
         return self._receipt_ids.get(receipt_no) or _order_id(receipt_no)
 
-    def touch(self, resource: str, record_id: str, at: datetime) -> None:
+    def touch(self, resource: str, record_id: str, at: datetime,
+              search_lag: timedelta = timedelta(0)) -> None:
         """Edit a record at `at`: once now >= at its updated_at/version move and incremental
-        queries return it again. Resources: see the module docstring."""
+        queries return it again; SearchCustomers sees a customer edit `search_lag` later.
+        Resources: see the module docstring."""
         kind, key = self._touch_key(resource, record_id)
+        moment = _ms(at.astimezone(UTC))
         with self._state:
-            self._touches.setdefault((kind, key), []).append(_ms(at.astimezone(UTC)))
+            self._touches.setdefault((kind, key), []).append(moment)
+            self._indexed[(kind, key, moment)] = moment + search_lag
 
     def _touch_key(self, resource: str, record_id: str) -> tuple[str, str]:
         if resource == "orders":
@@ -400,10 +412,11 @@ class SquareEmulator(Emulator):
                              "catalog, inventory")
         raise KeyError(f"no {resource} record {record_id!r}")
 
-    def _edits(self, kind: str, key: str) -> list[datetime]:
-        """The edits of a record that have happened by now."""
+    def _edits(self, kind: str, key: str, search: bool = False) -> list[datetime]:
+        """The edits of a record that have happened by now (that search has indexed)."""
         with self._state:
-            return [t for t in self._touches.get((kind, key), ()) if t <= self.now]
+            return [t for t in self._touches.get((kind, key), ())
+                    if (self._indexed.get((kind, key, t), t) if search else t) <= self.now]
 
     # --- auth and dispatch ----------------------------------------------------------------
 
@@ -885,13 +898,13 @@ class SquareEmulator(Emulator):
     # --- customers ------------------------------------------------------------------------
 
     def _customer_rows(self, sort_field: str, desc: bool,
-                       keep: Callable[[Customer, datetime], bool]
+                       keep: Callable[[Customer, datetime], bool], search: bool = False
                        ) -> list[tuple[tuple[Any, ...], dict[str, Any]]]:
         rows = []
         for cid, customer in self._customers.items():
             if customer.signed_up > self.now:
                 continue
-            edits = self._edits("customers", cid)
+            edits = self._edits("customers", cid, search)
             updated = max([customer.signed_up, *edits])
             if not keep(customer, updated):
                 continue
@@ -970,7 +983,7 @@ class SquareEmulator(Emulator):
 
         digest = _digest(body)
         cursor = _decode_cursor(body.get("cursor"), "customers/search", digest)
-        rows = self._customer_rows(sort_field, desc, keep)
+        rows = self._customer_rows(sort_field, desc, keep, search=True)
         extra = {"count": len(rows)} if count else None
         return self._page("customers/search", digest, rows, cursor, desc, limit, "customers",
                           extra)
