@@ -14,6 +14,7 @@ import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any
 
@@ -79,7 +80,10 @@ class ApiClient:
                 retries=0, socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)])
         self.http = httpx.Client(base_url=base, timeout=timeout, transport=transport,
                                  headers=render(manifest.headers, {"config": settings}))
+        self._fixed_base = bool(settings.get("base_url"))
         self._access_token: str | None = None
+        self.token_expires_at: datetime | None = None  # the OAuth access token's, when known
+        self.token_answer: dict[str, Any] = {}  # the last token answer, secrets left out
 
     def close(self) -> None:
         self.http.close()
@@ -100,14 +104,32 @@ class ApiClient:
                                    render(auth.password or "", context))
         elif auth.type == "oauth2_refresh":
             if self._access_token is None:
-                self.refresh_token()
+                initial = render(auth.token, context) if auth.token else None
+                if initial:
+                    Redactor.add(initial)
+                    self._access_token = initial
+                else:
+                    self.refresh_token()
             headers[auth.scheme_header] = f"{auth.scheme} {self._access_token}".strip()
         return None
+
+    def can_refresh(self) -> bool:
+        """Whether the source has what an OAuth refresh needs."""
+        auth = self.manifest.auth
+        return auth.type == "oauth2_refresh" and all(
+            self.settings.get(name) not in (None, "") for name in auth.refresh_settings())
 
     def refresh_token(self) -> None:
         """Trade the refresh token for an access token; keep a rotated refresh token."""
         auth = self.manifest.auth
         context = {"config": self.settings}
+        if not self.can_refresh():
+            raise ExtractError(
+                f"{self.source}: the access token was refused (expired or revoked) and no "
+                "refresh token is configured to renew it",
+                hint="set " + ", ".join(auth.refresh_settings()) + " in the source's config "
+                     "(as env:NAME) so that Goalpost renews the token itself, or paste a new "
+                     "access token")
         payload = {"grant_type": "refresh_token",
                    "client_id": render(auth.client_id, context),
                    "client_secret": render(auth.client_secret, context),
@@ -128,6 +150,13 @@ class ApiClient:
                 hint="issue a new refresh token and update the environment variable")
         Redactor.add(token)
         self._access_token = token
+        self.token_answer = {k: v for k, v in body.items()
+                             if k not in (auth.access_token_path, auth.refresh_token_path)}
+        self.token_expires_at = _expiry(body, auth.expires_at_path, auth.expires_in_path)
+        domain = get_path(body, auth.api_domain_path) if auth.api_domain_path else None
+        if isinstance(domain, str) and domain and not self._fixed_base:
+            # The token answer names the API host of the account's data centre.
+            self.http.base_url = domain
         if auth.rotates:
             new_refresh = get_path(body, auth.refresh_token_path)
             setting = (auth.refresh_token or "").strip("{}").removeprefix("config.")
@@ -243,6 +272,22 @@ class ApiClient:
         if free < retry.budget_min_free:
             self.waited += retry.budget_wait_seconds
             self.sleep(retry.budget_wait_seconds)
+
+
+def _expiry(body: dict[str, Any], at_path: str, in_path: str) -> datetime | None:
+    """When a token answer says its access token expires: an RFC 3339 time or seconds."""
+    at = get_path(body, at_path)
+    if isinstance(at, str):
+        try:
+            moment = datetime.fromisoformat(at.replace("Z", "+00:00"))
+        except ValueError:
+            moment = None
+        if moment is not None:
+            return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    seconds = get_path(body, in_path)
+    if isinstance(seconds, (int, float)) and not isinstance(seconds, bool):
+        return datetime.now(UTC) + timedelta(seconds=seconds)
+    return None
 
 
 def _json_or_none(content: bytes) -> Any:

@@ -58,7 +58,9 @@ class Auth(_Strict):
     """How requests prove who they are."""
 
     type: Literal["none", "bearer", "header", "query", "basic", "oauth2_refresh"] = "none"
-    token: str | None = None  # bearer, header, query: the credential (a template)
+    # bearer, header, query: the credential (a template); oauth2_refresh: an access token to
+    # use first, when the source has one (renewed from the refresh token once refused)
+    token: str | None = None
     header: str = "Authorization"  # header: the header's name
     prefix: str = ""  # header: written before the token, e.g. "Zoho-oauthtoken "
     param: str | None = None  # query: the parameter's name
@@ -74,6 +76,10 @@ class Auth(_Strict):
     refresh_token_path: str = "refresh_token"
     scheme: str = "Bearer"  # oauth2_refresh: how the access token is sent
     scheme_header: str = "Authorization"
+    expires_at_path: str = "expires_at"  # oauth2_refresh: the token answer's expiry (RFC 3339)
+    expires_in_path: str = "expires_in"  # ... or its lifetime in seconds
+    # oauth2_refresh: where the token answer names the API host to use (Zoho's api_domain)
+    api_domain_path: str | None = None
 
     @model_validator(mode="after")
     def _complete(self) -> Auth:
@@ -86,6 +92,16 @@ class Auth(_Strict):
         if missing:
             raise ValueError(f"auth type {self.type} needs {', '.join(missing)}")
         return self
+
+    def refresh_settings(self) -> list[str]:
+        """The source settings an OAuth refresh needs (named in its templates)."""
+        return [name for template in (self.client_id, self.client_secret, self.refresh_token)
+                for name in setting_names(template)]
+
+
+def setting_names(template: str | None) -> list[str]:
+    """The settings a template reads ({config.x})."""
+    return re.findall(r"\{config\.([A-Za-z0-9_]+)\}", template or "")
 
 
 class Retry(_Strict):

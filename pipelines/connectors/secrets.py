@@ -18,7 +18,7 @@ from typing import Any
 
 from goalpost.core.errors import ConfigError
 from goalpost.core.paths import state_dir
-from goalpost.pipelines.connectors.manifest import Manifest
+from goalpost.pipelines.connectors.manifest import Manifest, setting_names
 
 ENV_REF = re.compile(r"^env:([A-Za-z_][A-Za-z0-9_]*)$")
 MASK = "***"
@@ -63,6 +63,18 @@ def settings_problems(manifest: Manifest, settings: dict[str, Any]) -> list[str]
         if spec.secret and value is not None and not is_env_ref(value):
             problems.append(f"config.{name} is a secret and must not be written in the file: "
                             f"write `{name}: env:SOME_VARIABLE` and set that variable")
+    auth = manifest.auth
+    if auth.type == "oauth2_refresh":
+        given = {name for name, spec in manifest.settings.items()
+                 if settings.get(name, spec.default) not in (None, "")}
+        renewable = set(auth.refresh_settings())
+        initial = set(setting_names(auth.token))
+        if not renewable <= given and not (initial and initial <= given):
+            wanted = " and ".join(sorted(renewable))
+            problems.append(
+                f"connector {manifest.name} needs {wanted} (OAuth, renewed automatically)"
+                + (f", or {' and '.join(sorted(initial))} (an access token, used until it "
+                   "expires)" if initial else ""))
     unknown = sorted(set(settings) - set(manifest.settings) - set(GENERIC_SETTINGS))
     if unknown:
         problems.append(f"unknown setting(s) {', '.join(unknown)} for connector {manifest.name}"

@@ -56,6 +56,13 @@ secondary source), none otherwise. `enforce_rate_limit=True` applies the documen
 X-RateLimit-Limit / X-RateLimit-Remaining on every response and Retry-After (seconds to the
 window's end) on the 429.
 
+OAuth: `POST /api/1.0/token` (x-series-api.lightspeedhq.com/docs/authorization) takes the
+refresh grant as a form (grant_type=refresh_token, client_id, client_secret, refresh_token)
+and answers `{access_token, token_type, expires, expires_in, refresh_token, domain_prefix}`:
+the access token lasts a day on the emulator clock (then 401), and the refresh token rotates:
+the one used stops working at once. The constructor's `token` is a personal token (never
+expires).
+
 `touch(resource, id, at)` and `delete(resource, id, at)` accept outlets, registers, products,
 customers, sales and inventory, with the X-Series id or the PanPan key (shop_id, sku,
 customer_id, receipt_no; `sku@shop_id` for inventory). Both take effect once the clock
@@ -67,6 +74,7 @@ from __future__ import annotations
 import hashlib
 import heapq
 import re
+import secrets
 import threading
 import time
 import unicodedata
@@ -79,12 +87,15 @@ from decimal import ROUND_HALF_UP, Decimal
 from functools import lru_cache
 from http import HTTPStatus
 from typing import Any
+from urllib.parse import parse_qs
 
 from goalpost.sandbox.emulators.base import SECRET_HEADERS, Emulator, Fault, Request, Response
 from goalpost.sandbox.emulators.base import exact_json as dumps
 from goalpost.sandbox.emulators.panpan import PARIS, Order, PanPanData
 
 PREFIX = "/api/2.0/"
+TOKEN_PATH = "/api/1.0/token"
+TOKEN_TTL = timedelta(days=1)  # [T]: access tokens last about a day
 RESOURCES = ("outlets", "registers", "products", "customers", "sales", "inventory")
 PAGE_SIZE_DEFAULT = 1000
 PAGE_SIZE_MAX = 5000
@@ -141,8 +152,14 @@ class LightspeedXEmulator(Emulator):
     def __init__(self, data: PanPanData, *, token: str = "emulator-token",
                  now: datetime | None = None, tax_rate: Decimal | str = "0.055",
                  history: timedelta | None = None, enforce_rate_limit: bool = False,
-                 rate_limit: int | None = None) -> None:
+                 rate_limit: int | None = None, client_id: str = "ls-client-emulator",
+                 client_secret: str = "ls-secret-emulator",
+                 refresh_token: str = "ls-refresh-emulator",
+                 domain_prefix: str = "panpan") -> None:
         super().__init__(token=token, now=now)
+        self.client_id, self.client_secret = client_id, client_secret
+        self.refresh_token, self.domain_prefix = refresh_token, domain_prefix
+        self._issued: dict[str, datetime] = {}  # OAuth access token -> expiry (emulator clock)
         self.data = data
         self.tax_rate = Decimal(tax_rate)
         self.history = history
@@ -356,9 +373,56 @@ class LightspeedXEmulator(Emulator):
             "line_items": lines}
         return sale
 
+    # --- OAuth ----------------------------------------------------------------------------
+
+    def issue_access_token(self, expires_at: datetime) -> str:
+        """An OAuth access token as the token endpoint would have issued it (for tests)."""
+        access = secrets.token_hex(20)
+        with self._state:
+            self._issued[access] = expires_at
+        return access
+
+    def authorized(self, request: Request) -> bool:
+        if request.path == TOKEN_PATH:
+            return True  # the token endpoint authenticates with the client secret instead
+        header = request.headers.get("authorization", "")
+        token = header.removeprefix("Bearer ").strip() if header.startswith("Bearer ") else ""
+        if token == self.token:
+            return True
+        with self._state:
+            expiry = self._issued.get(token)
+        return expiry is not None and self.now < expiry
+
+    def _token(self, request: Request) -> Response:
+        """The refresh grant: a form body with grant_type, client_id, client_secret and
+        refresh_token; a new access token for a day and a new refresh token (the old one
+        stops working)."""
+        form = {k: v[0] for k, v in parse_qs(request.body.decode("utf-8", "replace")).items()}
+        if form.get("grant_type") != "refresh_token":
+            return _error(400, "unsupported_grant_type", "grant_type must be refresh_token")
+        if form.get("client_id") != self.client_id or \
+                form.get("client_secret") != self.client_secret:
+            return _error(401, "invalid_client", "Client authentication failed")
+        with self._state:
+            if form.get("refresh_token") != self.refresh_token:
+                return _error(400, "invalid_grant", "The refresh token is invalid")
+            access = secrets.token_hex(20)
+            expires = self.now + TOKEN_TTL
+            self._issued[access] = expires
+            self.refresh_token = secrets.token_hex(20)
+            refresh = self.refresh_token
+        return Response(200, dumps({
+            "access_token": access, "token_type": "Bearer",
+            "expires": int(expires.timestamp()), "expires_in": int(TOKEN_TTL.total_seconds()),
+            "refresh_token": refresh, "domain_prefix": self.domain_prefix}))
+
     # --- requests -------------------------------------------------------------------------
 
     def route(self, request: Request) -> Response:
+        if request.path == TOKEN_PATH:
+            if request.method != "POST":
+                return _error(405, "Method Not Allowed", f"{request.method} is not allowed here")
+            return self._token(request)
         if not request.path.startswith(PREFIX):
             return _error(404, "Not Found", f"no such endpoint: {request.path}")
         resource = request.path.removeprefix(PREFIX).rstrip("/")

@@ -8,6 +8,8 @@ Contract (../shared/docs/connectors.md section 1 and the emulator checklist):
   that expire 30 days later on the emulator clock (then 401 ACCESS_TOKEN_EXPIRED) and rotates
   the refresh token: the old one stops working at once. Rotation is what Square does for PKCE
   clients (code-flow refresh tokens are long-lived); the brief asks for rotation.
+  `POST /oauth2/token/status` (RetrieveTokenStatus) tells a token's scopes and, for an OAuth
+  token, its expires_at.
 - `Square-Version: YYYY-MM-DD` is echoed on every 2xx; absent, the app's pinned version
   (`square_version`) is used; a malformed or impossible date is 400
   INVALID_SQUARE_VERSION_FORMAT. Any real calendar date is accepted (we cannot list every
@@ -73,6 +75,10 @@ from .base import Emulator, Request, Response, parse_time, rfc3339
 from .panpan import PARIS, Customer, Order, PanPanData, Product
 
 CURRENCY = "EUR"
+# The permissions a read-only connector needs (OAuth permissions reference): locations,
+# orders, customers, the catalog and inventory.
+READ_SCOPES = ("MERCHANT_PROFILE_READ", "ORDERS_READ", "CUSTOMERS_READ", "ITEMS_READ",
+               "INVENTORY_READ")
 TOKEN_LIFETIME = timedelta(days=30)  # [U] in the doc; Square's documented OAuth lifetime
 ORDERS_LIMIT = (500, 1000)  # (default, max) for SearchOrders
 CUSTOMERS_LIMIT = (100, 100)
@@ -311,8 +317,10 @@ class SquareEmulator(Emulator):
                  now: datetime | None = None, square_version: str = "2025-01-23",
                  client_id: str = "sq0idp-panpan-emulator",
                  client_secret: str = "sq0csp-panpan-emulator-secret",
-                 refresh_token: str = "EQAA-panpan-emulator-refresh") -> None:
+                 refresh_token: str = "EQAA-panpan-emulator-refresh",
+                 scopes: tuple[str, ...] = READ_SCOPES) -> None:
         super().__init__(token=token, now=now)
+        self.scopes = scopes
         self.data = data
         self._order_cache: dict[str, tuple[Any, bytes]] = {}
         self.square_version = square_version
@@ -497,6 +505,7 @@ class SquareEmulator(Emulator):
             "/v2/catalog/search": ("POST", self._search_catalog),
             "/v2/inventory/counts/batch-retrieve": ("POST", self._inventory_counts),
             "/oauth2/token": ("POST", self._obtain_token),
+            "/oauth2/token/status": ("POST", self._token_status),
         }
         path = request.path.rstrip("/") or "/"
         if path.startswith("/v2/locations/") and path.count("/") == 3:
@@ -573,6 +582,26 @@ class SquareEmulator(Emulator):
             "refresh_token_expires_at": (_ms(self.now) + timedelta(days=90)).strftime(
                 "%Y-%m-%dT%H:%M:%SZ"),
         })
+
+    def issue_access_token(self, expires_at: datetime) -> str:
+        """An OAuth access token as ObtainToken would have issued it, expiring at `expires_at`
+        on the emulator clock (a test's token that is already, or soon, expired)."""
+        access = "EAAA" + secrets.token_urlsafe(45)
+        with self._state:
+            self._access_tokens[access] = _ms(expires_at.astimezone(UTC))
+        return access
+
+    def _token_status(self, request: Request) -> Response:
+        """RetrieveTokenStatus: the token's scopes, and its expiry for an OAuth token (a
+        personal access token has none)."""
+        token = self._bearer(request) or ""
+        with self._state:
+            expires = self._access_tokens.get(token)
+        answer: dict[str, Any] = {"scopes": list(self.scopes), "client_id": self.client_id,
+                                  "merchant_id": self.merchant_id}
+        if expires is not None:
+            answer["expires_at"] = expires.strftime("%Y-%m-%dT%H:%M:%SZ")
+        return Response(200, answer)
 
     # --- locations ------------------------------------------------------------------------
 
