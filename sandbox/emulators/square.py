@@ -51,6 +51,10 @@ touch(resource, record_id, at) resources (edits take effect once now >= at):
   "orders"     Square order id or PanPan receipt_no
   "customers"  Square customer id or PanPan customer_id
   "catalog"    item id, variation id or sku (alias "items"); the item and its variation move
+  "variations" the same ids: the variation alone moves (its version and updated_at; the
+               item's stay, as when only a variation is edited); so does
+               set_location_threshold(sku, shop_id, threshold, at), which gives the variation
+               a location override with its own inventory_alert_threshold
   "inventory"  "<shop_id or location id>/<sku or variation id>": a recount, same quantity
 """
 
@@ -330,6 +334,7 @@ class SquareEmulator(Emulator):
         self.merchant_id = "ML" + _opaque("merchant", "panpan", 11)
         self._state = threading.Lock()
         self._access_tokens: dict[str, datetime] = {}  # OAuth access token -> expires_at
+        self._thresholds: dict[tuple[str, str], tuple[datetime, int]] = {}  # (sku, shop)
         self._touches: dict[tuple[str, str], list[datetime]] = {}
         # Customer edits reach SearchCustomers' index later than ListCustomers: edit -> when.
         self._indexed: dict[tuple[str, str, datetime], datetime] = {}
@@ -405,10 +410,10 @@ class SquareEmulator(Emulator):
             cid = self.customer_ids.get(record_id, record_id)
             if cid in self._customers:
                 return "customers", cid
-        elif resource in ("catalog", "items"):
+        elif resource in ("catalog", "items", "variations"):
             sku = record_id if record_id in self.products else self._sku_of.get(record_id)
             if sku:
-                return "catalog", sku
+                return ("variation" if resource == "variations" else "catalog"), sku
         elif resource in ("inventory", "inventory_counts"):
             where, _, what = record_id.partition("/")
             shop = where if where in self.locations else self._shop_of.get(where)
@@ -417,7 +422,7 @@ class SquareEmulator(Emulator):
                 return "inventory", f"{shop}/{sku}"
         else:
             raise ValueError(f"unknown resource {resource!r}; one of orders, customers, "
-                             "catalog, inventory")
+                             "catalog, variations, inventory")
         raise KeyError(f"no {resource} record {record_id!r}")
 
     def _edits(self, kind: str, key: str, search: bool = False) -> list[datetime]:
@@ -1042,7 +1047,30 @@ class SquareEmulator(Emulator):
     # --- catalog --------------------------------------------------------------------------
 
     def _catalog_time(self, sku: str) -> datetime:
+        """When the item was last edited (an edit of the item moves its variation too)."""
         return max([self.catalog_created, *self._edits("catalog", sku)])
+
+    def _variation_time(self, sku: str) -> datetime:
+        """When the variation was last edited: with its item, or on its own."""
+        return max([self._catalog_time(sku), *self._edits("variation", sku)])
+
+    def set_location_threshold(self, sku: str, shop_id: str, threshold: int,
+                               at: datetime) -> None:
+        """Give a variation its own stock alert threshold at one location (a location
+        override), at `at`: an edit of the variation alone, which does not move its item."""
+        if sku not in self.products or shop_id not in self.locations:
+            raise KeyError(f"no variation {sku!r} or location {shop_id!r}")
+        with self._state:
+            self._thresholds[(sku, shop_id)] = (_ms(at.astimezone(UTC)), threshold)
+        self.touch("variations", sku, at)
+
+    def _overrides(self, sku: str) -> list[dict[str, Any]]:
+        with self._state:
+            known = sorted((shop, value) for (item, shop), (at, value) in
+                           self._thresholds.items() if item == sku and at <= self.now)
+        return [{"location_id": self.locations[shop], "track_inventory": True,
+                 "inventory_alert_type": "LOW_QUANTITY", "inventory_alert_threshold": value}
+                for shop, value in known]
 
     @staticmethod
     def _stamp(moment: datetime) -> dict[str, Any]:
@@ -1053,7 +1081,7 @@ class SquareEmulator(Emulator):
     def _variation(self, product: Product, moment: datetime) -> dict[str, Any]:
         return {
             "type": "ITEM_VARIATION", "id": self.variation_ids[product.sku],
-            **self._stamp(moment), "created_at": rfc3339(self.catalog_created),
+            **self._stamp(moment),
             "item_variation_data": {
                 "item_id": self.item_ids[product.sku], "name": "Regular",
                 "sku": product.sku, "ordinal": 0, "pricing_type": "FIXED_PRICING",
@@ -1061,6 +1089,8 @@ class SquareEmulator(Emulator):
                 "inventory_alert_type": "LOW_QUANTITY",
                 "inventory_alert_threshold": product.reorder_point,
                 "sellable": True, "stockable": True,
+                **({"location_overrides": overrides}
+                   if (overrides := self._overrides(product.sku)) else {}),
             },
         }
 
@@ -1068,18 +1098,17 @@ class SquareEmulator(Emulator):
         category = self.category_ids[product.category]
         return {
             "type": "ITEM", "id": self.item_ids[product.sku], **self._stamp(moment),
-            "created_at": rfc3339(self.catalog_created),
             "item_data": {
                 "name": product.name, "category_id": category,
                 "categories": [{"id": category, "ordinal": 0}], "product_type": "REGULAR",
-                "variations": [self._variation(product, moment)],
+                "variations": [self._variation(product,
+                                               self._variation_time(product.sku))],
             },
         }
 
     def _category(self, name: str) -> dict[str, Any]:
         return {"type": "CATEGORY", "id": self.category_ids[name],
                 **self._stamp(self.catalog_created),
-                "created_at": rfc3339(self.catalog_created),
                 "category_data": {"name": name}}
 
     def _search_catalog(self, request: Request) -> Response:
@@ -1120,9 +1149,11 @@ class SquareEmulator(Emulator):
                 rows.append(((_us(moment), rank["ITEM"], self.item_ids[product.sku]),
                              self._item(product, moment)))
             if "ITEM_VARIATION" in wanted:
-                rows.append(((_us(moment), rank["ITEM_VARIATION"],
+                changed = self._variation_time(product.sku)
+                latest = max(latest, changed)
+                rows.append(((_us(changed), rank["ITEM_VARIATION"],
                               self.variation_ids[product.sku]),
-                             self._variation(product, moment)))
+                             self._variation(product, changed)))
         if begin is not None:
             rows = [row for row in rows if row[0][0] > _us(begin)]
         rows.sort(key=lambda row: row[0])
