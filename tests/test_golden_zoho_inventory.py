@@ -1,6 +1,7 @@
 """Golden test of the Zoho Inventory connector: the products, shops and stock counts of
-tests/golden_data.py served by the Zoho emulator, extracted and built by `goalpost run`, give
-the golden catalog and the latest on-hand levels per shop.
+tests/golden_data.py served by the Zoho emulator (an organisation on Locations, as the current
+API has them: GET /locations, item stock in locations[] as decimal strings), extracted and
+built by `goalpost run`, give the golden catalog and the latest on-hand levels per shop.
 
 Besides the golden products, Zoho holds one marked inactive (a discontinued cake): it stays a
 product, without a reorder point."""
@@ -73,3 +74,20 @@ def test_zoho_catalog_shops_and_stock_are_the_golden_ones(zoho_client: ZohoInven
     # Zoho gives current levels only: they are as of the day they were read.
     assert {r[3] for r in levels} <= {first_day, last_day}
     assert len(levels) == len(on_hand)
+
+
+def test_an_eu_organisation_is_read_on_the_host_its_token_names(api_source, conn) -> None:
+    """An organisation in Zoho's EU data centre: the source says `data_center: eu` and gives no
+    API host. The API host is the one the token answer names (api_domain); the .eu hosts the
+    data centre implies are only where Goalpost starts (here they are unreachable, as every
+    host but the emulator's is)."""
+    emulator = ZohoInventoryEmulator(golden_data.golden_data(), now=golden_data.NOW, **SECRETS)
+    with emulator:
+        api_source("gold", "stock", "zoho_inventory", None, SECRETS, data_center="eu",
+                   organization_id=emulator.organization_id, accounts_url=emulator.url)
+        run = run_client("gold")
+    assert run.status == "succeeded", [(s.name, s.error) for s in run.steps]
+    on_hand = {(r[0], r[1]): r[2] for r in conn.execute("""
+        SELECT n.name, i.product_id, i.on_hand FROM gold_staging.inventory_levels AS i
+        JOIN gold_staging.locations AS n ON n.location_id = i.location_id""")}
+    assert on_hand == golden_data.ON_HAND

@@ -412,11 +412,19 @@ def prefetched(pages: Iterator[Fetched], depth: int = PREFETCH_PAGES) -> Iterato
 
 
 def partitions(conn: psycopg.Connection, stream: Stream, slug: str, source: str,
-               settings: dict[str, Any]) -> list[dict[str, Any]]:
-    """The stream's partitions: [{"key", "value", "values"}], one "*" when it has none."""
+               settings: dict[str, Any], read_up_to: list[str] | None = None
+               ) -> list[dict[str, Any]]:
+    """The stream's partitions: [{"key", "value", "values"}], one "*" when it has none.
+
+    With `changed_only`, the parent records loaded after `read_up_to` ([loaded_at, value]),
+    in load order, each with its "mark" for the stream's state.
+    """
     spec = stream.partitions
     if spec is None:
         return [{"key": "*", "value": None, "values": None}]
+    if spec.changed_only:
+        return _changed_parents(conn, spec.field, raw_identifier(slug, source, spec.from_stream),
+                                read_up_to)
     if spec.values is not None:
         values = render(spec.values, {"config": settings})
         values = values if isinstance(values, list) else [values]
@@ -429,6 +437,34 @@ def partitions(conn: psycopg.Connection, stream: Stream, slug: str, source: str,
     chunks = [values[i:i + spec.chunk] for i in range(0, len(values), spec.chunk)]
     return [{"key": ",".join(map(str, chunk)), "value": chunk[0], "values": chunk}
             for chunk in chunks]
+
+
+def _changed_parents(conn: psycopg.Connection, field_name: str, table: sql.Composable,
+                     read_up_to: list[str] | None) -> list[dict[str, Any]]:
+    since, after = (read_up_to or ["-infinity", ""])
+    rows = conn.execute(sql.SQL(
+        "SELECT data #>> {f}, _loaded_at FROM {t} WHERE NOT _deleted AND data #>> {f} IS NOT "
+        "NULL AND (_loaded_at > %(since)s::timestamptz OR (_loaded_at = %(since)s::timestamptz "
+        "AND data #>> {f} > %(after)s)) ORDER BY _loaded_at, 1").format(
+        f=sql.Literal(_json_path(field_name)), t=table), {"since": since, "after": after})
+    return [{"key": value, "value": value, "values": [value],
+             "mark": [loaded_at.isoformat(), value]} for value, loaded_at in rows]
+
+
+BUDGET_STATE = "_calls"  # the extract_state row holding a source's API calls of the day
+
+
+def _load_budget(conn: psycopg.Connection, client: ApiClient, slug: str, source: str) -> None:
+    if client.manifest.budget is not None and client.calls_today is None:
+        _, state = load_state(conn, slug, source, BUDGET_STATE)
+        client.use_budget(str(state.get("day", "")), int(state.get("calls", 0)))
+
+
+def _save_budget(conn: psycopg.Connection, client: ApiClient, slug: str, source: str,
+                 run_id: int) -> None:
+    if client.manifest.budget is not None:
+        save_state(conn, slug, source, BUDGET_STATE, {},
+                   {"day": client.budget_day, "calls": client.calls_today or 0}, run_id)
 
 
 def run_stream(
@@ -458,7 +494,11 @@ def run_stream(
     cursors, state = load_state(conn, slug, source, name)
     if full_refresh:
         cursors = {}
-    reconcile = incremental is None or full_refresh
+        state = {k: v for k, v in state.items() if k != "parents_read"}
+    changed_only = stream.partitions is not None and stream.partitions.changed_only
+    # A stream read for changed parents only never sees the others: nothing to reconcile.
+    reconcile = (incremental is None or full_refresh) and not changed_only
+    _load_budget(conn, client, slug, source)
     seen_table = f"goalpost_seen_{name}" if reconcile else None
     if seen_table is not None:
         conn.execute(sql.SQL("CREATE TEMP TABLE IF NOT EXISTS {} (k text PRIMARY KEY)").format(
@@ -472,7 +512,31 @@ def run_stream(
     retries_before = client.retries
     started = time.monotonic()
 
-    for partition in partitions(conn, stream, slug, source, settings):
+    try:
+        _read_partitions(conn, client, stream, partitions(
+            conn, stream, slug, source, settings, state.get("parents_read")),
+            cursors, state, known, first_run, loader, result, settings=settings, slug=slug,
+            source=source, name=name, run_id=run_id, sync_start=sync_start, prefetch=prefetch,
+            say=say, started=started)
+    finally:
+        _save_budget(conn, client, slug, source, run_id)
+
+    if reconcile:
+        result.deleted = _reconcile(conn, loader, seen_table, result, force)
+    result.cursor = cursors
+    result.retries = client.retries - retries_before
+    return result
+
+
+def _read_partitions(conn: psycopg.Connection, client: ApiClient, stream: Stream,
+                     parts: list[dict[str, Any]], cursors: dict[str, Any],
+                     state: dict[str, Any], known: set[str], first_run: bool,
+                     loader: PageLoader, result: StreamResult, *, settings: dict[str, Any],
+                     slug: str, source: str, name: str, run_id: int, sync_start: datetime,
+                     prefetch: int, say: Progress, started: float) -> None:
+    """Every partition's pages into raw, each page with the stream's state in one transaction."""
+    incremental = stream.incremental
+    for partition in parts:
         key = partition["key"]
         start: datetime | float | None = None
         if incremental is not None:
@@ -502,8 +566,11 @@ def run_stream(
                 if incremental is not None and best is not None and (
                         incremental.sorted or fetched.last):
                     cursors[key] = best
-                save_state(conn, slug, source, name, cursors,
-                           dict(state, fields=sorted(known)), run_id)
+                if fetched.last and "mark" in partition:
+                    state["parents_read"] = partition["mark"]
+                state["fields"] = sorted(known)
+                save_state(conn, slug, source, name, cursors, state, run_id)
+                _save_budget(conn, client, slug, source, run_id)
             result.pages += 1
             result.records += len(fetched.records)
             result.inserted += inserted
@@ -512,12 +579,6 @@ def run_stream(
                 rate = result.records / max(time.monotonic() - started, 1e-6)
                 say(f"{name}: {result.records:,} records, {result.pages} pages "
                     f"({rate:,.0f}/s)")
-
-    if reconcile:
-        result.deleted = _reconcile(conn, loader, seen_table, result, force)
-    result.cursor = cursors
-    result.retries = client.retries - retries_before
-    return result
 
 
 def _max_cursor(best: Any, records: list[Any], incremental: Incremental | None) -> Any:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import random
 import socket
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -38,6 +39,10 @@ class ExtractError(GoalpostError):
         super().__init__(Redactor.redact(message), hint=Redactor.redact(hint) if hint else None)
 
 
+class BudgetSpent(ExtractError):
+    """The day's API allowance is used up: the run stops before the vendor refuses it."""
+
+
 class RestartChain(Exception):  # noqa: N818 - a signal, not an error
     """The API refused a page token (expired cursor): start the query again."""
 
@@ -60,13 +65,19 @@ class ApiClient:
 
     def __init__(self, manifest: Manifest, settings: dict[str, Any], *, slug: str, source: str,
                  sleep: Callable[[float], None] = time.sleep,
-                 transport: httpx.BaseTransport | None = None) -> None:
+                 transport: httpx.BaseTransport | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.manifest = manifest
         self.settings = settings
         self.slug, self.source = slug, source
-        self.sleep = sleep
+        self.sleep, self.clock = sleep, clock
         self.retries = 0
         self.waited = 0.0
+        self.calls = 0  # API requests sent (token requests aside)
+        self._sent: deque[float] = deque()  # clock of the last minute's requests
+        self.day_budget = _day_budget(manifest, settings)
+        self.budget_day = datetime.now(UTC).date().isoformat()
+        self.calls_today: int | None = None  # set from the stored count before the first call
         try:
             base = settings.get("base_url") or render(manifest.base_url, {"config": settings})
         except TemplateError as exc:
@@ -178,6 +189,7 @@ class ApiClient:
             send_headers = dict(headers or {})
             send_params = dict(params or {})
             auth = self._auth(send_headers, send_params)
+            self._spend()
             try:
                 response = self.http.request(method, url, params=send_params or None,
                                              json=json_body, headers=send_headers, auth=auth)
@@ -217,6 +229,48 @@ class ApiClient:
                     hint="check the token in the environment variable named in the source's "
                          "config; `goalpost source test` tries them without loading")
             raise ExtractError(f"{self.source}: {method} {_path(url)} failed: {message}")
+
+    def use_budget(self, day: str, used: int) -> None:
+        """Start counting the day's calls from what earlier runs of this source spent."""
+        if self.calls_today is None:
+            self.budget_day = datetime.now(UTC).date().isoformat()
+            self.calls_today = used if day == self.budget_day else 0
+
+    def budget_left(self) -> int | None:
+        """Calls the day's allowance still allows (None: the vendor sets no daily cap)."""
+        if self.day_budget is None:
+            return None
+        return max(self.day_budget - (self.calls_today or 0), 0)
+
+    def _spend(self) -> None:
+        """Pace to the per-minute allowance; refuse a call the day's allowance lacks."""
+        budget = self.manifest.budget
+        if budget is None:
+            return
+        today = datetime.now(UTC).date().isoformat()
+        if today != self.budget_day:
+            self.budget_day, self.calls_today = today, 0
+        if self.day_budget is not None and (self.calls_today or 0) >= self.day_budget:
+            raise BudgetSpent(
+                f"{self.source}: the day's API budget of {self.day_budget:,} calls is spent "
+                f"({self.calls_today:,} calls today, UTC); the run stops here rather than be "
+                "refused by the vendor, and the next run goes on from what is loaded",
+                hint="raise the source's daily_budget if the organisation's plan allows more "
+                     "calls, or run again tomorrow")
+        if budget.per_minute:
+            moment = self.clock()
+            while self._sent and self._sent[0] <= moment - 60.0:
+                self._sent.popleft()
+            if len(self._sent) >= budget.per_minute:
+                wait = self._sent[0] + 60.0 - moment
+                self.waited += wait
+                self.sleep(wait)
+                moment = self.clock()
+                while self._sent and self._sent[0] <= moment - 60.0:
+                    self._sent.popleft()
+            self._sent.append(moment)
+        self.calls += 1
+        self.calls_today = (self.calls_today or 0) + 1
 
     def _classify(self, response: httpx.Response, content: bytes, body: Any,
                   rules: list[ErrorRule]) -> tuple[str, str]:
@@ -272,6 +326,17 @@ class ApiClient:
         if free < retry.budget_min_free:
             self.waited += retry.budget_wait_seconds
             self.sleep(retry.budget_wait_seconds)
+
+
+def _day_budget(manifest: Manifest, settings: dict[str, Any]) -> int | None:
+    if manifest.budget is None or manifest.budget.per_day is None:
+        return None
+    value = render(manifest.budget.per_day, {"config": settings})
+    try:
+        return int(value) if value is not None else None
+    except (TypeError, ValueError):
+        raise ExtractError(f"the daily API budget must be a number of calls, not {value!r}",
+                           hint="fix daily_budget in the source's config") from None
 
 
 def _expiry(body: dict[str, Any], at_path: str, in_path: str) -> datetime | None:

@@ -52,6 +52,9 @@ class Setting(_Strict):
     required: bool = False
     secret: bool = False
     default: Any = None
+    # The values allowed, each with the defaults it gives other settings (a data centre and
+    # its hosts): a setting the source does not give takes the chosen value's.
+    choices: dict[str, dict[str, Any]] | None = None
 
 
 class Auth(_Strict):
@@ -119,6 +122,13 @@ class Retry(_Strict):
     budget_wait_seconds: float = 1.0
 
 
+class Budget(_Strict):
+    """A vendor's call allowance: paced per minute; a run stops before the day's is spent."""
+
+    per_minute: int | None = None
+    per_day: str | None = None  # a template giving the calls allowed per day (a setting)
+
+
 class ErrorRule(_Strict):
     """What to do with a response that matches: checked in order before the defaults."""
 
@@ -179,6 +189,9 @@ class Partitions(_Strict):
     from_stream: str | None = None  # another stream of the source, loaded first
     field: str = "id"  # the parent record's field
     chunk: int = 1  # partition.values holds up to this many values at once
+    # Only the parent records loaded (new or changed) since this stream last read them, in
+    # load order, with a cursor in the stream's state: a run stopped midway goes on from there.
+    changed_only: bool = False
 
     @model_validator(mode="after")
     def _one_source(self) -> Partitions:
@@ -206,6 +219,7 @@ class Stream(_Strict):
     errors: list[ErrorRule] = Field(default_factory=list)
     description: str = ""
     entity: str | None = None  # the canonical entity its staging model feeds, if any
+    default: bool = True  # read unless the source lists its streams (false: only if listed)
 
 
 class Manifest(_Strict):
@@ -217,6 +231,7 @@ class Manifest(_Strict):
     auth: Auth = Field(default_factory=Auth)
     headers: dict[str, str] = Field(default_factory=dict)
     retry: Retry = Field(default_factory=Retry)
+    budget: Budget | None = None
     errors: list[ErrorRule] = Field(default_factory=list)
     streams: dict[str, Stream]
 

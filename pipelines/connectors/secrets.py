@@ -57,6 +57,9 @@ def settings_problems(manifest: Manifest, settings: dict[str, Any]) -> list[str]
     problems = []
     for name, spec in manifest.settings.items():
         value = settings.get(name)
+        if spec.choices is not None and value is not None and value not in spec.choices:
+            problems.append(f"config.{name} is {value!r}; connector {manifest.name} knows "
+                            f"{', '.join(map(str, spec.choices))}")
         if value is None and spec.required and spec.default is None:
             problems.append(f"config.{name} is required by connector {manifest.name} "
                             f"({spec.description})")
@@ -124,6 +127,11 @@ def resolve_settings(manifest: Manifest, settings: dict[str, Any], *, slug: str,
         if spec.secret and isinstance(value, str):
             Redactor.add(value)
         resolved[name] = value
+    for name, spec in manifest.settings.items():
+        chosen = (spec.choices or {}).get(resolved.get(name))
+        for implied, value in (chosen or {}).items():
+            if settings.get(implied) is None:
+                resolved[implied] = value
     for name in GENERIC_SETTINGS:
         if name in settings:
             resolved[name] = settings[name]

@@ -72,7 +72,10 @@ from __future__ import annotations
 import hashlib
 import re
 import threading
+import time
 from bisect import bisect_right
+from collections import deque
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs
@@ -115,8 +118,17 @@ class ZohoInventoryEmulator(Emulator):
                  now: datetime | None = None, organization_id: str = "10234695",
                  client_id: str = "1000.EMULATORCLIENT", client_secret: str = "emulator-secret",
                  refresh_token: str = "1000.emulator.refresh",
-                 time_zone: str = "Europe/Paris") -> None:
+                 time_zone: str = "Europe/Paris", stock_by: str = "locations",
+                 per_minute_limit: int | None = None, daily_limit: int | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         super().__init__(token=token, now=now)
+        if stock_by not in ("locations", "warehouses"):
+            raise ValueError("stock_by is locations (the current API) or warehouses (legacy)")
+        self.stock_by = stock_by
+        self.per_minute_limit, self.daily_limit, self.clock = per_minute_limit, daily_limit, clock
+        self.api_calls = 0  # calls to the Inventory API (not the accounts server)
+        self._minute: deque[float] = deque()
+        self._daily: dict[str, int] = {}  # organisation-local date -> calls
         self.data = data
         self.organization_id = organization_id
         self.client_id = client_id
@@ -245,10 +257,13 @@ class ZohoInventoryEmulator(Emulator):
                 return _error(405, 37, "The HTTP method GET is not allowed for the requested "
                                        "resource")
             return self._token(request)
+        refused = self._count_call()
+        if refused is not None:
+            return refused
         if not path.startswith(PREFIX + "/"):
             return _error(404, 5, "Invalid URL Passed")
         resource = path.removeprefix(PREFIX + "/")
-        known = resource in ("organizations", "items", "settings/warehouses") or \
+        known = resource in ("organizations", "items", "settings/warehouses", "locations") or \
             re.fullmatch(r"(items|organizations)/[^/]+", resource) is not None
         if not known:
             return _error(404, 5, "Invalid URL Passed")
@@ -272,11 +287,45 @@ class ZohoInventoryEmulator(Emulator):
             return _error(403, 6041, "This user is not associated with the "
                                      f"CompanyID/CompanyName:{org}.")
         if resource == "settings/warehouses":
+            if self.stock_by == "locations":
+                return _error(400, 2, "Warehouses are replaced by Locations in this "
+                                      "organization: use the Locations API")
             return self._ok("warehouses", [self._warehouse(wid, shop)
                                            for wid, shop in self.warehouses.items()])
+        if resource == "locations":
+            if self.stock_by == "warehouses":
+                return _error(400, 2, "Locations are not enabled for this organization")
+            return self._ok("locations", [self._location(wid, shop)
+                                          for wid, shop in self.warehouses.items()])
         if resource == "items":
             return self._list_items(request)
         return self._get_item(resource.removeprefix("items/"))
+
+    def _count_call(self) -> Response | None:
+        """Count an API call against the per-minute and daily limits; the refusal if over."""
+        with self._lock:
+            self.api_calls += 1
+            moment = self.clock()
+            while self._minute and self._minute[0] <= moment - 60.0:
+                self._minute.popleft()
+            day = self.now.astimezone(self.zone).date().isoformat()
+            if self.daily_limit is not None and self._daily.get(day, 0) >= self.daily_limit:
+                return _error(429, 45, "API call limit for the day exceeded for this "
+                                       "organization")
+            if self.per_minute_limit is not None and len(self._minute) >= \
+                    self.per_minute_limit:
+                return _error(429, 44, "Too many requests within a minute for this "
+                                       "organization")
+            self._minute.append(moment)
+            self._daily[day] = self._daily.get(day, 0) + 1
+        return None
+
+    def _location(self, location_id: str, shop: Shop) -> dict[str, Any]:
+        return {"location_id": location_id, "location_name": shop.name, "type": "general",
+                "email": "", "phone": "", "parent_location_id": "",
+                "address": {"attention": "", "street_address1": "", "street_address2": "",
+                            "city": shop.city, "state": "", "state_code": "",
+                            "country": "France"}}
 
     def _organization(self) -> dict[str, Any]:
         return {"organization_id": self.organization_id, "name": "PanPan",
@@ -292,13 +341,24 @@ class ZohoInventoryEmulator(Emulator):
         levels = self.stock()
         item = self._item(item_id, levels)
         sku = self.items[item_id].sku
-        item["warehouses"] = [
-            {"warehouse_id": wid, "warehouse_name": shop.name, "status": "active",
-             "is_primary": wid == next(iter(self.warehouses)),
-             "warehouse_stock_on_hand": levels.get((shop.shop_id, sku), 0),
-             "warehouse_available_stock": levels.get((shop.shop_id, sku), 0),
-             "warehouse_actual_available_stock": levels.get((shop.shop_id, sku), 0)}
-            for wid, shop in self.warehouses.items()]
+        primary = next(iter(self.warehouses))
+        if self.stock_by == "locations":
+            # Location stock is a decimal string (the items reference's `locations` schema).
+            item["locations"] = [
+                {"location_id": wid, "location_name": shop.name, "status": "active",
+                 "is_primary": wid == primary,
+                 "location_stock_on_hand": str(levels.get((shop.shop_id, sku), 0)),
+                 "location_available_stock": str(levels.get((shop.shop_id, sku), 0)),
+                 "location_actual_available_stock": str(levels.get((shop.shop_id, sku), 0))}
+                for wid, shop in self.warehouses.items()]
+        else:
+            item["warehouses"] = [
+                {"warehouse_id": wid, "warehouse_name": shop.name, "status": "active",
+                 "is_primary": wid == primary,
+                 "warehouse_stock_on_hand": levels.get((shop.shop_id, sku), 0),
+                 "warehouse_available_stock": levels.get((shop.shop_id, sku), 0),
+                 "warehouse_actual_available_stock": levels.get((shop.shop_id, sku), 0)}
+                for wid, shop in self.warehouses.items()]
         return self._ok("item", item)
 
     def _list_items(self, request: Request) -> Response:
@@ -317,8 +377,16 @@ class ZohoInventoryEmulator(Emulator):
         applied = request.param("filter_by", "Status.All")
         if applied not in FILTERS:
             return _invalid("filter_by")
+        since = request.param("last_modified_time")
+        after: datetime | None = None
+        if since is not None:
+            try:
+                after = datetime.strptime(since, "%Y-%m-%dT%H:%M:%S%z")
+            except ValueError:
+                return _invalid("last_modified_time")
         levels = self.stock()
-        items = [self._item(item_id, levels) for item_id in self.items]
+        items = [self._item(item_id, levels) for item_id in self.items
+                 if after is None or self._modified(item_id) > after]
         if applied != "Status.All":
             wanted = applied.removeprefix("Status.").lower()
             items = [i for i in items if i["status"] == wanted]
