@@ -35,7 +35,13 @@ from goalpost.pipelines.connectors.http import (
     RestartChain,
     SplitWindow,
 )
-from goalpost.pipelines.connectors.manifest import Incremental, Manifest, Stream, duration_seconds
+from goalpost.pipelines.connectors.manifest import (
+    Check,
+    Incremental,
+    Manifest,
+    Stream,
+    duration_seconds,
+)
 from goalpost.pipelines.connectors.templating import TemplateError, get_path, render, set_path
 from goalpost.pipelines.raw import ensure_raw_table, raw_identifier
 
@@ -207,6 +213,7 @@ class PageFetcher:
     def __init__(self, client: ApiClient, stream: Stream, context: dict[str, Any]) -> None:
         self.client, self.stream, self.context = client, stream, context
         self.restarts = 0
+        self.warnings: list[str] = []  # said by `warn` error rules, once each
         wanted = (context.get("config") or {}).get("page_size")
         size = stream.paginator.size
         # A source may ask for smaller pages than the manifest's, never larger ones.
@@ -313,6 +320,12 @@ class PageFetcher:
             if stream.record_path:
                 records = [get_path(item, stream.record_path) for item in records]
             self._check_total(page, token is None and next_url is None)
+            if page.warning and page.warning not in self.warnings:
+                self.warnings.append(page.warning)
+            if stream.nested and self._page_nested(records, path, headers):
+                # The records grew: the page is stored as they now are (the connections that
+                # are paged this way carry amounts as strings, so no digit is lost).
+                page.content = orjson.dumps(page.body)
             yield page, records
             kind = paginator.type
             if kind == "none":
@@ -346,6 +359,29 @@ class PageFetcher:
                     return
                 offset += 1
 
+
+    def _page_nested(self, records: list[Any], path: str, headers: dict) -> bool:
+        """Ask for the rest of each record's nested connections that have more pages."""
+        grown = False
+        for spec in self.stream.nested:
+            for record in records:
+                connection = get_path(record, spec.path)
+                if not isinstance(connection, dict):
+                    continue
+                while (connection.get("pageInfo") or {}).get("hasNextPage"):
+                    body = {"query": spec.query, "variables": {
+                        "id": get_path(record, spec.id_field),
+                        "after": connection["pageInfo"].get("endCursor")}}
+                    page = self.client.request(self.stream.request.method, path, json_body=body,
+                                               headers=headers, rules=self.stream.errors)
+                    more = get_path(page.body, spec.records)
+                    if not isinstance(more, dict) or not isinstance(more.get("nodes"), list):
+                        raise ExtractError(f"{path}: the page of {spec.path} asked for has no "
+                                           f"{spec.records}.nodes")
+                    connection["nodes"] = [*connection.get("nodes", []), *more["nodes"]]
+                    connection["pageInfo"] = more.get("pageInfo") or {}
+                    grown = True
+        return grown
 
     def _check_total(self, page: Page, first: bool) -> None:
         """Split the window before paging past a search's result ceiling."""
@@ -451,6 +487,35 @@ def _changed_parents(conn: psycopg.Connection, field_name: str, table: sql.Compo
              "mark": [loaded_at.isoformat(), value]} for value, loaded_at in rows]
 
 
+def run_check(client: ApiClient, check: Check) -> list[str]:
+    """The messages of a check's expectations that the account does not meet."""
+    request = check.request
+    context = {"config": client.settings}
+    page = client.request(request.method, render(request.path, context),
+                          params=render(request.params, context),
+                          json_body=render(request.json_body, context),
+                          headers=render(request.headers, context))
+    items = get_path(page.body, check.values)
+    if not isinstance(items, list):
+        return [f"{check.name}: the answer has no list at {check.values}, so it cannot be "
+                "checked"]
+    found = {get_path(item, check.field) if check.field else item for item in items}
+    return [expect.message for expect in check.expect if expect.value not in found]
+
+
+def account_warnings(client: ApiClient, stream: str) -> list[str]:
+    """What the manifest's checks found missing that concerns this stream (each check is
+    asked once per client)."""
+    out: list[str] = []
+    for check in client.manifest.checks:
+        if stream not in check.streams:
+            continue
+        if check.name not in client.check_results:
+            client.check_results[check.name] = run_check(client, check)
+        out.extend(client.check_results[check.name])
+    return out
+
+
 BUDGET_STATE = "_calls"  # the extract_state row holding a source's API calls of the day
 
 
@@ -512,6 +577,7 @@ def run_stream(
     retries_before = client.retries
     started = time.monotonic()
 
+    result.warnings.extend(account_warnings(client, name))
     try:
         _read_partitions(conn, client, stream, partitions(
             conn, stream, slug, source, settings, state.get("parents_read")),
@@ -554,6 +620,7 @@ def _read_partitions(conn: psycopg.Connection, client: ApiClient, stream: Stream
         pages = fetcher.pages(start, sync_start)
         for fetched in prefetched(pages, prefetch) if prefetch else pages:
             check_deadline()
+            result.warnings.extend(w for w in fetcher.warnings if w not in result.warnings)
             best = _max_cursor(best, fetched.records, incremental)
             fields = {f for record in fetched.records if isinstance(record, dict)
                       for f in record}

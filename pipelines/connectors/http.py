@@ -58,6 +58,7 @@ class Page:
     body: Any
     headers: httpx.Headers
     url: str
+    warning: str | None = None  # a `warn` error rule matched: loaded, and said in the run
 
 
 class ApiClient:
@@ -78,6 +79,7 @@ class ApiClient:
         self.day_budget = _day_budget(manifest, settings)
         self.budget_day = datetime.now(UTC).date().isoformat()
         self.calls_today: int | None = None  # set from the stored count before the first call
+        self.check_results: dict[str, list[str]] = {}  # the manifest's checks, asked once
         try:
             base = settings.get("base_url") or render(manifest.base_url, {"config": settings})
         except TemplateError as exc:
@@ -203,10 +205,10 @@ class ApiClient:
             body = _json_or_none(content)
             action, message = self._classify(response, content, body, [*rules,
                                              *self.manifest.errors])
-            if action == "ok":
+            if action in ("ok", "warn"):
                 self._respect_budget(response.headers)
                 return Page(response.status_code, content, body, response.headers,
-                            str(response.url))
+                            str(response.url), warning=message if action == "warn" else None)
             if action == "ignore":
                 return Page(response.status_code, b"null", None, response.headers,
                             str(response.url))

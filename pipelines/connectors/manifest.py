@@ -137,8 +137,8 @@ class ErrorRule(_Strict):
     equals: Any = None
     contains: str | None = None  # the body text contains this
     action: Literal["retry", "rate_limited", "refresh_token", "restart", "split_window",
-                    "ignore", "fail"]
-    message: str | None = None  # said when the action is fail
+                    "ignore", "fail", "warn"]
+    message: str | None = None  # said when the action is fail or warn (warn: load, and say)
 
 
 class Request(_Strict):
@@ -182,6 +182,33 @@ class Incremental(_Strict):
     send_end: bool = False  # the window's end is sent too (cursor.end), capped at sync start
 
 
+class Nested(_Strict):
+    """A connection inside each record (GraphQL: lineItems of an order) that has more than the
+    first page: the rest is asked for by the record's id and added to the record."""
+
+    path: str  # the connection in the record: {nodes, pageInfo {hasNextPage endCursor}}
+    query: str  # a GraphQL query taking $id and $after
+    records: str  # where the connection is in its answer, e.g. data.order.lineItems
+    id_field: str = "id"
+
+
+class Expectation(_Strict):
+    value: str  # a value the check's answer should list
+    message: str  # what it means when it does not, and what to do
+
+
+class Check(_Strict):
+    """A question asked of the account once per run and by `goalpost source test`: what access
+    or setting it lacks (a missing scope). A miss is a warning on the streams it concerns."""
+
+    name: str
+    request: Request
+    values: str  # a list in the answer
+    field: str | None = None  # each item's field to compare (the item itself when None)
+    streams: list[str] = Field(default_factory=list)
+    expect: list[Expectation]
+
+
 class Partitions(_Strict):
     """Run the stream once per partition: values from a config list or a parent stream."""
 
@@ -217,6 +244,7 @@ class Stream(_Strict):
     partitions: Partitions | None = None
     deletes: Deletes | None = None
     errors: list[ErrorRule] = Field(default_factory=list)
+    nested: list[Nested] = Field(default_factory=list)
     description: str = ""
     entity: str | None = None  # the canonical entity its staging model feeds, if any
     default: bool = True  # read unless the source lists its streams (false: only if listed)
@@ -233,6 +261,7 @@ class Manifest(_Strict):
     retry: Retry = Field(default_factory=Retry)
     budget: Budget | None = None
     errors: list[ErrorRule] = Field(default_factory=list)
+    checks: list[Check] = Field(default_factory=list)
     streams: dict[str, Stream]
 
     @model_validator(mode="after")

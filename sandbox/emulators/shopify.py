@@ -101,7 +101,7 @@ import uuid
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -124,6 +124,14 @@ from .shopify_schema import admin_schema, operation_of, requested_cost
 
 CURRENCY = "EUR"
 MAX_PAGE = 250
+# The access scopes of an app that reads orders, customers, products, locations and stock,
+# with read_all_orders (without it only the last 60 days of orders are visible: Order object
+# reference, shopify.dev/docs/api/admin-graphql/latest/objects/Order).
+SCOPES = ("read_orders", "read_all_orders", "read_customers", "read_products",
+          "read_locations", "read_inventory")
+ORDERS_WITHOUT_ALL = timedelta(days=60)
+ACCESS_DENIED = ("This app is not approved to access the Customer object. See "
+                 "https://partners.shopify.com/apps/customer_data for more details.")
 DOCS = "https://shopify.dev/api/usage/rate-limits"
 _PATH = re.compile(r"^/admin/api/(\d{4}-(?:01|04|07|10)|unstable)/graphql\.json$")
 BAD_TOKEN = "[API] Invalid API key or access token (unrecognized login or wrong password)"
@@ -140,7 +148,7 @@ SORT_KEYS = {
 SEARCH_FIELDS = {
     "orders": {"updated_at", "created_at", "processed_at", "id", "status"},
     "customers": {"updated_at", "created_at", "id"},
-    "products": {"updated_at", "created_at", "id"},
+    "products": {"updated_at", "created_at", "id", "status"},
     "inventoryItems": {"updated_at", "created_at", "id", "sku"},
     "locations": {"id"},
     "levels": {"updated_at", "created_at", "id"},
@@ -240,8 +248,17 @@ class ShopifyEmulator(Emulator):
                  now: datetime | None = None, shop: str = "panpan",
                  throttle_status: int = 200, max_query_cost: int | None = 1000,
                  bucket_size: float = 2000.0, restore_rate: float = 100.0,
-                 enforce_bucket: bool = False) -> None:
+                 enforce_bucket: bool = False, scopes: tuple[str, ...] = SCOPES,
+                 protected_customer_data: bool = True) -> None:
         super().__init__(token=token, now=now)
+        self.scopes = scopes
+        self.protected_customer_data = protected_customer_data
+        # Order edits and order-level discounts: receipt -> ...; locations deactivated;
+        # product statuses other than ACTIVE.
+        self._order_discounts: dict[str, tuple[Decimal, datetime]] = {}
+        self._removed: dict[tuple[str, int], tuple[int, datetime]] = {}
+        self._deactivated: dict[str, datetime] = {}
+        self._statuses: dict[str, tuple[str, datetime]] = {}
         if throttle_status not in (200, 429):
             raise ValueError("throttle_status is 200 or 429")
         self.data, self.shop = data, shop
@@ -299,6 +316,65 @@ class ShopifyEmulator(Emulator):
                 at.astimezone(UTC).replace(microsecond=0))
             self._version += 1
 
+    def discount_order(self, receipt_no: str, amount: Decimal, at: datetime) -> None:
+        """An order-level discount of `amount` on the whole order (a code or a manual
+        discount on the cart), allocated across its lines by their value after line
+        discounts, as Shopify allocates it; an edit of the order at `at`."""
+        self.touch("orders", receipt_no, at)
+        with self._work:
+            self._order_discounts[receipt_no] = (Decimal(amount), at)
+
+    def remove_units(self, receipt_no: str, line_no: int, quantity: int, at: datetime) -> None:
+        """An order edit that takes `quantity` units off a line: the line keeps its
+        `quantity`, its `currentQuantity` drops, as Shopify shows an edited order."""
+        self.touch("orders", receipt_no, at)
+        with self._work:
+            self._removed[(receipt_no, line_no)] = (quantity, at)
+
+    def deactivate_location(self, shop_id: str, at: datetime) -> None:
+        """Deactivate a location at `at`: `locations` then leaves it out unless
+        includeInactive is true."""
+        if shop_id not in self._locations:
+            raise KeyError(f"no location {shop_id!r}")
+        with self._work:
+            self._deactivated[shop_id] = at
+            self._version += 1
+
+    def set_product_status(self, sku: str, status: str, at: datetime) -> None:
+        """Set a product's status (ACTIVE, ARCHIVED or DRAFT) at `at`, an edit of it:
+        `products` lists only ACTIVE ones unless the query's status term says otherwise."""
+        if status not in ("ACTIVE", "ARCHIVED", "DRAFT"):
+            raise ValueError(f"unknown product status {status!r}")
+        self.touch("products", sku, at)
+        with self._work:
+            self._statuses[sku] = (status, at)
+
+    def _order_discount(self, order: Order) -> dict[int, Decimal]:
+        """The order-level discount allocated to each line by its value after line
+        discounts, to the cent, the last line taking the rounding."""
+        discount = self._order_discounts.get(order.receipt_no)
+        if discount is None or discount[1] > self.now:
+            return {}
+        amount, _ = discount
+        base = sum((line.line_total for line in order.lines), Decimal("0"))
+        shares: dict[int, Decimal] = {}
+        for line in order.lines[:-1]:
+            shares[line.line_no] = (amount * line.line_total / base).quantize(Decimal("0.01"))
+        shares[order.lines[-1].line_no] = amount - sum(shares.values(), Decimal("0"))
+        return shares
+
+    def _removed_units(self, receipt_no: str, line_no: int) -> int:
+        removed = self._removed.get((receipt_no, line_no))
+        return removed[0] if removed is not None and removed[1] <= self.now else 0
+
+    def _status(self, sku: str) -> str:
+        status = self._statuses.get(sku)
+        return status[0] if status is not None and status[1] <= self.now else "ACTIVE"
+
+    def _inactive_since(self, shop_id: str) -> datetime | None:
+        at = self._deactivated.get(shop_id)
+        return at if at is not None and at <= self.now else None
+
     def _edited(self, resource: str, record_id: str, base: datetime) -> datetime:
         edits = [t for t in self._touches.get((resource, record_id), ()) if t <= self.now]
         return max([base, *edits])
@@ -329,10 +405,13 @@ class ShopifyEmulator(Emulator):
     def _rows(self, resource: str) -> list[_Row]:
         now = self.now
         if resource == "orders":
+            # Without read_all_orders an app sees the last 60 days of orders only.
+            oldest = None if "read_all_orders" in self.scopes else now - ORDERS_WITHOUT_ALL
             return [_Row(rec.id, rec.order.sold_at, self._order_updated(rec),
                          rec.order.receipt_no, _bind(self._order_node, rec),
                          {"processed_at": rec.order.sold_at})
-                    for rec in self._orders if rec.order.sold_at <= now]
+                    for rec in self._orders if rec.order.sold_at <= now
+                    and (oldest is None or rec.order.sold_at >= oldest)]
         if resource == "customers":
             return [_Row(n, c.signed_up, self._edited("customers", c.customer_id, c.signed_up),
                          f"{c.last_name} {c.first_name}", _bind(self._customer_node, c.customer_id))
@@ -340,10 +419,11 @@ class ShopifyEmulator(Emulator):
         if resource in ("products", "inventoryItems"):
             node = self._product_node if resource == "products" else self._item_node
             return [_Row(n, self.epoch, self._edited("products", p.sku, self.epoch), p.name,
-                         _bind(node, p.sku), {"sku": p.sku})
+                         _bind(node, p.sku), {"sku": p.sku, "status": self._status(p.sku)})
                     for n, p in self._products.values()]
         if resource == "locations":
-            return [_Row(n, self.epoch, self.epoch, s.name, _bind(self._location_node, s.shop_id))
+            return [_Row(n, self.epoch, self.epoch, s.name, _bind(self._location_node, s.shop_id),
+                         {"active": self._inactive_since(s.shop_id) is None})
                     for n, s in self._locations.values()]
         raise KeyError(resource)
 
@@ -374,8 +454,10 @@ class ShopifyEmulator(Emulator):
 
     def _location_node(self, shop_id: str) -> dict[str, Any]:
         number, shop = self._locations[shop_id]
+        inactive = self._inactive_since(shop_id)
         return {"id": gid("Location", number), "legacyResourceId": str(number),
-                "name": shop.name, "isActive": True,
+                "name": shop.name, "isActive": inactive is None,
+                "deactivatedAt": timestamp(inactive) if inactive else None,
                 "address": {"address1": None, "city": shop.city, "zip": None,
                             "country": "France", "countryCode": "FR"},
                 "inventoryLevels": lambda args, path: self._connection(
@@ -384,7 +466,7 @@ class ShopifyEmulator(Emulator):
     def _customer_node(self, customer_id: str) -> dict[str, Any]:
         number, c = self._customers[customer_id]
         email, phone = c.email or None, _e164(c.phone)
-        return {"id": gid("Customer", number), "legacyResourceId": str(number),
+        node = {"id": gid("Customer", number), "legacyResourceId": str(number),
                 "firstName": c.first_name or None, "lastName": c.last_name or None,
                 "displayName": f"{c.first_name} {c.last_name}".strip(), "email": email,
                 "phone": phone, "state": "DISABLED",
@@ -393,6 +475,12 @@ class ShopifyEmulator(Emulator):
                 "updatedAt": timestamp(self._edited("customers", customer_id, c.signed_up)),
                 "defaultEmailAddress": {"emailAddress": email} if email else None,
                 "defaultPhoneNumber": {"phoneNumber": phone} if phone else None}
+        if not self.protected_customer_data:
+            # An app not approved for protected customer data gets 200, these fields null
+            # and an error per field (Shopify's protected customer data requirements).
+            for name in PROTECTED_FIELDS:
+                node[name] = _denied
+        return node
 
     def _product_node(self, sku: str) -> dict[str, Any]:
         number, p = self._products[sku]
@@ -400,7 +488,8 @@ class ShopifyEmulator(Emulator):
         variant = _bind(self._variant_node, sku)
         return {"id": gid("Product", number), "legacyResourceId": str(number),
                 "title": p.name, "handle": _handle(p.name), "productType": p.category,
-                "vendor": "PanPan", "status": "ACTIVE", "createdAt": timestamp(self.epoch),
+                "vendor": "PanPan", "status": self._status(sku),
+                "createdAt": timestamp(self.epoch),
                 "updatedAt": updated,
                 "variants": lambda args, path: self._connection(
                     [_Row(number, self.epoch, self.epoch, sku, variant)], "ID", args, path)}
@@ -464,18 +553,29 @@ class ShopifyEmulator(Emulator):
                 if line is not None:
                     returned[line.line_no] = returned.get(line.line_no, 0) - int(ret_line.quantity)
 
+        order_discount = self._order_discount(order)
+
         def line_node(line: Any) -> dict[str, Any]:
             sku = line.sku
             known = sku in self._products
+            removed = self._removed_units(order.receipt_no, line.line_no)
+            allocations = []
+            if line.discount:
+                allocations.append(_allocation(line.discount, "LINE_ITEM", "EXPLICIT", "ONE"))
+            if order_discount.get(line.line_no):
+                allocations.append(_allocation(order_discount[line.line_no], "LINE_ITEM",
+                                               "ALL", "ACROSS"))
             return {"id": gid("LineItem", line_ids[line.line_no]), "sku": sku or None,
                     "name": line.name, "title": line.name, "variantTitle": None,
                     "vendor": "PanPan", "quantity": int(line.quantity),
                     "currentQuantity": 0 if cancelled else
-                    int(line.quantity) - returned.get(line.line_no, 0),
+                    int(line.quantity) - returned.get(line.line_no, 0) - removed,
                     "originalUnitPriceSet": money_bag(line.unit_price),
                     "originalTotalSet": money_bag(line.unit_price * line.quantity),
+                    # Line-level discounts only: an order-level one is in discountAllocations.
                     "discountedTotalSet": money_bag(line.line_total),
                     "totalDiscountSet": money_bag(line.discount),
+                    "discountAllocations": allocations,
                     "product": (lambda a, p: self._product_node(sku)) if known else None,
                     "variant": (lambda a, p: self._variant_node(sku)) if known else None}
 
@@ -501,7 +601,13 @@ class ShopifyEmulator(Emulator):
         status = "PAID" if not refunds else \
             ("REFUNDED" if refunded >= total else "PARTIALLY_REFUNDED")
         # Called off before payment: the authorization is voided, nothing remains to pay.
-        current = Decimal("0") if cancelled else total - refunded
+        cart_discount = sum(order_discount.values(), Decimal("0"))
+        edited_off = sum((line.line_total / line.quantity
+                          * self._removed_units(order.receipt_no, line.line_no)
+                          for line in order.lines if line.quantity), Decimal("0"))
+        total -= cart_discount
+        current = Decimal("0") if cancelled else (total - refunded - edited_off).quantize(
+            Decimal("0.01"))
         if cancelled:
             status = "VOIDED"
         location = (lambda a, p: self._location_node(order.shop_id)) \
@@ -523,7 +629,8 @@ class ShopifyEmulator(Emulator):
             "sourceName": "web" if order.channel == "livraison" else "pos",
             "totalPriceSet": money_bag(total), "subtotalPriceSet": money_bag(total),
             "totalDiscountsSet": money_bag(sum((x.discount for x in order.lines),
-                                               Decimal("0"))),
+                                               Decimal("0")) + cart_discount),
+            "cartDiscountAmountSet": money_bag(cart_discount) if cart_discount else None,
             "totalRefundedSet": money_bag(refunded),
             "currentTotalPriceSet": money_bag(current),
             "currentSubtotalPriceSet": money_bag(current),
@@ -544,6 +651,14 @@ class ShopifyEmulator(Emulator):
                     raise _fail(f"sortKey {sort} of {enum} is not one the emulator serves "
                                 f"({', '.join(allowed)})")
                 keys, rows = self._sorted(resource, sort)
+                if resource == "products" and "status:" not in (args.get("query") or ""):
+                    # `products` lists ACTIVE products unless the query names statuses (the
+                    # query argument's `status` filter defaults to ACTIVE).
+                    args = dict(args, query=" AND ".join(
+                        filter(None, [args.get("query"), "status:ACTIVE"])))
+                if resource == "locations" and not args.get("includeInactive"):
+                    kept = [i for i, row in enumerate(rows) if row.search["active"]]
+                    keys, rows = [keys[i] for i in kept], [rows[i] for i in kept]
                 return self._connection(rows, sort, args, path, keys=keys, resource=resource)
             return resolve
 
@@ -557,7 +672,11 @@ class ShopifyEmulator(Emulator):
                 return row.build() if row else None
             return resolve
 
-        return {"shop": {"id": gid("Shop", 1), "name": "PanPan", "currencyCode": CURRENCY,
+        installation = {"id": "gid://shopify/AppInstallation/1",
+                        "accessScopes": [{"handle": h, "description": h.replace("_", " ")}
+                                         for h in self.scopes]}
+        return {"currentAppInstallation": installation,
+                "shop": {"id": gid("Shop", 1), "name": "PanPan", "currencyCode": CURRENCY,
                          "ianaTimezone": "Europe/Paris", "taxesIncluded": True,
                          "myshopifyDomain": f"{self.shop}.myshopify.com"},
                 **{name: connection(name) for name in ("orders", "customers", "products",
@@ -829,6 +948,24 @@ def _bind(function: Callable[..., Any], *args: Any) -> Callable[[], Any]:
     return lambda: function(*args)
 
 
+PROTECTED_FIELDS = ("firstName", "lastName", "email", "phone", "defaultEmailAddress",
+                    "defaultPhoneNumber")
+
+
+def _denied(args: dict[str, Any], path: list) -> Any:
+    raise GraphQLError(ACCESS_DENIED, extensions={"code": "ACCESS_DENIED"})
+
+
+def _allocation(amount: Decimal, target: str, selection: str, method: str) -> dict[str, Any]:
+    """A DiscountAllocation with its (manual) DiscountApplication."""
+    return {"allocatedAmountSet": money_bag(amount),
+            "discountApplication": {"__typename": "ManualDiscountApplication",
+                                    "targetType": target, "targetSelection": selection,
+                                    "allocationMethod": method, "index": 0,
+                                    "title": "Remise", "description": None,
+                                    "value": {"__typename": "MoneyV2", **money(amount)}}}
+
+
 def _read_body(body: Any) -> tuple[DocumentNode, OperationDefinitionNode, dict[str, Any]]:
     """The parsed query of a request body, its operation and variables."""
     if not isinstance(body, dict) or not isinstance(body.get("query"), str):
@@ -922,8 +1059,11 @@ def _term(name: str, op: str,
     compare = {"": lambda a, b: a == b, ">": lambda a, b: a > b, ">=": lambda a, b: a >= b,
                "<": lambda a, b: a < b, "<=": lambda a, b: a <= b}[op]
     if name == "status":
+        wanted = {part.strip().upper() for part in value.split(",")}
         everything = value.lower() in ("any", "closed")
-        return (lambda row: everything), None
+        # A product's status is one of a list; an order's any/closed matches every order.
+        return (lambda row: row.search["status"] in wanted if "status" in row.search
+                else everything), None
     if name == "sku":
         return (lambda row: compare(row.search.get("sku"), value)), None
     if name == "id":
