@@ -42,9 +42,19 @@ def strict(schema: Any) -> Any:
         return [strict(item) for item in schema]
     if not isinstance(schema, dict):
         return schema
-    out = {key: strict(value) for key, value in schema.items()}
-    if isinstance(out.get("properties"), dict) and "additionalProperties" not in out:
-        out["additionalProperties"] = False
+    out = dict(schema)
+    if isinstance(out.get("properties"), dict):
+        out["properties"] = {name: strict(sub) for name, sub in out["properties"].items()}
+        out.setdefault("additionalProperties", False)
+    for key in ("items", "additionalProperties", "not"):
+        if isinstance(out.get(key), dict):
+            out[key] = strict(out[key])
+    for key in ("anyOf", "oneOf", "allOf", "prefixItems"):
+        if isinstance(out.get(key), list):
+            out[key] = [strict(sub) for sub in out[key]]
+    for key in ("schemas", "$defs"):  # collections of named schemas (OpenAPI components)
+        if isinstance(out.get(key), dict):
+            out[key] = {name: strict(sub) for name, sub in out[key].items()}
     return out
 
 
@@ -57,8 +67,14 @@ def _from_openapi_30(schema: Any) -> Any:
     if "$ref" in schema:
         ref = {"$ref": schema["$ref"]}
         return {"anyOf": [ref, {"type": "null"}]} if schema.get("nullable") else ref
-    out = {key: _from_openapi_30(value) for key, value in schema.items()
+    out = {key: value for key, value in schema.items()
            if key not in ("nullable", "example", "x-release-status", "readOnly")}
+    if isinstance(out.get("properties"), dict):
+        out["properties"] = {name: _from_openapi_30(sub)
+                             for name, sub in out["properties"].items()}
+    for key in ("items", "additionalProperties"):
+        if isinstance(out.get(key), dict):
+            out[key] = _from_openapi_30(out[key])
     if schema.get("nullable"):
         return {"anyOf": [out, {"type": "null"}]}
     return out
@@ -71,7 +87,9 @@ def square_spec() -> dict[str, Any]:
 
 @cache
 def _square_components() -> dict[str, Any]:
-    return strict(_from_openapi_30(square_spec()["components"]))
+    schemas = square_spec()["components"]["schemas"]
+    return {"schemas": {name: strict(_from_openapi_30(schema))
+                        for name, schema in schemas.items()}}
 
 
 def square_validator(ref: str) -> Draft202012Validator:
