@@ -126,6 +126,17 @@ class ApiClient:
             headers[auth.scheme_header] = f"{auth.scheme} {self._access_token}".strip()
         return None
 
+    def read_token_status(self) -> None:
+        """Ask the vendor when the access token in use expires (auth.status_url)."""
+        auth = self.manifest.auth
+        if auth.status_url is None:
+            return
+        page = self.request("POST", render(auth.status_url, {"config": self.settings}),
+                            json_body={})
+        if isinstance(page.body, dict):
+            self.token_expires_at = _expiry(page.body, auth.expires_at_path,
+                                            auth.expires_in_path)
+
     def can_refresh(self) -> bool:
         """Whether the source has what an OAuth refresh needs."""
         auth = self.manifest.auth

@@ -83,6 +83,9 @@ class Auth(_Strict):
     expires_in_path: str = "expires_in"  # ... or its lifetime in seconds
     # oauth2_refresh: where the token answer names the API host to use (Zoho's api_domain)
     api_domain_path: str | None = None
+    # oauth2_refresh: an endpoint telling an access token's expiry (Square's token status,
+    # POST), for `source test` to say when a token that cannot be renewed stops working
+    status_url: str | None = None
 
     @model_validator(mode="after")
     def _complete(self) -> Auth:

@@ -120,11 +120,13 @@ class ZohoInventoryEmulator(Emulator):
                  refresh_token: str = "1000.emulator.refresh",
                  time_zone: str = "Europe/Paris", stock_by: str = "locations",
                  per_minute_limit: int | None = None, daily_limit: int | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 api_domain: str | None = None) -> None:
         super().__init__(token=token, now=now)
         if stock_by not in ("locations", "warehouses"):
             raise ValueError("stock_by is locations (the current API) or warehouses (legacy)")
         self.stock_by = stock_by
+        self.api_domain = api_domain  # what the token answer names (default: this server)
         self.per_minute_limit, self.daily_limit, self.clock = per_minute_limit, daily_limit, clock
         self.api_calls = 0  # calls to the Inventory API (not the accounts server)
         self._minute: deque[float] = deque()
@@ -245,7 +247,8 @@ class ZohoInventoryEmulator(Emulator):
             digest = hashlib.sha256(f"{self.token}:{serial}".encode()).hexdigest()
             access = f"1000.{digest[:32]}.{digest[32:64]}"
             self._issued[access] = self.now + timedelta(seconds=TOKEN_TTL)
-        return Response(200, dumps({"access_token": access, "api_domain": self.url,
+        return Response(200, dumps({"access_token": access,
+                                    "api_domain": self.api_domain or self.url,
                                     "token_type": "Bearer", "expires_in": TOKEN_TTL}))
 
     # --- routing --------------------------------------------------------------------------
