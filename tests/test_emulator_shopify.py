@@ -1,4 +1,5 @@
-"""The Shopify GraphQL Admin emulator against the real API's contract (connectors.md section 2)."""
+"""The Shopify GraphQL Admin emulator against Shopify's Admin API reference
+(shopify.dev/docs/api/admin-graphql: pagination, search syntax, rate limits and costs)."""
 
 from __future__ import annotations
 

@@ -1,8 +1,9 @@
 """The harness every vendor API emulator runs on (served by goalpost.sandbox.http_server).
 
 An emulator stands in for a vendor's API in tests, benchmarks and the demo. It is held to the
-real API's contract as described in ../shared/docs/connectors.md (auth, pagination, incremental
-filters, rate limits, error shapes) and serves the PanPan demo data.
+vendor's published API reference (each emulator's docstring names its pages: auth, pagination,
+incremental filters, rate limits, error shapes), checked by the contract tests against the
+vendor's specification (tests/test_contract_*.py), and serves the PanPan demo data.
 
 Subclasses implement `route(request) -> Response` and the vendor's own error shapes; the
 harness adds what every test needs:

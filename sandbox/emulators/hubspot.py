@@ -1,6 +1,8 @@
 """HubSpot CRM v3 emulator: contacts, companies and deals over the PanPan demo data.
 
-What it serves (connectors.md section 6 and the checklist row):
+What it serves follows HubSpot's CRM v3 reference (developers.hubspot.com/docs/api/crm: the
+objects and search guides, usage-details for rate limits, error-handling) and its OpenAPI
+documents (HubSpot/HubSpot-public-api-spec-collection, PublicApiSpecs/CRM/*/Rollouts/424/v3):
 
 - contacts = PanPan customers (they exist from `signed_up`); companies = the PanPan shops
   (present from their opening day, which is long past); deals = the PanPan delivery orders

@@ -1,6 +1,7 @@
 """Lightspeed Retail X-Series (formerly Vend) API 2.0 emulator over the PanPan demo data.
 
-What it serves (connectors.md section 3a and the checklist row):
+What it serves follows the X-Series API reference (x-series-api.lightspeedhq.com/docs:
+pagination, rate_limiting, authorization; /reference for the 2.0 collections' records):
 
 - outlets = the PanPan shops, registers = one per outlet, products = the PanPan catalog,
   customers = the PanPan customers, sales = the PanPan receipts, inventory = one record per

@@ -86,6 +86,14 @@ Other errors: 401 `{"errors":"[API] Invalid API key or access token (unrecognize
 wrong password)"}`; 5xx `{"errors":[{"message":"Internal error. Looks like something went
 wrong on our end.…","extensions":{"code":"INTERNAL_SERVER_ERROR","requestId":…}}]}`; a body
 without a query: 400 `{"errors":{"query":"Required parameter missing or invalid"}}`.
+Accounts that are not the simple case: `scopes` (currentAppInstallation.accessScopes; without
+read_all_orders only orders of the last 60 days exist, as the Order reference says),
+`protected_customer_data=False` (names, emails and phones null with an ACCESS_DENIED error
+each, HTTP 200, the rest of the answer intact), `discount_order` (an order-level discount in
+each line's discountAllocations, not in discountedTotalSet), `remove_units` (an order edit:
+`quantity` stays, `currentQuantity` drops), `deactivate_location` (left out of `locations`
+without includeInactive) and `set_product_status` (`products` lists ACTIVE ones unless the
+query's status term names others).
 Not emulated: mutations (bulk operations), introspection, the 25,000-object pagination cap.
 """
 

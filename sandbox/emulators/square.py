@@ -1,7 +1,11 @@
 """Square (POS) emulator: the PanPan shops as Square locations, sales as Orders, loyalty
 customers as Customers, products as catalog ITEMs and stock counts as InventoryCounts.
 
-Contract (../shared/docs/connectors.md section 1 and the emulator checklist):
+Contract: Square's API reference (developer.squareup.com/reference/square: Locations,
+Orders SearchOrders, Customers SearchCustomers, Catalog SearchCatalogObjects, Inventory
+BatchRetrieveInventoryCounts, OAuth ObtainToken and RetrieveTokenStatus; build-basics for
+versioning, pagination and errors) and its OpenAPI document (square/connect-api-specification
+api.json, Release 2025-08-20), which tests/test_contract_square.py holds every answer to:
 
 - Auth: `Authorization: Bearer <token>`; the constructor's `token` is a personal access token
   (never expires). `POST /oauth2/token` (grant_type=refresh_token) issues OAuth access tokens

@@ -1,8 +1,13 @@
-"""Zoho Inventory v1 emulator: items and warehouses over the PanPan demo data.
+"""Zoho Inventory v1 emulator: items, locations (or legacy warehouses) over the PanPan data.
 
-What it serves (connectors.md section 9, the Zoho CRM notes of section 8 and the checklist):
+What it serves follows Zoho's Inventory API reference (zoho.com/inventory/api/v1: introduction
+for data centres, organization_id, errors and rate limits; items, locations and
+organizations, as Zoho's OpenAPI documents mirrored in api-evangelist/zoho-inventory have
+them) and Zoho accounts' OAuth pages (zoho.com/accounts/protocol/oauth):
 
-- warehouses = the PanPan shops (the first one is primary); items = the PanPan products, with
+- locations (or, for an organisation not yet on Locations, `stock_by="warehouses"`, the
+  legacy warehouses) = the PanPan shops (the first one is primary); items = the PanPan
+  products, with
   `rate` (selling price) and `purchase_rate` (unit cost) as JSON numbers written from the
   Decimal's exact text (1.20 stays `1.20`), `reorder_level` and `stock_on_hand`, the sum over
   the warehouses of each one's latest stock count at `now` (0 before its first count).
@@ -28,18 +33,27 @@ every path but `/organizations` needs `organization_id`; the token endpoint need
   Status.Active, Status.Inactive). Ties are broken by item_id, so pages are stable. Answer
   `{code:0, message:"success", items:[...], page_context:{page, per_page, has_more_page,
   report_name, applied_filter, sort_column, sort_order}}`; a page past the end is empty with
-  has_more_page false. There is no modified-since filter: Zoho documents none, so a connector
-  does a full refresh (or sorts by last_modified_time descending and stops early).
-- `GET /items/{item_id}`: `{code:0, message:"success", item:{..., warehouses:[{warehouse_id,
-  warehouse_name, status, is_primary, warehouse_stock_on_hand, warehouse_available_stock,
-  warehouse_actual_available_stock}]}}`; an unknown id gives 404 code 1002.
+  has_more_page false. `last_modified_time` (yyyy-MM-ddTHH:mm:ssZ, e.g.
+  2025-01-12T08:06:00+0100) keeps the items modified after it (the list's documented filter).
+- `GET /items/{item_id}`: `{code:0, message:"success", item:{..., locations:[{location_id,
+  location_name, status, is_primary, location_stock_on_hand, location_available_stock,
+  location_actual_available_stock}]}}` with the quantities as decimal strings, as the items
+  reference's `locations` schema has them; on a warehouses organisation `warehouses:
+  [{warehouse_id, warehouse_name, ..., warehouse_stock_on_hand: a number}]` instead. An
+  unknown id gives 404 code 1002.
+- `GET /locations`: `{code:0, message:"success", locations:[{location_id, location_name, type,
+  address{...}, ...}]}` (List all locations), not paginated; on a warehouses organisation
+  400 code 2 (Locations not enabled [U: wording]).
 - `GET /settings/warehouses`: `{code:0, message:"success", warehouses:[...]}`, not paginated
-  (settings lists are not). `/inventory/v1/warehouses` is not served (404 code 5): the doc
-  and Airbyte's manifest name `settings/warehouses`.
+  (settings lists are not), on a warehouses organisation; on a Locations one 400 code 2 [U].
+  `/inventory/v1/warehouses` is not served (404 code 5): the doc and Airbyte's manifest name
+  `settings/warehouses`.
 - `POST /oauth/v2/token` (the accounts server, here on the same host): grant_type=
   refresh_token with client_id, client_secret and refresh_token, read from the query string
   (Zoho's documented style), a form body or a JSON body. Answer `{access_token, api_domain,
-  token_type:"Bearer", expires_in:3600}`; Zoho does not rotate refresh tokens, so none is
+  token_type:"Bearer", expires_in:3600}` (api_domain: this server, or `api_domain` when
+  given, as an EU organisation's answer names https://www.zohoapis.eu); Zoho does not
+  rotate refresh tokens, so none is
   returned. Issued access tokens expire `expires_in` seconds later on the emulator clock; the
   constructor's `token` never expires. Failures follow Zoho accounts: HTTP 200 [U] with
   `{"error": "invalid_client" | "invalid_code" | "unsupported_grant_type"}`.
@@ -57,6 +71,9 @@ Errors (Zoho's `{code, message}` envelope; the codes are [U] where the doc is si
   ignores them.
 - unknown path: 404 code 5 "Invalid URL Passed"; wrong method: 405 code 37.
 - rate limit: 429 code 45 "API call limit exceeded", Retry-After only when one is given.
+  With `per_minute_limit` (Zoho: 100 requests a minute per organisation, on `clock`) a call
+  past it gets 429 code 44; with `daily_limit` (the plan's daily cap, on the emulator clock's
+  organisation-local day) 429 code 45 [U: the codes]. `api_calls` counts the API calls.
 - server error: the status asked for with code 1000 "Internal error".
 - expired cursor: Zoho pages have no cursor to expire, so the `expired_cursor` fault answers
   what Zoho says of a page it cannot serve: 400 code 2 "Invalid value passed for page".
