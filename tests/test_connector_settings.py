@@ -24,8 +24,8 @@ ZOHO = {"organization_id": "1", "client_id": "env:ZS", "client_secret": "env:ZS"
 
 @pytest.fixture
 def zoho_env(monkeypatch):
-    monkeypatch.setenv("ZS", "secret")
-    monkeypatch.setenv("ZR", "refresh")
+    monkeypatch.setenv("ZS", "zoho-settings-secret-41c7")
+    monkeypatch.setenv("ZR", "zoho-settings-refresh-9e2d")
 
 
 @pytest.mark.parametrize("center", sorted(ZOHO_HOSTS))

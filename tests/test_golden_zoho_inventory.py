@@ -8,9 +8,11 @@ product, without a reorder point."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 import golden_data
+import orjson
 import psycopg
 import pytest
 from golden_data import D
@@ -91,3 +93,31 @@ def test_an_eu_organisation_is_read_on_the_host_its_token_names(api_source, conn
         SELECT n.name, i.product_id, i.on_hand FROM gold_staging.inventory_levels AS i
         JOIN gold_staging.locations AS n ON n.location_id = i.location_id""")}
     assert on_hand == golden_data.ON_HAND
+
+
+def test_an_item_detail_without_stock_arrays_stops_the_build(zoho_client, conn) -> None:
+    """Should an inventory item's detail come without locations[] and warehouses[] (Zoho
+    changing its answer, or an organisation the connector does not know), inventory must not
+    read as empty: staging gives the item a row without location and quantity, and the
+    blocking not_null audit fails the build of what depends on it, naming the model."""
+    assert run_client("gold").status == "succeeded"
+    answer = zoho_client._get_item
+
+    def without_stock(item_id: str):  # Zoho's detail, its stock array left out
+        response = answer(item_id)
+        body = orjson.loads(response.body)
+        body["item"].pop("locations", None)
+        return replace(response, body=orjson.dumps(body))
+
+    zoho_client._get_item = without_stock
+    zoho_client.touch("items", "PAI-001", golden_data.NOW - timedelta(minutes=5))
+    run = run_client("gold")  # PAI-001 changed: its detail is read again, without stock
+    transform = next(s for s in run.steps if s.kind == "transform")
+    assert run.status == "failed" and transform.status == "failed"
+    assert "stg_zoho_inventory__inventory_levels: 'not_null' audit error: 1 row failed" in \
+        transform.error
+    assert "gold_staging.inventory_levels" in transform.error  # kept as it was, not emptied
+    kept = conn.execute("SELECT location_name, on_hand FROM gold_marts.inventory_status "
+                        "WHERE product_id = 'PAI-001' ORDER BY 1").fetchall()
+    assert kept == sorted((shop, n) for (shop, sku), n in golden_data.ON_HAND.items()
+                          if sku == "PAI-001")
