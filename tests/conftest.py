@@ -144,15 +144,17 @@ def api_source(project: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
     secret settings go through environment variables, as in production."""
     import orjson
 
-    def write(slug: str, source: str, connector: str, url: str, secrets: dict[str, str],
-              **settings: object) -> None:
-        config: dict[str, object] = {"base_url": url, **settings}
+    def write(slug: str, source: str, connector: str, url: str | None, secrets: dict[str, str],
+              streams: list[str] | None = None, **settings: object) -> None:
+        config: dict[str, object] = {"base_url": url, **settings} if url else dict(settings)
         for name, value in secrets.items():
             variable = f"TEST_{slug}_{source}_{name}".upper()
             monkeypatch.setenv(variable, value)
             config[name] = f"env:{variable}"
-        document = {"name": slug.title(), "timezone": "Europe/Paris",
-                    "sources": [{"name": source, "connector": connector, "config": config}]}
+        entry: dict[str, object] = {"name": source, "connector": connector, "config": config}
+        if streams:
+            entry["streams"] = streams
+        document = {"name": slug.title(), "timezone": "Europe/Paris", "sources": [entry]}
         # JSON is YAML: no need for a YAML writer here.
         (project / "clients" / f"{slug}.yaml").write_bytes(orjson.dumps(document))
 

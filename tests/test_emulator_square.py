@@ -1,4 +1,5 @@
-"""The Square emulator against its contract (connectors.md section 1), with plain httpx.
+"""The Square emulator against Square's API reference (developer.squareup.com/reference/square),
+with plain httpx.
 
 Data: generate_panpan(end=2025-01-31, days=20, scale=0.05, seed=3): 450 orders, 83 customers,
 42 products in 6 categories, 123 (shop, sku) stock series. Seed 3 has no returns, so the

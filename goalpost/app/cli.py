@@ -989,7 +989,9 @@ def source_list(slug: str, as_json: bool) -> None:
 @click.argument("name", required=False)
 @JSON
 def source_test(slug: str, name: str | None, as_json: bool) -> None:
-    """Read each stream's files and check dialect and mapping, writing nothing.
+    """Read each stream's files and check dialect and mapping, writing nothing; for a REST
+    source, read a page of each stream and say what the account lacks (scopes, data centre,
+    API budget, a token that will expire).
 
     Exit 1 when a stream has a problem.
     """
@@ -1001,9 +1003,14 @@ def source_test(slug: str, name: str | None, as_json: bool) -> None:
     else:
         for check in checks:
             mark = click.style("ok  ", fg="green") if check.ok else click.style("FAIL", fg="red")
-            click.echo(f"{mark} {check.source}.{check.stream}: {len(check.files)} file(s), "
-                       f"{check.sample_rows} sample rows read, {check.sample_rejected} rejected")
-            if check.dialect:
+            if check.dialect.get("format") == "api":
+                click.echo(f"{mark} {check.source}.{check.stream}: {check.sample_rows} "
+                           "records read")
+            else:
+                click.echo(f"{mark} {check.source}.{check.stream}: {len(check.files)} file(s), "
+                           f"{check.sample_rows} sample rows read, {check.sample_rejected} "
+                           "rejected")
+            if check.dialect and check.dialect.get("format") != "api":
                 click.echo(f"     dialect: {check.dialect_summary()}")
             for problem in check.problems:
                 click.echo(click.style(f"     {problem}", fg="red"))

@@ -189,11 +189,27 @@ def test_streams(slug: str, client: Client, source_name: str | None) -> list[Str
     checks = []
     for source in sources:
         if isinstance(source, ApiSource):
-            from goalpost.pipelines.connectors.operations import test_api_source
 
-            checks.extend(test_api_source(slug, source))
+            checks.extend(_test_api(slug, source))
             continue
         for stream in source.streams:
             checks.append(probe_stream(source.name, stream, project_root(),
                                        country=client.country))
     return checks
+
+
+def _test_api(slug: str, source: ApiSource) -> list[StreamCheck]:
+    """A REST source's check, with the calls it spent today when the warehouse answers (a
+    vendor with a daily API budget)."""
+    from goalpost.core.errors import WarehouseError
+    from goalpost.core.warehouse import ready
+    from goalpost.pipelines.connectors.operations import test_api_source
+
+    if source.load_manifest().budget is None:
+        return test_api_source(slug, source)
+    try:
+        conn = ready()
+    except WarehouseError:
+        return test_api_source(slug, source)
+    with conn:
+        return test_api_source(slug, source, conn)

@@ -84,6 +84,9 @@ ENTITIES: dict[str, tuple[Field, ...]] = {
         Field("location_id", "text", True),
         Field("product_id", "text", True),
         Field("on_hand", "number", True),
+        Field("reorder_point", "number",
+              description="units under which this location reorders, when the source sets "
+                          "one per location (it overrides the product's)"),
     ),
 }
 

@@ -18,7 +18,7 @@ from typing import Any
 from goalpost.core import masking
 from goalpost.core.errors import ConfigError
 from goalpost.core.paths import state_dir
-from goalpost.pipelines.connectors.manifest import Manifest
+from goalpost.pipelines.connectors.manifest import Manifest, setting_names
 
 ENV_REF = re.compile(r"^env:([A-Za-z_][A-Za-z0-9_]*)$")
 MASK = masking.MASK
@@ -48,12 +48,27 @@ def settings_problems(manifest: Manifest, settings: dict[str, Any]) -> list[str]
     problems = []
     for name, spec in manifest.settings.items():
         value = settings.get(name)
+        if spec.choices is not None and value is not None and value not in spec.choices:
+            problems.append(f"config.{name} is {value!r}; connector {manifest.name} knows "
+                            f"{', '.join(map(str, spec.choices))}")
         if value is None and spec.required and spec.default is None:
             problems.append(f"config.{name} is required by connector {manifest.name} "
                             f"({spec.description})")
         if spec.secret and value is not None and not is_env_ref(value):
             problems.append(f"config.{name} is a secret and must not be written in the file: "
                             f"write `{name}: env:SOME_VARIABLE` and set that variable")
+    auth = manifest.auth
+    if auth.type == "oauth2_refresh":
+        given = {name for name, spec in manifest.settings.items()
+                 if settings.get(name, spec.default) not in (None, "")}
+        renewable = set(auth.refresh_settings())
+        initial = set(setting_names(auth.token))
+        if not renewable <= given and not (initial and initial <= given):
+            wanted = " and ".join(sorted(renewable))
+            problems.append(
+                f"connector {manifest.name} needs {wanted} (OAuth, renewed automatically)"
+                + (f", or {' and '.join(sorted(initial))} (an access token, used until it "
+                   "expires)" if initial else ""))
     unknown = sorted(set(settings) - set(manifest.settings) - set(GENERIC_SETTINGS))
     if unknown:
         problems.append(f"unknown setting(s) {', '.join(unknown)} for connector {manifest.name}"
@@ -97,6 +112,11 @@ def resolve_settings(manifest: Manifest, settings: dict[str, Any], *, slug: str,
         if spec.secret and isinstance(value, str):
             Redactor.add(value)
         resolved[name] = value
+    for name, spec in manifest.settings.items():
+        chosen = (spec.choices or {}).get(resolved.get(name))
+        for implied, value in (chosen or {}).items():
+            if settings.get(implied) is None:
+                resolved[implied] = value
     for name in GENERIC_SETTINGS:
         if name in settings:
             resolved[name] = _from_environment(settings[name], name, slug=slug, source=source)

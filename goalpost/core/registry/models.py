@@ -158,7 +158,7 @@ class ApiSource(_Strict):
     `connector` names a shipped manifest (see `goalpost connectors`), or is `rest` with the
     manifest written inline under `manifest:` (the low-code path). `config` holds the
     manifest's settings; secrets are written `env:NAME`, never as values. `streams` picks some
-    of the manifest's streams (all by default).
+    of the manifest's streams (by default every stream not marked `default: false`).
     """
 
     name: Name
@@ -220,7 +220,7 @@ class ApiSource(_Strict):
     def stream_names(self) -> list[str]:
         """The selected streams, parents first (a partitioned stream needs its parent)."""
         spec = self.load_manifest()
-        wanted = set(self.streams or spec.streams)
+        wanted = set(self.streams or [n for n, s in spec.streams.items() if s.default])
         for name in list(wanted):
             partitions = spec.streams[name].partitions
             if partitions is not None and partitions.from_stream:

@@ -34,11 +34,10 @@ MODEL (
         NOT r._deleted AND r.data ->> 'state' = 'COMPLETED'
     ), variations AS (
       SELECT
-        c.source,
-        v.value ->> 'id' AS variation_id,
-        COALESCE(NULLIF(v.value #>> '{item_variation_data,sku}', ''), v.value ->> 'id') AS product_id
-      FROM @raw_lookup(@client, 'square', 'catalog') AS c
-      CROSS JOIN LATERAL JSONB_ARRAY_ELEMENTS(COALESCE(c.data #> '{item_data,variations}', '[]')) AS v
+        v.source,
+        v.variation_id,
+        v.product_id
+      FROM @{client}_staging.stg_square__catalog_variations AS v
     ), lines AS (
       SELECT
         o.source,
