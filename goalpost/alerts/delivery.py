@@ -31,6 +31,7 @@ from typing import Any
 import psycopg
 
 from goalpost.alerts import render
+from goalpost.alerts.i18n import ENGLISH, Language
 from goalpost.alerts.state import record_event
 from goalpost.core.errors import ConfigError
 from goalpost.core.paths import state_dir
@@ -162,8 +163,9 @@ class DeliveryReport:
 
 def deliver_pending(conn: psycopg.Connection, slug: str, client_name: str, *,
                     evaluation_id: int | None, now: datetime,
-                    sleep: Callable[[float], None] = time.sleep) -> DeliveryReport:
-    """Send every due notification of the client, one digest per recipient."""
+                    sleep: Callable[[float], None] = time.sleep,
+                    lang: Language = ENGLISH) -> DeliveryReport:
+    """Send every due notification of the client, one digest per recipient, in `lang`."""
     report = DeliveryReport()
     try:
         settings = smtp_settings()
@@ -200,7 +202,8 @@ def deliver_pending(conn: psycopg.Connection, slug: str, client_name: str, *,
                                   "items": len(ids)})
             continue
         message = render.digest(sender=sender, recipient=recipient, client_name=client_name,
-                                slug=slug, items=[payload for _, payload in rows], now=now)
+                                slug=slug, items=[payload for _, payload in rows], now=now,
+                                lang=lang)
         _send(conn, slug, evaluation_id, settings, message, recipient, ids, now, sleep, report)
     return report
 
