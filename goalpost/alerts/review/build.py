@@ -16,6 +16,8 @@ from goalpost.alerts.review import message
 from goalpost.alerts.review.figures import Figures, collect
 from goalpost.alerts.review.period import Period, kind_of, last_closed
 from goalpost.alerts.review.writing import Document, compose
+from goalpost.core.errors import NotFoundError
+from goalpost.core.identifiers import schema_name
 from goalpost.core.paths import state_dir
 from goalpost.core.registry.models import Client
 
@@ -45,6 +47,16 @@ class Review:
                     "target": headline.target},
                 "sections": [s.key for s in self.document.sections],
                 "anomalies": len(self.figures.anomalies), "goals": len(self.figures.goals)}
+
+
+def require_marts(conn: psycopg.Connection, slug: str) -> None:
+    """NotFoundError unless the client's marts are built (a review of nothing is not sent)."""
+    marts = schema_name(slug, "marts")
+    if not conn.execute("SELECT to_regclass(%s) IS NOT NULL",
+                        (f'"{marts}".kpi_daily',)).fetchone()[0]:
+        raise NotFoundError(f"client {slug} has no data built yet ({marts}.kpi_daily is "
+                            "missing)", hint=f"run `goalpost run {slug}` (or `goalpost demo` "
+                                             "for PanPan)")
 
 
 def default_period(client: Client, now: datetime) -> Period:

@@ -35,7 +35,7 @@ from goalpost.alerts.delivery import (
     write_outbox,
 )
 from goalpost.alerts.review import message
-from goalpost.alerts.review.build import Review, build, default_period
+from goalpost.alerts.review.build import Review, build, default_period, require_marts
 from goalpost.alerts.review.period import Period
 from goalpost.core.errors import ConfigError
 from goalpost.core.registry.models import Client
@@ -105,6 +105,7 @@ def send_review(conn: psycopg.Connection, slug: str, client: Client, period: Per
     to = recipients(client)
     if not to:
         return outcome
+    require_marts(conn, slug)
     try:
         settings, problem = smtp_settings(), None
     except ConfigError as exc:  # reported and retried next time, like the alert emails

@@ -17,8 +17,11 @@ sentences in the owner's language), so that a test can recompute each one from t
 - Movers are the dimension values (every dimension of kpi_daily: locations, channels, any the
   client declares) and products whose headline metric moved the most against the period
   before.
-- Anomalies, goals and stock come from the extensions' tables and the inventory marts as they
-  are now; data-quality notes from the control schema (freshness, quarantine, failed steps).
+- Anomalies are those of the period's days. Goals and stock are the extensions' and the
+  inventory marts' latest, as of their date: they are told in the review of the period that
+  date belongs to (or ended up to a week before), not in older ones.
+- Data-quality notes come from the control schema: freshness now, rows quarantined and steps
+  failed since the period began.
 """
 
 from __future__ import annotations
@@ -48,6 +51,9 @@ MOVER_SHARE_OF_TOTAL = 0.005
 MOVERS_PER_DIMENSION = 3
 ANOMALY_SEVERITIES = ("medium", "high")
 STOCK_ROWS = 10
+# Goals and stock (as of the latest data) belong to the review of a period that ended at most
+# this many days before that data.
+CURRENT_AFTER = 7
 # Where an anomaly is: the most specific level at which it was flagged.
 LEVELS = ("location", "channel", "all")
 
@@ -299,9 +305,18 @@ def collect(conn: psycopg.Connection, slug: str, client: Client, period: Period,
         figures.daily = _daily(kpi, figures)
         figures.movers = _movers(reader, figures)
     figures.anomalies = _anomalies(reader, period, registry)
-    figures.goals = _goals(reader, registry)
+    # Goals and stock are as the extensions and marts see them now: told in the review of
+    # the period they are about (up to CURRENT_AFTER days after it), not in an older one's.
+    figures.goals = [g for g in _goals(reader, registry) if _current(period, g.as_of)]
     _stock(reader, figures)
+    if not _current(period, figures.stock_as_of):
+        figures.stock, figures.stock_at_risk, figures.stock_as_of = [], 0, None
     return figures
+
+
+def _current(period: Period, day: date | None) -> bool:
+    return day is not None and period.start <= day <= period.end + timedelta(
+        days=CURRENT_AFTER)
 
 
 def _kpi(reader: _Reader, figures: Figures) -> pd.DataFrame:

@@ -149,7 +149,7 @@ def message_id(slug: str, period: str, recipient: str) -> str:
     """The same Message-ID for every try of one review to one recipient: a mail reader shows
     a resent copy (after a crash between sending and recording) as the same message."""
     token = hashlib.sha256(f"{slug}|{period}|{recipient}".encode()).hexdigest()[:20]
-    return f"<review.{slug}.{period}.{token}@goalpost.local>"
+    return f"<{token}.review.{slug}.{period}@goalpost.local>"
 
 
 def email(document: Document, *, client_name: str, slug: str, period: str, sender: str,
