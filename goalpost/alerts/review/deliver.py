@@ -24,16 +24,8 @@ from typing import Any
 import orjson
 import psycopg
 
-from goalpost.alerts.delivery import (
-    MAX_PENDING,
-    RETRY_DELAYS,
-    SmtpSettings,
-    describe_failure,
-    outbox_dir,
-    send_smtp,
-    smtp_settings,
-    write_outbox,
-)
+from goalpost.alerts import delivery
+from goalpost.alerts.delivery import MAX_PENDING, SmtpSettings
 from goalpost.alerts.review import message
 from goalpost.alerts.review.build import Review, build, default_period, require_marts
 from goalpost.alerts.review.period import Period
@@ -107,7 +99,7 @@ def send_review(conn: psycopg.Connection, slug: str, client: Client, period: Per
         return outcome
     require_marts(conn, slug)
     try:
-        settings, problem = smtp_settings(), None
+        settings, problem = delivery.smtp_settings(), None
     except ConfigError as exc:  # reported and retried next time, like the alert emails
         settings, problem = None, str(exc)
     _lock(conn, slug)
@@ -174,21 +166,21 @@ def _deliver(conn: psycopg.Connection, slug: str, period: Period, recipient: str
     where: dict[str, Any] = {}
     if settings is None:
         try:
-            where = {"channel": "outbox", "path": str(write_outbox(slug, email, now))}
+            where = {"channel": "outbox", "path": str(delivery.write_outbox(slug, email, now))}
         except OSError as exc:
             _failed(conn, slug, period, recipient,
-                    f"cannot write to the outbox {outbox_dir(slug)}: {exc}", outcome,
+                    f"cannot write to the outbox {delivery.outbox_dir(slug)}: {exc}", outcome,
                     attempts=1)
             return
         attempts = 1
     else:
         attempts, error = 0, ""
-        for delay in (*RETRY_DELAYS, None):
+        for delay in (*delivery.RETRY_DELAYS, None):
             attempts += 1
             try:
-                send_smtp(settings, email)
+                delivery.send_smtp(settings, email)
             except (OSError, smtplib.SMTPException) as exc:
-                error, retry = describe_failure(settings, exc)
+                error, retry = delivery.describe_failure(settings, exc)
                 if retry and delay is not None:
                     sleep(delay)
                     continue

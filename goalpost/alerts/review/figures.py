@@ -244,13 +244,15 @@ class Figures:
 
     def spans(self) -> dict[str, Span]:
         """The covered days of the period and, day for day, of the periods it is compared
-        with."""
+        with: those the data covers whole (a week before that starts before the client's
+        first day is not compared with, rather than compared in part)."""
         assert self.span is not None
         offset = (self.span.end - self.span.start).days
         out = {"current": self.span}
         for which, other in (("previous", self.period.previous()),
                              ("last_year", self.period.last_year())):
-            out[which] = Span(other.start, other.start + timedelta(days=offset))
+            if self.first_day is not None and other.start >= self.first_day:
+                out[which] = Span(other.start, other.start + timedelta(days=offset))
         return out
 
 
@@ -320,11 +322,12 @@ def _current(period: Period, day: date | None) -> bool:
 
 
 def _kpi(reader: _Reader, figures: Figures) -> pd.DataFrame:
-    """kpi_daily's totals over the three periods compared, as metric, date, value."""
+    """kpi_daily's totals over the period and those it is compared with: metric, date, value."""
     spans = figures.spans()
     rows = reader.rows(sql.SQL(
         "SELECT metric, date, value FROM {} WHERE dimension = 'all' AND ("
-        + " OR ".join(["date BETWEEN %s AND %s"] * 3) + ") ORDER BY metric, date").format(
+        + " OR ".join(["date BETWEEN %s AND %s"] * len(spans)) + ") ORDER BY metric, date"
+        ).format(
         reader.table("marts", "kpi_daily")),
         [d for span in spans.values() for d in (span.start, span.end)])
     frame = pd.DataFrame(rows, columns=["metric", "date", "value"])
@@ -383,8 +386,8 @@ def _metrics(kpi: pd.DataFrame, figures: Figures, registry: dict[str, Metric]
         if metric.target is not None:
             target = metric.target * days if reading == "total" else metric.target
         out.append(MetricFigures(metric, reading, values["current"][name],
-                                 values["previous"].get(name), values["last_year"].get(name),
-                                 target))
+                                 values.get("previous", {}).get(name),
+                                 values.get("last_year", {}).get(name), target))
     return out
 
 
@@ -394,6 +397,9 @@ def _splits(kpi: pd.DataFrame, figures: Figures, registry: dict[str, Metric]
     current = _window(kpi, spans["current"])
     out: dict[str, list[Split]] = {}
     for which in ("previous", "last_year"):
+        if which not in spans:
+            out[which] = []
+            continue
         baseline = _window(kpi, spans[which])
         both = pd.concat([baseline, current]).sort_index()
         found = []
@@ -425,6 +431,7 @@ def _daily(kpi: pd.DataFrame, figures: Figures) -> list[tuple[date, float | None
     if headline is None or headline.reading != "total":
         return []
     period, previous = figures.period, figures.period.previous()
+    compared = "previous" in figures.spans()
     by_day = kpi[kpi["metric"] == headline.name].set_index("date")["value"]
     out = []
     for offset in range(period.days):
@@ -432,7 +439,8 @@ def _daily(kpi: pd.DataFrame, figures: Figures) -> list[tuple[date, float | None
         before = previous.start + timedelta(days=offset)
         now_value = by_day.get(pd.Timestamp(day)) if figures.span and day <= figures.span.end \
             else None
-        then_value = by_day.get(pd.Timestamp(before)) if before <= previous.end else None
+        then_value = by_day.get(pd.Timestamp(before)) if compared and before <= previous.end \
+            else None
         out.append((day, _float(now_value), _float(then_value)))
     return out
 

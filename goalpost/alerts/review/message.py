@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import html
+import re
 import textwrap
 from dataclasses import dataclass
 from datetime import datetime
@@ -156,14 +157,14 @@ def email(document: Document, *, client_name: str, slug: str, period: str, sende
           recipient: str, drawn: list[Chart], now: datetime) -> EmailMessage:
     """One recipient's email of the review."""
     message = EmailMessage()
-    message["Subject"] = " ".join(document.subject.split())
+    # A line break (from a client's name) would end the header; no-break spaces stay.
+    message["Subject"] = re.sub(r"\s*[\r\n]+\s*", " ", document.subject)
     message["From"] = sender
     message["To"] = recipient
     message["Date"] = format_datetime(now)
     message["Message-ID"] = message_id(slug, period, recipient)
     message["X-Goalpost-Client"] = slug
     message["X-Goalpost-Review"] = period
-    message["Content-Language"] = document.locale.split("_")[0]
     message.set_content(text(document, client_name))
     cids = {c.key: f"review-{c.key}-{hashlib.sha256(c.png).hexdigest()[:12]}@goalpost.local"
             for c in drawn}
@@ -173,5 +174,7 @@ def email(document: Document, *, client_name: str, slug: str, period: str, sende
     for chart in drawn:
         html_part.add_related(chart.png, maintype="image", subtype="png",
                               cid=f"<{cids[chart.key]}>", filename=f"{chart.key}.png")
+    # Last: setting the content clears Content-* headers.
+    message["Content-Language"] = document.locale.split("_")[0]
     return message
 

@@ -205,7 +205,8 @@ def _headline(figures: Figures, words: Words) -> Section:
         for which, then in (("previous", headline.previous), ("last_year", headline.last_year)):
             compared = _compared(words, kind, which)
             if then is None:
-                section.sentences.append(_("No data for {period}.").format(period=compared))
+                section.sentences.append(_("No complete data for {period}.").format(
+                    period=compared))
                 continue
             pct = _pct(headline.current, then)
             section.sentences.append(_("{change} ({pct}) on {period} ({value}).").format(
@@ -233,7 +234,7 @@ def _score_line(line: MetricFigures, words: Words, kind: str) -> ScoreLine:
             comparisons.append(_("{pct} on {period}").format(
                 pct=words.signed_percent(pct), period=_compared(words, kind, which)))
         else:
-            comparisons.append(_("no data for {period}").format(
+            comparisons.append(_("no complete data for {period}").format(
                 period=_compared(words, kind, which)))
     if line.target:
         comparisons.append(_("{share} of the target of {target}").format(
