@@ -6,6 +6,7 @@ concurrent senders."""
 
 from __future__ import annotations
 
+import re
 import threading
 from datetime import UTC, date, datetime, timedelta
 from email import message_from_bytes, policy
@@ -68,7 +69,7 @@ def total(kpi: pd.DataFrame, metric: str, start: date, end: date,
 
 def flat(text: str) -> str:
     """The text part with its lines joined (it is wrapped at 76 columns)."""
-    return " ".join(text.split())
+    return re.sub(r"[ \n]+", " ", text).strip()  # no-break spaces stay
 
 
 def test_periods() -> None:

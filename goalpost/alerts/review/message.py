@@ -74,6 +74,12 @@ def draw_charts(figures: Figures, document: Document, language: Language) -> lis
     return out
 
 
+def _wrap(text: str, indent: str = "") -> list[str]:
+    """Lines of at most TEXT_WIDTH, broken at spaces only (never inside Part-Dieu or -€12)."""
+    return textwrap.wrap(text, TEXT_WIDTH, subsequent_indent=indent, break_on_hyphens=False,
+                         break_long_words=False)
+
+
 def text(document: Document, client_name: str) -> str:
     """The plain-text part."""
     lines = [f"{client_name}: {document.title}", document.period_text, document.written_text,
@@ -81,19 +87,28 @@ def text(document: Document, client_name: str) -> str:
     for section in document.sections:
         lines += [section.title.upper(), ""]
         if section.sentences:
-            lines += textwrap.wrap(" ".join(section.sentences), TEXT_WIDTH) + [""]
+            lines += _wrap(" ".join(section.sentences)) + [""]
         for line in section.scoreboard:
-            lines += textwrap.wrap(f"- {line.text}", TEXT_WIDTH, subsequent_indent="  ")
+            lines += _wrap(f"- {line.text}", "  ")
         for item in section.items:
-            lines += textwrap.wrap(f"- {item}", TEXT_WIDTH, subsequent_indent="  ")
+            lines += _wrap(f"- {item}", "  ")
         if section.scoreboard or section.items:
             lines.append("")
     lines.append(document.footer)
     return "\n".join(lines) + "\n"
 
 
+# A sign before an amount or a number: a line must not break between them ("-" then
+# "€522.13" on the next line). The word joiner is invisible and only forbids that break.
+_SIGN = re.compile(r"(?<![\w\u2060])([+\-\u2212])(?=[\d€$£¥])")
+
+
+def _esc(text: str) -> str:
+    return _SIGN.sub("\\1\u2060", html.escape(text))
+
+
 def _section_html(section: Section, images: dict[str, tuple[str, str]]) -> str:
-    esc = html.escape
+    esc = _esc
     out = [f"<h2 style='font-size:16px;margin:22px 0 8px;padding-bottom:4px;"
            f"border-bottom:1px solid #e4e7eb'>{esc(section.title)}</h2>"]
     if section.sentences:
