@@ -262,3 +262,36 @@ def test_a_client_with_nothing_built_gets_no_review(project: Path, conn: psycopg
     with pytest.raises(NotFoundError, match="no data built yet"):
         deliver.send_due(conn, "shop", registry.load_client("shop"), now=NOW)
     assert conn.execute("SELECT count(*) FROM goalpost.review_deliveries").fetchone() == (0,)
+
+
+def test_the_alert_emails_speak_the_clients_language(
+        shop: pd.DataFrame, conn: psycopg.Connection, project: Path) -> None:
+    from goalpost.alerts.check import evaluate_alerts
+
+    # The week's orders against the week before, so that the change rule fires either way.
+    week = total(shop, "orders", END - timedelta(days=6), END)
+    before = total(shop, "orders", END - timedelta(days=13), END - timedelta(days=7))
+    write_client(project, language="fr", alerts={"rules": [
+        {"name": "slow_day", "kind": "threshold", "metric": "revenue",
+         "dimension": "location", "operator": "<", "value": 100000},
+        {"name": "orders_moved", "kind": "change", "metric": "orders", "period": "week",
+         "change_pct": -0.1 if week < before else 0.1}]})
+    outcome = evaluate_alerts(conn, "shop", registry.load_client("shop"), now=NOW)
+    assert outcome.warnings() == [] and len(outcome.delivery.sent) == 2
+    emails = [m for m in outbox(project) if not m["X-Goalpost-Review"]]
+    text = emails[0].get_body(("plain",)).get_content()
+    locations = shop[(shop["dimension"] == "location") & (shop["metric"] == "revenue")]
+    day = locations["date"].max()
+    shops = len(locations[locations["date"] == day])
+    assert emails[0]["Subject"] == (f"Shop\u00a0: {shops + 1} alertes\u00a0: "
+                                    f"orders_moved, slow_day ({shops})")
+    assert text.startswith(f"Shop\u00a0: {shops + 1} alertes\n")
+    assert "slow_day (avertissement) : revenue < 100000, par point de vente".replace(
+        " :", "\u00a0:") in text
+    assert re.search(rf"Chiffre d’affaires [\d\u202f]+,\d\d le {day} est sous 100\u202f000 \(",
+                     text), text
+    assert "valeur " in text and ", seuil 100\u202f000" in text
+    assert "Pour suspendre une règle\u00a0: goalpost alerts snooze shop" in text
+    assert "Commandes " in text and "sur les 7 jours jusqu’au" in text
+    html = emails[0].get_body(("html",)).get_content()
+    assert "Envoyé par Goalpost." in html and "avertissement" in html

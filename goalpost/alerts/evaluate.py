@@ -19,9 +19,9 @@ import psycopg
 from psycopg import sql
 
 from goalpost.alerts.i18n import Language, language
+from goalpost.alerts.tables import ClientTables
 from goalpost.core.formatting import percent, plain, signed
 from goalpost.core.freshness import SourceFreshness, source_freshness
-from goalpost.core.identifiers import schema_name
 from goalpost.core.registry.alert_rules import (
     INVENTORY_METRICS,
     PERIOD_DAYS,
@@ -64,22 +64,13 @@ class RuleResult:
 
 
 @dataclass
-class Context:
+class Context(ClientTables):
     conn: psycopg.Connection
     slug: str
     client: Client
     now: datetime
     # Within a run: the failed steps' errors ("" when none failed); None: read the last run.
     run_errors: str | None = None
-
-    def table(self, layer: str, name: str) -> sql.Composed:
-        return sql.SQL("{}.{}").format(sql.Identifier(schema_name(self.slug, layer)),
-                                       sql.Identifier(name))
-
-    def exists(self, layer: str, name: str) -> bool:
-        return self.conn.execute("SELECT to_regclass(%s) IS NOT NULL",
-                                 (f'"{schema_name(self.slug, layer)}"."{name}"',)
-                                 ).fetchone()[0]
 
     @property
     def lang(self) -> Language:
@@ -92,8 +83,6 @@ class Context:
     def today(self) -> date:
         return self.now.astimezone(ZoneInfo(self.client.timezone)).date()
 
-    def rows(self, query: sql.Composable, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-        return self.conn.execute(query, params).fetchall()
 
 
 def _number(value: Any) -> float | None:

@@ -60,13 +60,14 @@ def subject(client_name: str, items: list[dict[str, Any]], lang: Language = ENGL
     if len(items) == 1:
         item = items[0]
         again = _("still: ") if item["reason"] == "reminded" else ""
-        return f"{test}{urgent}{client_name}: {again}{item['summary']}"
+        return test + urgent + _("{client}: {what}").format(client=client_name,
+                                                              what=again + item["summary"])
     rules: dict[str, int] = {}
     for item in _ordered(items):
         rules[item["rule"]] = rules.get(item["rule"], 0) + 1
     named = ", ".join(f"{rule} ({n})" if n > 1 else rule for rule, n in rules.items())
-    return f"{test}{urgent}{client_name}: " + _("{n} alerts: {rules}").format(n=len(items),
-                                                                           rules=named)
+    return test + urgent + _("{client}: {what}").format(
+        client=client_name, what=_("{n} alerts: {rules}").format(n=len(items), rules=named))
 
 
 def _severity(lang: Language, severity: str) -> str:
@@ -103,12 +104,15 @@ def _item_link(item: dict[str, Any], dashboard_url: str | None) -> str | None:
 def text_body(client_name: str, slug: str, items: list[dict[str, Any]],
               dashboard_url: str | None, lang: Language = ENGLISH) -> str:
     _, locale = lang.gettext, lang.locale
-    lines = [f"{client_name}: {_count(lang, len(items))}", ""]
+    lines = [_("{client}: {what}").format(client=client_name, what=_count(lang, len(items))),
+             ""]
     rule = None
     for item in _ordered(items):
         if item["rule"] != rule:
             rule = item["rule"]
-            lines += [f"{rule} ({_severity(lang, item['severity'])}): {item['description']}"]
+            lines += [_("{rule} ({severity}): {description}").format(
+                rule=rule, severity=_severity(lang, item["severity"]),
+                description=item["description"])]
         again = _(" (reminder: still the case)") if item["reason"] == "reminded" else ""
         lines.append(f"  - {item['summary']}{again}")
         if item.get("value") is not None and item.get("threshold") is not None:
@@ -136,6 +140,8 @@ def html_body(client_name: str, items: list[dict[str, Any]], dashboard_url: str 
     _, locale = lang.gettext, lang.locale
     recent_alt, reminder = esc(_("recent values")), esc(_("(reminder: still the case)"))
     opens_text, sent_by = esc(_("Open the dashboard")), esc(_("Sent by Goalpost."))
+    heading = esc(_("{client}: {what}").format(client=client_name,
+                                               what=_count(lang, len(items))))
     rows = []
     for index, item in enumerate(_ordered(items)):
         colour = SEVERITY_COLOUR.get(item["severity"], "#444")
@@ -168,8 +174,7 @@ def html_body(client_name: str, items: list[dict[str, Any]], dashboard_url: str 
     link = (f"<p><a href='{esc(dashboard_url)}'>{opens_text}</a></p>"
             if dashboard_url else "")
     return (f"<html><body style='font-family:sans-serif'>"
-            f"<h2 style='font-size:16px'>{esc(client_name)}: {esc(_count(lang, len(items)))}"
-            "</h2>"
+            f"<h2 style='font-size:16px'>{heading}</h2>"
             f"<table style='border-collapse:collapse'>{''.join(rows)}</table>{link}"
             f"<p style='color:#888;font-size:11px'>{sent_by}</p>"
             "</body></html>")

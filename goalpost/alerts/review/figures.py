@@ -37,9 +37,9 @@ import psycopg
 from psycopg import sql
 
 from goalpost.alerts.review.period import Period
+from goalpost.alerts.tables import ClientTables
 from goalpost.core import decomposition
 from goalpost.core.freshness import SourceFreshness, source_freshness
-from goalpost.core.identifiers import schema_name
 from goalpost.core.metrics import Metric
 from goalpost.core.registry.models import Client
 
@@ -256,24 +256,12 @@ class Figures:
         return out
 
 
-class _Reader:
-    """Queries on one client's schemas, each table checked for existence first (an
-    extension that never ran leaves its section out, it does not fail the review)."""
+class _Reader(ClientTables):
+    """The client's tables; a table not there yet leaves its section out (an extension that
+    never ran), it does not fail the review."""
 
     def __init__(self, conn: psycopg.Connection, slug: str) -> None:
         self.conn, self.slug = conn, slug
-
-    def table(self, layer: str, name: str) -> sql.Composed:
-        return sql.SQL("{}.{}").format(sql.Identifier(schema_name(self.slug, layer)),
-                                       sql.Identifier(name))
-
-    def exists(self, layer: str, name: str) -> bool:
-        return self.conn.execute("SELECT to_regclass(%s) IS NOT NULL",
-                                 (f'"{schema_name(self.slug, layer)}"."{name}"',)
-                                 ).fetchone()[0]
-
-    def rows(self, query: sql.Composable, params: Any = ()) -> list[tuple[Any, ...]]:
-        return self.conn.execute(query, params).fetchall()
 
 
 def _float(value: Any) -> float | None:
