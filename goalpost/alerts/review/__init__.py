@@ -5,5 +5,6 @@ about the data.
 
 period (weeks and months), figures (every number, from the marts, insights and control
 schema), writing (the sentences, in the client's language), charts and message (the email
-and the page), build (one review), deliver (once per period and recipient).
+and the page), build (one review), deliver (once per period and recipient) and manage (what
+`goalpost review` calls).
 """
