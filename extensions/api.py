@@ -45,6 +45,10 @@ class Inputs:
 
     metrics: tuple[str, ...] = ()
     sql: str | None = None
+    # Named queries over relations that may not exist yet (a mart another part of the
+    # project adds): each reaches the job as a DataFrame in `JobContext.optional`, or None
+    # when a relation it reads is missing.
+    optional: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass
@@ -56,6 +60,7 @@ class JobContext:
     data: pd.DataFrame
     now: datetime
     settings: dict[str, Any] = field(default_factory=dict)
+    optional: dict[str, pd.DataFrame | None] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
