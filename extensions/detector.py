@@ -63,7 +63,7 @@ SHORT_HOURS = 2.5  # after an alert, a slightly higher score this soon is the sa
 ESCALATION = 0.95
 MAX_PERIOD_HISTORY = 20_000  # points the periods are looked for in, at most
 FIRST_DETECTION_CHECKPOINT_CAP = 8192
-SEVERITIES = (("high", 0.30), ("medium", 0.25), ("low", 0.20))  # score from which
+SEVERITIES = (("high", 0.32), ("medium", 0.27), ("low", 0.22))  # score from which
 
 
 @dataclass(frozen=True)
@@ -78,10 +78,14 @@ class Settings:
     rest_hours: float = 36.0  # an alert silences lower scores for this long (sub-daily)
     widening: float = 2.0  # how much wider the band is on points marked unusual
     relative: bool = False  # read the series as ratios (asinh of value over its scale)
+    choice: int | None = None  # points a candidate's past error is measured on (default:
+    # the shortest period in use, at least 56)
 
     def __post_init__(self) -> None:
-        for name in ("warmup", "local", "cycles", "gap", "window"):
+        for name in ("warmup", "local", "cycles", "gap", "window", "choice"):
             value = getattr(self, name)
+            if name == "choice" and value is None:
+                continue
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ConfigError(f"detector setting {name} must be a whole number of at "
                                   f"least 1, not {value!r}")
@@ -122,8 +126,8 @@ def severity_of(score: float) -> str | None:
 
 def detect_series(values: Sequence[float] | np.ndarray, *, frequency: str | None = None,
                   periods: Sequence[float] | None = None, settings: Settings | None = None,
-                  unusual: np.ndarray | None = None, last_complete: int | None = None
-                  ) -> Detection:
+                  unusual: np.ndarray | None = None, last_complete: int | None = None,
+                  predictions: Sequence[np.ndarray] = ()) -> Detection:
     """Judge every point of a regular series against the points before it.
 
     `frequency` (a pandas alias: "5min", "h", "D", "W", "MS") says which seasonal periods to
@@ -131,7 +135,9 @@ def detect_series(values: Sequence[float] | np.ndarray, *, frequency: str | None
     the autocorrelation is looked for. `periods` (in points, fractional allowed) are used
     as given. `unusual` marks points judged with a band `widening` times wider (public
     holidays); `last_complete` is the index of the last complete point: later ones (a day
-    still running) are not judged.
+    still running) are not judged. `predictions` are the caller's own expected values (each
+    as long as the series, for each point made without it: a total's as the sum of its
+    parts'), candidates beside the detector's own.
     """
     settings = settings or Settings()
     raw = np.asarray(values, float).copy()
@@ -162,40 +168,54 @@ def detect_series(values: Sequence[float] | np.ndarray, *, frequency: str | None
             if period not in baselines:
                 baselines[period] = _seasonal_baseline(x, period, settings.cycles,
                                                        settings.gap)
-    names: list[float | None] = [None, *baselines]
-    predictions = np.vstack([local, *baselines.values()])
+    names: list[float | str | None] = [None, *baselines]
+    given = [np.asarray(p, float) for p in predictions]
+    if any(p.shape != raw.shape for p in given):
+        raise ConfigError("each of the caller's predictions is as long as the series")
+    given = [p if scale is None else np.arcsinh(p / scale) for p in given]
+    names += [f"given{i}" for i in range(len(given))]
+    predictions = np.vstack([local, *baselines.values(), *given])
     errors = np.abs(x[None, :] - predictions)
-    spans = [max(56, int(round(min(found)))) if found else 56 for _, found in schedule]
     widen = np.ones(n) if unusual is None else np.where(np.asarray(unusual, bool),
                                                         max(settings.widening, 1e-9), 1.0)
 
-    expected, lower, upper = np.full(n, np.nan), np.full(n, np.nan), np.full(n, np.nan)
+    # Each point's expected value: the allowed candidate (the local level, the periods in
+    # use from the last checkpoint, the caller's) with the smallest mean error over the
+    # `span` points before it.
+    starts = np.array([start for start, _ in schedule])
+    phase = np.clip(np.searchsorted(starts, np.arange(n), side="right") - 1, 0, None)
+    allowed = np.zeros((len(names), len(schedule)), bool)
+    allowed[0] = True
+    allowed[len(names) - len(given):] = True
+    for k, (_, found) in enumerate(schedule):
+        allowed[[names.index(p) for p in found], k] = True
+    span = settings.choice or max(56, int(round(min(baselines, default=0))))
+    mean_error = np.vstack([pd.Series(e).shift(1).rolling(span, min_periods=1).mean()
+                            .to_numpy() for e in errors])
+    mean_error = np.where(allowed[:, phase] & np.isfinite(mean_error), mean_error, np.inf)
+    chosen = np.argmin(mean_error, axis=0)
+    chosen = np.where(np.isfinite(predictions[chosen, np.arange(n)]), chosen, 0)
+    expected = predictions[chosen, np.arange(n)]
+    realised = errors[chosen, np.arange(n)]
+
+    lower, upper = np.full(n, np.nan), np.full(n, np.nan)
     error_evidence, evidence = np.zeros(n), np.zeros(n)
     novelty = _novelty(x, settings.warmup)
-    starts = [start for start, _ in schedule]
     for start in range(settings.warmup, n, REFIT):
-        stop = min(start + REFIT, n)
-        phase = int(np.searchsorted(starts, start, side="right")) - 1
-        allowed = [0] + [names.index(p) for p in schedule[phase][1]] if phase >= 0 else [0]
-        span = spans[phase] if phase >= 0 else 56
-        recent = np.nanmean(errors[allowed, max(0, start - span):start], axis=1) \
-            if start > 0 else np.zeros(len(allowed))
-        recent = np.where(np.isfinite(recent), recent, np.inf)
-        chosen = allowed[int(np.argmin(recent))]
-        first = max(0, start - settings.window)
-        past = errors[chosen, first:start]
+        past = realised[max(0, start - settings.window):start]
         past = past[np.isfinite(past)]
         if len(past) < min(settings.warmup, 20):
+            expected[start:start + REFIT] = np.nan
             continue
         tail = _Tail(past)
-        block = slice(start, stop)
-        expected[block] = predictions[chosen, block]
-        current = errors[chosen, block] / widen[block]
+        block = slice(start, min(start + REFIT, n))
+        current = realised[block] / widen[block]
         error_evidence[block] = np.where(np.isfinite(current),
                                          -np.log10(tail.p(np.nan_to_num(current))), 0.0)
         half = tail.quantile(BAND_P) * widen[block]
         lower[block], upper[block] = expected[block] - half, expected[block] + half
         evidence[block] = _evidence(error_evidence[block], novelty[block])
+    expected[:settings.warmup] = np.nan
 
     judged = np.isfinite(x) & np.isfinite(expected) & (np.arange(n) >= settings.warmup)
     if last_complete is not None:
@@ -275,8 +295,8 @@ def _period_schedule(x: np.ndarray, warmup: int, periods: Sequence[float] | None
 
 
 def _seasonal_baseline(x: np.ndarray, period: float, cycles: int, gap: int) -> np.ndarray:
-    """The median of the same phase over the last `cycles` cycles (NaN until
-    MIN_BASELINE_CYCLES of them were observed), plus the median gap of the last `gap` points
+    """The median of the same phase over the last `cycles` cycles (NaN for the first
+    MIN_BASELINE_CYCLES cycles), plus the median gap of the last `gap` points
     to their own baseline (a new level is followed within `gap` points)."""
     n = len(x)
     shifted = []
@@ -287,7 +307,9 @@ def _seasonal_baseline(x: np.ndarray, period: float, cycles: int, gap: int) -> n
         shifted.append(np.r_[np.full(lag, np.nan), x[:n - lag]])
     stacked = np.vstack(shifted)
     count = np.sum(np.isfinite(stacked), axis=0)
-    enough = count >= min(cycles, MIN_BASELINE_CYCLES)
+    # From MIN_BASELINE_CYCLES cycles into the series, any observed cycle will do (a gap
+    # leaves the others); before, the first cycles' medians are too noisy to trust.
+    enough = (count > 0) & (np.arange(n) >= round(min(cycles, MIN_BASELINE_CYCLES) * period))
     with np.errstate(all="ignore"):
         baseline = np.where(enough, np.nanmedian(np.where(count > 0, stacked, 0.0), axis=0),
                             np.nan)

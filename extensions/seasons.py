@@ -4,9 +4,10 @@ of them the data shows.
 A metric's rhythm decides which cycles it can have: hourly footfall repeats every day (24
 points) and every week (168); daily sales every week (7) and every year (365.25); weekly
 spend every year (52.18); monthly margins every year (12). A candidate is kept when the series
-shows it: its autocorrelation at that lag is positive, stands out of the noise (the 90% test
-of the standard Theta method, Assimakopoulos and Nikolopoulos 2000) and is a local peak, over
-at least `MIN_CYCLES` cycles of history. Without a calendar (a plain array), the strongest such
+shows it: its autocorrelation at that lag is a positive local peak that stands out of the
+noise (the 90% test of the standard Theta method, Assimakopoulos and Nikolopoulos 2000) or,
+for a long smooth cycle, rises well above its value half a cycle away, over at least
+`MIN_CYCLES` cycles of history. Without a calendar (a plain array), the strongest such
 peak of the autocorrelation is the period.
 
 Shared by the anomaly detector (extensions/detector.py) and the forecasting core
@@ -28,6 +29,7 @@ DAY, WEEK, YEAR = 86_400.0, 7 * 86_400.0, 365.25 * 86_400.0
 MIN_CYCLES = 2.5  # cycles of history a period is looked for in, at least
 MIN_AUTOCORRELATION = 0.2  # below this a cycle explains too little to model
 CONFIDENCE = 0.90
+MIN_SWING = 0.5  # how far a cycle's autocorrelation rises from half a cycle to a full one
 
 
 def step_of(index: pd.DatetimeIndex) -> str:
@@ -105,13 +107,21 @@ def _autocorrelation(x: np.ndarray, max_lag: int) -> np.ndarray:
 
 
 def _shows(acf: np.ndarray, lag: int, n: int) -> bool:
-    """Whether the autocorrelation at `lag` is a positive, significant local peak."""
+    """Whether the autocorrelation at `lag` is a positive local peak that stands out: above
+    the 90% bound of the Theta method's test, or well above the trough half a cycle away
+    (a long, smooth cycle, a year of daily data, whose short lags all correlate, fails the
+    bound yet rises and falls)."""
     r = acf[lag]
     if not (np.isfinite(r) and r >= MIN_AUTOCORRELATION):
         return False
+    # A peak among its neighbours once each lag is freed of the shrinkage of long lags
+    # (n - k terms in the sum): one a year back in daily data is otherwise a lag early.
+    around = np.arange(max(1, lag - 1), min(len(acf), lag + 2))
+    unshrunk = acf[around] * n / (n - around)
+    if unshrunk[list(around).index(lag)] < unshrunk.max():
+        return False
     bound = math.sqrt((1 + 2 * float(np.sum(acf[1:lag] ** 2))) / n) * norm.ppf(CONFIDENCE)
-    neighbours = acf[max(1, lag - 1):lag + 2]
-    return r > bound and r >= neighbours.max() - 1e-12
+    return r > bound or r - acf[max(1, lag // 2)] >= MIN_SWING
 
 
 def significant_periods(values: Sequence[float] | np.ndarray,
