@@ -75,7 +75,7 @@ class Settings:
     cycles: int = 3  # past cycles of a seasonal baseline
     gap: int = 5  # points over which a seasonal baseline's level gap is measured
     window: int = 2000  # past errors their tail is estimated on
-    rest_hours: float = 36.0  # an alert silences lower scores for this long (sub-daily)
+    rest_hours: float = 12.0  # an alert silences lower scores for this long (sub-daily)
     widening: float = 2.0  # how much wider the band is on points marked unusual
     relative: bool = False  # read the series as ratios (asinh of value over its scale)
     choice: int | None = None  # points a candidate's past error is measured on (default:
