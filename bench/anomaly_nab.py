@@ -76,12 +76,7 @@ def main() -> None:
     points = sum(len(f.values) for f in files)
     print(f"NAB: {len(files)} files, {points:,} rows, {scorer.windows} windows")
 
-    null = [np.zeros(len(f.values)) for f in files]
-    perfect = []
-    for data in files:
-        fires = np.zeros(len(data.values))
-        fires[[first for first, _ in data.windows]] = 1.0
-        perfect.append(fires)
+    null, perfect = nab.null_scores(files), nab.perfect_scores(files)
     checks = []
     for profile in profiles:
         for name, scores in (("null", null), ("perfect", perfect)):

@@ -90,6 +90,21 @@ def corpus(folder: Path | None = None) -> list[DataFile]:
     return files
 
 
+def null_scores(files: list[DataFile]) -> list[np.ndarray]:
+    """The null detector: never fires (NAB's 0)."""
+    return [np.zeros(len(f.values)) for f in files]
+
+
+def perfect_scores(files: list[DataFile]) -> list[np.ndarray]:
+    """The perfect detector: fires on the first row of every window and nowhere else (100)."""
+    found = []
+    for data in files:
+        scores = np.zeros(len(data.values))
+        scores[[first for first, _ in data.windows]] = 1.0
+        found.append(scores)
+    return found
+
+
 def scaled_sigmoid(position: np.ndarray) -> np.ndarray:
     """NAB's S(x) = 2 * sigmoid(-5x) - 1, and -1 beyond three widths past a window."""
     position = np.asarray(position, float)

@@ -81,12 +81,9 @@ def test_the_corpus_scores_0_for_the_null_detector_and_100_for_the_perfect_one()
     assert len(files) == 58 and sum(len(f.values) for f in files) == 365_558
     scorer = nab.Scorer(files)
     assert scorer.windows == 116
-    null = [np.zeros(len(f.values)) for f in files]
-    perfect = []
-    for data in files:
-        scores = np.zeros(len(data.values))
-        scores[[first for first, _ in data.windows]] = 1.0
-        perfect.append(scores)
+    null, perfect = nab.null_scores(files), nab.perfect_scores(files)
+    assert all(p[first] == 1 and p.sum() == len(f.windows)
+               for p, f in zip(perfect, files, strict=True) for first, _ in f.windows)
     for profile in nab.profiles():
         assert scorer.score(null, profile, scorer.best(null, profile)).normalised == 0.0
         assert scorer.score(perfect, profile, scorer.best(perfect, profile)
