@@ -246,7 +246,7 @@ def _relative_scale(x: np.ndarray, warmup: int) -> float:
     """Where asinh(x / s) turns from linear to logarithmic: a tenth of the series' typical
     size over its warm-up, or its standard deviation there if larger (a sparse series stays
     nearly linear, so a day without any is not a fall to nothing)."""
-    first = x[np.isfinite(x)][:warmup]
+    first = x[:warmup][np.isfinite(x[:warmup])]  # the warm-up only: later points may not count
     if not len(first):
         return 1.0
     size = max(0.1 * float(np.median(np.abs(first))), float(np.std(first)))
