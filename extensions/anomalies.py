@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 from goalpost.core.errors import GoalpostError
-from goalpost.extensions.api import Column, Extension, Inputs, JobContext
+from goalpost.extensions.api import DISTINCT_SERIES, Column, Extension, Inputs, JobContext
 from goalpost.extensions.detector import Detection, detect_series
 from goalpost.extensions.detector import Settings as DetectorSettings
 
@@ -44,9 +44,10 @@ CHOICE_DAYS = 364  # days over which a series' candidate expected values compete
 MAX_ZERO_SHARE = 0.1
 SEVERITY_ORDER = ("low", "medium", "high")
 
-# kpi_daily in total and per dimension value; the marts' own figures per location x channel
-# and per product for the metrics whose standard definition they share (a client
-# overriding a metric keeps kpi_daily's slices only).
+# kpi_daily in total and per dimension value (a dimension with a single value is the total
+# again and is left out: DISTINCT_SERIES); the marts' own figures per location x channel and
+# per product for the metrics whose standard definition they share (a client overriding a
+# metric keeps kpi_daily's slices only).
 SLICES_SQL = """
 SELECT 'kpi' AS source, metric, date,
        CASE WHEN dimension = 'location' THEN dimension_value END AS location,
@@ -58,6 +59,7 @@ SELECT 'kpi' AS source, metric, date,
            AS dimension_value,
        CAST(value AS double precision) AS value
 FROM {marts}.kpi_daily
+WHERE """ + DISTINCT_SERIES + """
 UNION ALL
 SELECT 'sales', m.metric, s.sales_date, COALESCE(s.location_id, '(none)'), s.channel, NULL,
        NULL, NULL, m.value
@@ -78,7 +80,6 @@ CROSS JOIN LATERAL (VALUES
     ('items', CAST(p.units_sold AS double precision))) AS m(metric, value)
 ORDER BY 1, 2, 4, 5, 6, 7, 8, 3
 """
-AS_OF_SQL = "SELECT as_of_date, last_complete_date FROM {marts}.data_as_of"
 ZERO_WHEN_ABSENT = {"revenue", "orders", "items", "customers"}
 SLICE_METRICS = {"sales": ("revenue", "orders", "items", "customers", "average_ticket"),
                  "product": ("revenue", "items")}
@@ -169,15 +170,16 @@ def run(job: JobContext) -> pd.DataFrame:
     settings = Settings.from_dict(job.settings)
     return detect(job.data, country=job.client.country,
                   standard=_standard_metrics(job.client.metric_registry()), settings=settings,
-                  last_complete=last_complete_day(job.optional.get("data_as_of"), job.now,
+                  last_complete=last_complete_day(job.last_complete, job.now,
                                                   job.client.timezone))
 
 
-def last_complete_day(as_of: pd.DataFrame | None, now: datetime, timezone: str) -> date:
-    """The last day whose figures are final: data_as_of's last_complete_date when the mart
-    exists and says, else the day before the client's today (today is still selling)."""
-    if as_of is not None and len(as_of) and pd.notna(as_of["last_complete_date"].iloc[0]):
-        return pd.Timestamp(as_of["last_complete_date"].iloc[0]).date()
+def last_complete_day(marts_say: date | None, now: datetime, timezone: str) -> date:
+    """The last day whose figures are final: data_as_of's last_complete_date when the marts
+    say (JobContext.last_complete), else the day before the client's today (today is still
+    selling)."""
+    if marts_say is not None:
+        return marts_say
     aware = now if now.tzinfo else now.replace(tzinfo=ZoneInfo("UTC"))
     return (pd.Timestamp(aware.astimezone(ZoneInfo(timezone)).date())
             - pd.Timedelta(days=1)).date()
@@ -402,10 +404,10 @@ EXTENSION = Extension(
                 "dimension value, judged on their past only by a causal detector (seasons "
                 "found from the data, calibrated severities), with the locations, channels, "
                 "products and dimension values that moved it",
-    version="2",
+    version="3",
     table="anomalies",
     columns=COLUMNS,
-    inputs=Inputs(sql=SLICES_SQL, optional=(("data_as_of", AS_OF_SQL),)),
+    inputs=Inputs(sql=SLICES_SQL),
     key=("metric", "dimension", "dimension_value", "date"),
     run=run,
     builtin=True,

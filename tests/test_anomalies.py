@@ -13,7 +13,6 @@ import psycopg
 import pytest
 
 from goalpost.app.orchestrator import run_client
-from goalpost.core import registry
 from goalpost.core.errors import GoalpostError
 from goalpost.core.registry.models import Client
 from goalpost.core.warehouse import tenants
@@ -26,7 +25,7 @@ from goalpost.extensions.anomalies import (
 )
 from goalpost.extensions.runner import run_extension
 from goalpost.sandbox.demo import run as demo_run
-from goalpost.sandbox.demo.apis import serving_for
+from goalpost.sandbox.demo.apis import demo_apis
 from goalpost.sandbox.demo.generator import GroundTruth, generate_panpan
 from goalpost.sandbox.demo.scoring import score
 
@@ -190,13 +189,11 @@ def test_a_partial_last_day_is_not_judged() -> None:
     before = judged[judged["date"] < last].reset_index(drop=True)
     pd.testing.assert_frame_equal(kept[kept["date"] < last].reset_index(drop=True), before)
     # The last complete day: data_as_of's when the mart says, else the day before today.
-    as_of = pd.DataFrame({"as_of_date": [date(2025, 5, 5)],
-                          "last_complete_date": [date(2025, 5, 4)]})
-    now = datetime(2025, 5, 5, 22, 30, tzinfo=UTC)  # already the 6th in Auckland
-    assert last_complete_day(as_of, now, "Europe/Paris") == date(2025, 5, 4)
+    now = datetime(2025, 5, 5, 22, 30, tzinfo=UTC)  # already the 6th in Paris and Auckland
+    assert last_complete_day(date(2025, 5, 4), now, "Europe/Paris") == date(2025, 5, 4)
     assert last_complete_day(None, now, "Europe/Paris") == date(2025, 5, 5)
+    assert last_complete_day(None, now, "UTC") == date(2025, 5, 4)
     assert last_complete_day(None, now, "Pacific/Auckland") == date(2025, 5, 5)
-    assert last_complete_day(as_of.iloc[:0], now, "UTC") == date(2025, 5, 4)
 
 
 def shop_tables(conn: psycopg.Connection, data: pd.DataFrame) -> None:
@@ -257,11 +254,11 @@ SEED = 7
 
 
 @pytest.fixture
-def panpan(project: Path, database_url: str, demo_ports: int) -> Iterator[Path]:
+def panpan(project: Path, database_url: str) -> Iterator[Path]:
     demo_run.ensure_client_file()
     folder = demo_run.demo_data_dir()
     generate_panpan(folder, end=END, days=DAYS, scale=SCALE, seed=SEED)
-    with serving_for("panpan", registry.load_client("panpan"), folder):
+    with demo_apis(folder):
         yield folder
 
 
@@ -271,6 +268,7 @@ def anomalies_table(conn: psycopg.Connection) -> pd.DataFrame:
     return pd.DataFrame(cur.fetchall(), columns=[d.name for d in cur.description or ()])
 
 
+@pytest.mark.e2e
 def test_panpan_planted_anomalies_are_found_and_named(panpan: Path,
                                                       conn: psycopg.Connection) -> None:
     first = run_client("panpan")
