@@ -4,7 +4,8 @@ bench/forecast_hf.py.
 
 How NAB scores a detector that gives every row an anomaly score in [0, 1]:
 
-- The first 15% of each file, at most 750 rows, is probationary: not scored.
+- The first 15% of each file, at most 750 rows, is probationary: not scored (a window lying
+  wholly in it is left out, as NAB's sweeper leaves out the windows no scorable row names).
 - At a threshold T a row is a detection when its score is >= T.
 - Inside a labelled window only the earliest detection counts, worth
   tpWeight * S(p) / S(-1) where p = -(right - i + 1) / width is its position (-1 at the
@@ -176,6 +177,9 @@ class Scorer:
                                       for p, o in zip(parts, offsets, strict=False)])
         self.file = np.concatenate([np.full(len(p.window), i) for i, p in enumerate(parts)])
         self.windows = int(offsets[-1])
+        # Windows with at least one row after the probation: the ones scored.
+        self.scorable = np.zeros(self.windows, bool)
+        self.scorable[np.unique(self.window[self.window >= 0])] = True
         self.window_file = np.concatenate([np.full(len(f.windows), i)
                                            for i, f in enumerate(files)]).astype(int)
         self.probations = [f.probation for f in files]
@@ -201,8 +205,7 @@ class Scorer:
         file) restricts the sum to some files."""
         value = self._scores(scores)
         rows = np.ones(len(value), bool) if subset is None else subset[self.file]
-        windows = (np.ones(self.windows, bool) if subset is None
-                   else subset[self.window_file])
+        windows = self.scorable & (True if subset is None else subset[self.window_file])
         order = np.argsort(-value[rows], kind="stable")
         value = value[rows][order]
         window = self.window[rows][order]
@@ -229,8 +232,7 @@ class Scorer:
         """The corpus (or the files of `subset`) at one threshold, normalised."""
         value = self._scores(scores)
         rows = np.ones(len(value), bool) if subset is None else subset[self.file]
-        windows = (np.ones(self.windows, bool) if subset is None
-                   else subset[self.window_file])
+        windows = self.scorable & (True if subset is None else subset[self.window_file])
         fired = rows & (value >= threshold)
         outside = fired & (self.window < 0)
         raw = float(np.sum(self.fp_value[outside]) * profile.fp)

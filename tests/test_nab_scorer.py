@@ -90,3 +90,14 @@ def test_the_corpus_scores_0_for_the_null_detector_and_100_for_the_perfect_one()
                             ).normalised == pytest.approx(100.0)
     with pytest.raises(ValueError, match="must lie in"):
         scorer.score([s * 2 for s in perfect], nab.profiles()[0], 0.5)
+
+
+def test_a_window_inside_the_probation_is_not_scored() -> None:
+    # NAB names no scorable row after such a window, so it is neither missed nor found.
+    data = one_file(windows=((20, 59), (500, 599)))
+    scorer = nab.Scorer([data])
+    never = scorer.score([np.zeros(1000)], STANDARD, 0.5)
+    assert never.windows == 1 and never.raw == -1.0
+    assert scorer.score(fires(1000, 500), STANDARD, 0.5).normalised == pytest.approx(100)
+    thresholds, raw = scorer.sweep(fires(1000, 500), STANDARD)
+    assert raw[0] == -1.0 and raw.max() == pytest.approx(1.0)
