@@ -126,7 +126,9 @@ def main() -> None:
         htm, cad = PUBLISHED_CATEGORIES.get(category, (float("nan"), float("nan")))
         ours = (result.subset() if result.windows else
                 f"raw {result.raw:6.2f}  (no windows, {result.false_positives} FP)")
-        print(f"  {category:22} {count:>2} files  {ours:34}  HTM {htm:6.2f}  CAD OSE {cad:6.2f}")
+        digits = 1 if result.windows else 2  # normalised scores, or the raw cost
+        print(f"  {category:22} {count:>2} files  {ours:34}  HTM {htm:6.{digits}f}  "
+              f"CAD OSE {cad:6.{digits}f}")
 
     print("\nat the extension's severity levels:")
     normal = np.concatenate([_normal(f) for f in files])
