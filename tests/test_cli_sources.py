@@ -45,7 +45,7 @@ def test_add_test_list_run_remove(run_cli, shop, conn):
 
     tested = run_cli("source", "test", "shop")
     assert tested.exit_code == 0, tested.output
-    assert "ok   pos.sales: 1 file(s), 2 sample rows read, 0 rejected" in tested.output
+    assert "ok   pos.sales: 1 file(s), 2 rows read, 0 rejected" in tested.output
 
     ran = run_cli("run", "shop", "--json")
     assert ran.exit_code == 0, ran.output
@@ -70,8 +70,12 @@ def test_add_refuses_a_stream_missing_a_required_column(run_cli, shop):
     result = run_cli("source", "add", "shop", "pos", "--stream", "sales", "--entity",
                      "order_lines", "--path", "exports/sales_*.csv", "--yes")
     assert result.exit_code == 2
-    assert "no column provides the required field order_id" in result.output
+    # Every missing field at once, each with the column that looks like it.
+    assert "the files lack 6 required field(s) of order_lines: order_id, ordered_at, " \
+        "location_id, product_id, quantity, line_total" in result.output
     assert "ticket, date, shop" in result.output and "Traceback" not in result.output
+    assert "--map 'order_id=ticket' --map 'ordered_at=date' --map 'location_id=shop' " \
+        "--map 'product_id=sku' --map 'quantity=qty' --map 'line_total=total'" in result.output
 
 
 def test_run_with_a_bad_file_fails_clearly_and_keeps_the_good_ones(run_cli, shop, conn):

@@ -359,15 +359,19 @@ def source_add(slug: str, name: str, connector: str, config_items: tuple[str, ..
     client_now = registry.load_client(slug)
     probe = sources.probe_new_stream(slug, name, values, client_now)
     missing = sources.missing_required(entity, mapping, probe.columns)
+    if missing and not ask:
+        raise sources.missing_fields_problem(entity, missing, mapping, probe.columns)
+    def column_or_constant(value: str) -> str:
+        if value.startswith("=") or value in probe.columns:
+            return value
+        raise click.BadParameter(f"not a column of the files ({', '.join(probe.columns)}); "
+                                 "or =value for a constant")
+
     for field_name in missing:
-        if not ask:
-            raise ConfigError(
-                f"no column provides the required field {field_name} of {entity} "
-                f"(file columns: {', '.join(probe.columns)})",
-                hint=f"add --map {field_name}=<column>",
-            )
-        mapping[field_name] = click.prompt(f"Column for {field_name}",
-                                           type=click.Choice(probe.columns))
+        guess = sources.likely_column(field_name, probe.columns, set(mapping.values()))
+        mapping[field_name] = click.prompt(
+            f"Column for {field_name} (or =value for a constant)", default=guess,
+            value_proc=column_or_constant)
     values["columns"] = mapping
     if missing:
         probe = sources.probe_new_stream(slug, name, values, client_now)
@@ -968,7 +972,7 @@ def source_test(slug: str, name: str | None, as_json: bool) -> None:
         for check in checks:
             mark = click.style("ok  ", fg="green") if check.ok else click.style("FAIL", fg="red")
             click.echo(f"{mark} {check.source}.{check.stream}: {len(check.files)} file(s), "
-                       f"{check.sample_rows} sample rows read, {check.sample_rejected} rejected")
+                       f"{check.sample_rows:,} rows read, {check.sample_rejected:,} rejected")
             if check.dialect:
                 click.echo(f"     dialect: {check.dialect_summary()}")
             for problem in check.problems:
@@ -1121,7 +1125,10 @@ def metabase_standin(host: str, port: int) -> None:
 
 @cli.command("run")
 @click.argument("slug")
-@click.option("--full-refresh", is_flag=True, help="Reload every source from scratch.")
+@click.option("--full-refresh", is_flag=True,
+              help="Read every file again, not only new ones (each keeps its place in the load "
+                   "order; rows of files no longer found are kept), re-extract every API "
+                   "stream, and rebuild every model.")
 @click.option("--force", is_flag=True,
               help="Let a full read that returns no records empty the table.")
 @click.option("--step-timeout", type=float,
@@ -1156,12 +1163,18 @@ def _print_run(run: dict[str, Any]) -> None:
                      + "".join(f"; {w}" for w in d.get("warnings", [])))
         elif step["kind"] == "extension" and "table" in d:
             extra = f"{d['status']}: {d['rows']:,} rows in {d['table']}"
+        elif step["kind"] == "extract" and step["status"] != "skipped" and d.get("full_refresh"):
+            extra = (f"{step['rows_loaded']:,} rows from {d.get('files_loaded', 0)} file(s) "
+                     f"reloaded (full refresh: every file read again), "
+                     f"{step['rows_quarantined']:,} quarantined")
         elif step["kind"] == "extract" and step["status"] != "skipped":
             extra = (f"{step['rows_loaded']:,} rows from {d.get('files_loaded', 0)} new file(s), "
                      f"{d.get('files_skipped', 0)} already loaded, "
                      f"{step['rows_quarantined']:,} quarantined")
+            if d.get("rows_released"):
+                extra += f", {d['rows_released']:,} released"
         click.echo(f"  {step['status']:9} {step['name']:32} {step['seconds']:7.2f}s  {extra}")
-        if step["kind"] != "extract":
+        if step["kind"] != "extract" or "files_found" in d:
             for warning in d.get("warnings", []):
                 click.echo(click.style(f"            warning: {warning}", fg="yellow"))
         if step["error"]:
@@ -1173,10 +1186,12 @@ def _print_run(run: dict[str, Any]) -> None:
 @cli.command("status")
 @JSON
 def status(as_json: bool) -> None:
-    """Per client: the last run, the next scheduled run, data freshness and recent failures;
-    and the schedulers that are alive."""
+    """Per client: the last run, the next scheduled run, when data was last loaded and how
+    old its newest business date is (the latest sale or stock count), recent failures; and
+    the schedulers that are alive."""
     from datetime import UTC, datetime, timedelta
 
+    from goalpost.app.clients import newest_business_date
     from goalpost.app.scheduler import next_slot
     from goalpost.core.runs import last_runs
     from goalpost.core.warehouse import ready
@@ -1196,8 +1211,11 @@ def status(as_json: bool) -> None:
         schedulers = conn.execute(
             "SELECT instance, host, beat_at FROM goalpost.scheduler_instances WHERE stopped_at "
             "IS NULL AND beat_at > now() - interval '2 minutes' ORDER BY instance").fetchall()
+        slugs = sorted(set(registry.list_slugs()) | set(runs))
+        newest = {slug: newest_business_date(conn, slug) for slug in slugs}
     rows = []
-    for slug in sorted(set(registry.list_slugs()) | set(runs)):
+    today = now.date()
+    for slug in slugs:
         last = runs.get(slug)
         try:
             client = registry.load_client(slug)
@@ -1214,6 +1232,8 @@ def status(as_json: bool) -> None:
             "error": last["error"] if last else None,
             "next_run": next_run,
             "data_as_of": fresh.get(slug),
+            "newest_business_date": newest[slug],
+            "business_data_age_days": (today - newest[slug]).days if newest[slug] else None,
             "failed_runs_24h": failures.get(slug, 0),
             "missed_runs_24h": missed.get(slug, 0),
         })
@@ -1226,11 +1246,14 @@ def status(as_json: bool) -> None:
     for row in rows:
         when = row["started_at"].strftime("%Y-%m-%d %H:%M") if row["started_at"] else "-"
         nxt = row["next_run"].strftime("%Y-%m-%d %H:%M") if row["next_run"] else "-"
-        age = (f"{(now - row['data_as_of']) // timedelta(minutes=1):,} min old"
-               if row["data_as_of"] else "no data")
+        age = (f"loaded {(now - row['data_as_of']) // timedelta(minutes=1):,} min ago"
+               if row["data_as_of"] else "nothing loaded")
+        if row["newest_business_date"]:
+            age += (f", data through {row['newest_business_date']} "
+                    f"({row['business_data_age_days']:,} days old)")
         click.echo(f"{row['client']:16} {row['status']:10} last {when:16} "
                    f"{row['seconds'] if row['seconds'] is not None else '-':>6}s  next {nxt} UTC"
-                   f"  data {age}  failed/missed 24h: {row['failed_runs_24h']}/"
+                   f"  {age}  failed/missed 24h: {row['failed_runs_24h']}/"
                    f"{row['missed_runs_24h']}")
         if row["error"]:
             click.echo(click.style(f"    {row['error']}", fg="red"))

@@ -24,6 +24,9 @@ class Field:
     # (a required derived field is satisfied when the fields it reads are there).
     derived: str | None = None
     derived_from: tuple[str, ...] = ()
+    # A date that cannot lie ahead of the load (a sale, a count, a sign-up): a later one is a
+    # typo or a misread date, and the files loader quarantines it.
+    past_only: bool = False
 
 
 ENTITIES: dict[str, tuple[Field, ...]] = {
@@ -48,12 +51,13 @@ ENTITIES: dict[str, tuple[Field, ...]] = {
         Field("email", "text"),
         Field("phone", "text"),
         Field("country", "text"),
-        Field("created_at", "timestamp", description="when the customer was first recorded"),
+        Field("created_at", "timestamp", description="when the customer was first recorded",
+              past_only=True),
     ),
     "order_lines": (
         Field("order_id", "text", True, "receipt or order number"),
         Field("line_number", "integer"),
-        Field("ordered_at", "timestamp", True, "local wall time of the sale"),
+        Field("ordered_at", "timestamp", True, "local wall time of the sale", past_only=True),
         Field("location_id", "text", True),
         Field("channel", "text", description="e.g. in-store, delivery, online"),
         Field("customer_id", "text", description="empty for anonymous sales"),
@@ -69,7 +73,7 @@ ENTITIES: dict[str, tuple[Field, ...]] = {
               description="on a return, the order whose goods came back (when the source says)"),
     ),
     "inventory_levels": (
-        Field("counted_on", "date", True),
+        Field("counted_on", "date", True, past_only=True),
         Field("location_id", "text", True),
         Field("product_id", "text", True),
         Field("on_hand", "number", True),
@@ -77,6 +81,15 @@ ENTITIES: dict[str, tuple[Field, ...]] = {
 }
 
 ENTITY_NAMES = tuple(ENTITIES)
+
+# The field that names a record of an entity that lists things (one row per shop, product or
+# customer): what identifies a file row of it when its stream declares no primary key, so
+# that a newer export replaces the older record rather than adding a second one.
+IDENTITY: dict[str, str] = {
+    "locations": "location_id",
+    "products": "product_id",
+    "customers": "customer_id",
+}
 
 
 def fields(entity: str) -> tuple[Field, ...]:

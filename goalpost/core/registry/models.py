@@ -27,7 +27,7 @@ from pydantic import (
     model_validator,
 )
 
-from goalpost.core import schedules, vocabulary
+from goalpost.core import codes, schedules, vocabulary
 from goalpost.core.canonical import ENTITIES, ENTITY_NAMES
 from goalpost.core.errors import GoalpostError
 from goalpost.core.identifiers import NAME_RE
@@ -537,16 +537,18 @@ class Client(_Strict):
     @field_validator("currency")
     @classmethod
     def _currency(cls, value: str) -> str:
-        if not re.fullmatch(r"[A-Za-z]{3}", value):
+        code = value.strip().upper()
+        if code not in codes.currencies() or code in ("XXX", "XTS"):
             raise ValueError(f"{value!r} is not an ISO 4217 currency code (e.g. EUR, GBP, USD)")
-        return value.upper()
+        return code
 
     @field_validator("country")
     @classmethod
     def _country(cls, value: str) -> str:
-        if not re.fullmatch(r"[A-Za-z]{2}", value):
+        code = value.strip().upper()
+        if code not in codes.countries():
             raise ValueError(f"{value!r} is not an ISO 3166 country code (e.g. FR, GB, US)")
-        return value.upper()
+        return code
 
     @field_validator("schedule")
     @classmethod
