@@ -1120,6 +1120,104 @@ def metabase_standin(host: str, port: int) -> None:
             click.echo(f"  {violation}", err=True)
 
 
+# --- quarantine -------------------------------------------------------------------------
+
+
+@cli.group()
+def quarantine() -> None:
+    """The file rows that were not loaded, and why; release the suspect ones.
+
+    `invalid` rows cannot be read by staging (fix the file: an edited file loads again);
+    `suspect` rows are readable but probably wrong (a sale dated in the future) and can be
+    released: the client's next run loads them.
+    """
+
+
+@quarantine.command("list")
+@click.argument("slug", required=False)
+@JSON
+def quarantine_list(slug: str | None, as_json: bool) -> None:
+    """Quarantined rows per client, source, stream and kind, with the first reason."""
+    from goalpost.core.warehouse import ready
+    from goalpost.pipelines.files import quarantine as held
+
+    if slug:
+        registry.load_client(slug)
+    with ready() as conn:
+        found = held.summary(conn, slug)
+    if as_json:
+        _emit_json(found)
+        return
+    if not found:
+        click.echo("nothing is quarantined" + (f" for {slug}" if slug else ""))
+    for row in found:
+        released = f", {row['released']:,} released" if row["released"] else ""
+        click.echo(f"{row['client']:16} {row['source'] + '.' + row['stream']:28} "
+                   f"{row['kind']:8} {row['rows']:>8,} rows in {row['files']} file(s){released}")
+        click.echo(f"{'':18}first: {row['first_reason']}")
+
+
+@quarantine.command("show")
+@click.argument("slug")
+@click.option("--source", help="Only this source.")
+@click.option("--stream", "stream_name", help="Only this stream.")
+@click.option("--kind", type=click.Choice(["invalid", "suspect"]), help="Only this kind.")
+@click.option("--file", "file_name", help="Only this file (as listed).")
+@click.option("--limit", default=50, show_default=True, help="Rows to show.")
+@JSON
+def quarantine_show(slug: str, source: str | None, stream_name: str | None, kind: str | None,
+                    file_name: str | None, limit: int, as_json: bool) -> None:
+    """The quarantined rows of a client: id, file, row, kind, reason and the row itself."""
+    from goalpost.core.warehouse import ready
+    from goalpost.pipelines.files import quarantine as held
+
+    registry.load_client(slug)
+    with ready() as conn:
+        found = held.rows(conn, slug, source=source, stream=stream_name, kind=kind,
+                          file=file_name, limit=limit)
+    if as_json:
+        _emit_json(found)
+        return
+    if not found:
+        click.echo(f"nothing is quarantined for {slug}")
+    for row in found:
+        state = " (released)" if row["released_at"] else ""
+        click.echo(f"{row['id']:>8} {row['kind']:8} {row['file']} row {row['row_number']:,}"
+                   f"{state}: {row['reason']}")
+        click.echo(f"{'':17}{row['record']}")
+
+
+@quarantine.command("release")
+@click.argument("slug")
+@click.argument("ids", nargs=-1, type=int)
+@click.option("--all-suspect", is_flag=True, help="Every suspect row (of --source/--stream).")
+@click.option("--source", help="With --all-suspect: only this source.")
+@click.option("--stream", "stream_name", help="With --all-suspect: only this stream.")
+@JSON
+def quarantine_release(slug: str, ids: tuple[int, ...], all_suspect: bool, source: str | None,
+                       stream_name: str | None, as_json: bool) -> None:
+    """Release suspect rows (by id, or --all-suspect): the next `goalpost run` loads them.
+    Invalid rows cannot be released (staging could not read them): fix the file. Exit 1 when
+    a row was refused."""
+    from goalpost.core.warehouse import ready
+    from goalpost.pipelines.files import quarantine as held
+
+    registry.load_client(slug)
+    with ready() as conn:
+        outcome = held.release(conn, slug, list(ids), all_suspect=all_suspect, source=source,
+                               stream=stream_name)
+    if as_json:
+        _emit_json(vars(outcome))
+    else:
+        click.echo(f"released {len(outcome.released):,} row(s)"
+                   + (f", {len(outcome.already):,} already released" if outcome.already else "")
+                   + (f": `goalpost run {slug}` loads them" if outcome.released else ""))
+        for refused in outcome.refused:
+            click.echo(click.style(f"refused {refused}", fg="red"), err=True)
+    if outcome.refused:
+        sys.exit(1)
+
+
 # --- run / status -----------------------------------------------------------------------
 
 

@@ -296,13 +296,17 @@ def open_csv(path: Path, *, encoding: str, delimiter: str, compression: str | No
     text_stream = io.TextIOWrapper(binary, encoding=encoding, errors="surrogateescape", newline="")
     lines = _Lines(text_stream)
     reader = _csv_rows(lines, delimiter)
+    sample: list[list[str]] = []
     try:
         header = next(reader)
         while not header:
             header = next(reader)  # blank lines before the header
         if isinstance(header, Unreadable):
             raise FileProblem(f"has a header that {header.reason}")
-        sample = list(itertools.islice(reader, SAMPLE_ROWS))
+        sample.extend(itertools.islice(reader, SAMPLE_ROWS))
+    except LineTooLong as exc:
+        text_stream.close()
+        raise FileProblem(exc.at(2 + len(sample) + lines.extra_lines)) from None
     except StopIteration:
         text_stream.close()
         raise FileProblem("is empty") from None
