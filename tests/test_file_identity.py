@@ -206,3 +206,29 @@ def test_step_time_limit_stops_a_load_between_blocks(folder, load, conn, monkeyp
         load()
     assert keys_of(conn) == []
     assert conn.execute("SELECT count(*) FROM goalpost.source_files").fetchone() == (0,)
+
+
+def test_unknown_countries_are_kept_and_named_in_a_warning(folder, load, conn):
+    stream = sales(columns={**COLUMNS, "country": "Country"})
+    (folder / "a.csv").write_text(
+        HEADER.strip() + ",Country\n" + line(1).strip() + ",United Kingdom\n"
+        + line(2).strip() + ",gb\n" + line(3).strip() + ",EIRE\n" + line(4).strip() + ",EIRE\n"
+        + line(5).strip() + ",\n")
+    result = load(stream)
+    assert result.rows_loaded == 5 and result.problems == []
+    assert result.warnings == [
+        "sales/a.csv: column 'Country' (country): 1 value(s) are neither ISO 3166 codes nor "
+        "English country names: 'EIRE' (2 rows); kept as written (fix them in the export to "
+        "count them under their country)"]
+
+
+def test_a_client_currency_or_country_outside_iso_is_refused():
+    from pydantic import ValidationError
+
+    from goalpost.core.registry.models import Client
+
+    assert Client.model_validate({"name": "x", "currency": "gbp", "country": "gb"}).currency \
+        == "GBP"
+    for field, value in (("currency", "XYZ"), ("currency", "XXX"), ("country", "XX")):
+        with pytest.raises(ValidationError, match="is not an ISO"):
+            Client.model_validate({"name": "x", field: value})

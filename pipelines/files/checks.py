@@ -38,7 +38,6 @@ MAX_DECIMALS = 1000
 BIGINT = (-(2**63), 2**63 - 1)
 _NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]{1,6})?")
 _TIME_CODES = ("%H", "%I", "%M", "%S", "%f", "%p")
-_SWAPS = (("%d", "%m"), ("%m", "%d"))
 
 
 class Suspect(str):
