@@ -77,6 +77,9 @@ def file_errors() -> Iterator[None]:
         yield
     except (FileProblem, GoalpostError, psycopg.Error, KeyboardInterrupt):
         raise
+    except (PermissionError, FileNotFoundError, IsADirectoryError) as exc:
+        raise FileProblem(f"cannot be opened ({exc.strerror}); nothing of it was loaded") \
+            from None
     except (EOFError, OSError, zlib.error) as exc:
         raise FileProblem(f"is truncated or corrupt ({exc}); nothing of it was loaded") \
             from None
