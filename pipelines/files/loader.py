@@ -411,19 +411,21 @@ def _table_repeats(conn: psycopg.Connection, table: sql.Composed, file_id: int,
     transaction."""
     found = conn.execute(sql.SQL(
         "SELECT _key, count(*), (array_agg(_row ORDER BY _row))[1:2] FROM {} WHERE _file_id = "
-        "%s AND _row = ANY(%s) GROUP BY _key HAVING count(*) > 1 ORDER BY min(_row)").format(
-        table), (file_id, rows)).fetchall()
+        "%s AND _row = ANY(%s::bigint[]) GROUP BY _key HAVING count(*) > 1 ORDER BY min(_row)"
+    ).format(table), (file_id, rows)).fetchall()
     return [(key, count, list(first)) for key, count, first in found]
 
 
 def _number_occurrences(conn: psycopg.Connection, table: sql.Composed, file_id: int,
                         rows: list[int]) -> None:
     """Identical rows of one file (content keys `<fingerprint>:1`) become `:1`, `:2`, ... in
-    file order, so each is a line of its own."""
+    file order, so each is a line of its own. The row numbers go as bigint[]: `_row =
+    ANY(int[])` is a cross-type comparison that Postgres cannot hash, and compares every row
+    of the table with every number."""
     conn.execute(sql.SQL(
         "UPDATE {t} AS raw SET _key = split_part(raw._key, ':', 1) || ':' || d.n "
         "FROM (SELECT _row, row_number() OVER (PARTITION BY _key ORDER BY _row) AS n FROM {t} "
-        "WHERE _file_id = %(f)s AND _row = ANY(%(rows)s)) AS d "
+        "WHERE _file_id = %(f)s AND _row = ANY(%(rows)s::bigint[])) AS d "
         "WHERE raw._file_id = %(f)s AND raw._row = d._row AND d.n > 1").format(t=table),
         {"f": file_id, "rows": rows})
 
@@ -669,15 +671,16 @@ def _full_refresh(conn: psycopg.Connection, result: FileStreamResult, *, slug: s
             released = _released_rows(conn, slug, source, stream.name)
             reread = [by_sha[sha][0] for sha in present if sha in by_sha]
             if missing:
-                conn.execute(sql.SQL("DELETE FROM {} WHERE _file_id = ANY(%s)").format(table),
-                             (reread,))
+                conn.execute(sql.SQL("DELETE FROM {} WHERE _file_id = ANY(%s::bigint[])")
+                             .format(table), (reread,))
             else:
                 conn.execute(sql.SQL("TRUNCATE {}").format(table))
             conn.execute("DELETE FROM goalpost.quarantine WHERE client = %s AND source = %s "
-                         "AND stream = %s AND released_at IS NULL AND (file_id = ANY(%s) OR "
-                         "file_id IS NULL)", (slug, source, stream.name, reread))
-            conn.execute("UPDATE goalpost.quarantine SET released_run_id = %s WHERE "
-                         "file_id = ANY(%s) AND released_at IS NOT NULL", (run_id, reread))
+                         "AND stream = %s AND released_at IS NULL AND (file_id = "
+                         "ANY(%s::bigint[]) OR file_id IS NULL)",
+                         (slug, source, stream.name, reread))
+            conn.execute("UPDATE goalpost.quarantine SET released_run_id = %s WHERE file_id = "
+                         "ANY(%s::bigint[]) AND released_at IS NOT NULL", (run_id, reread))
             order = sorted(present, key=lambda sha: (sha not in by_sha,
                                                      by_sha.get(sha, (0,))[0],
                                                      present[sha].name))
