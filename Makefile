@@ -3,8 +3,9 @@
 PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed-stamp
+TEST_WORKERS ?= auto
 
-.PHONY: demo test lint lock clean-state
+.PHONY: demo test test-fast wheel-check lint lock clean-state
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
@@ -14,11 +15,20 @@ $(STAMP): pyproject.toml constraints.txt
 demo: $(STAMP)
 	$(VENV)/bin/goalpost demo
 
+# Every tier (unit, integration, e2e), spread over the machine's cores: what .ci/run runs.
 test: $(STAMP)
-	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+	$(VENV)/bin/python -m pytest -n $(TEST_WORKERS) --dist worksteal $(PYTEST_ARGS)
+
+# The inner loop: unit and integration tests, no SQLMesh build, no emulators.
+test-fast: $(STAMP)
+	$(VENV)/bin/python -m pytest -n $(TEST_WORKERS) --dist worksteal -m "not e2e" $(PYTEST_ARGS)
+
+# The built wheel in a clean virtual environment, run from an empty folder.
+wheel-check:
+	PYTHON=$(PYTHON) .ci/wheel-check
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check goalpost pipelines backup sqlmesh extensions metabase tests bench
+	$(VENV)/bin/ruff check goalpost pipelines backup sqlmesh extensions metabase sandbox tests bench
 
 # Re-pin every dependency after changing pyproject.toml.
 lock:

@@ -52,6 +52,8 @@ class Backup:
     id: str
     path: Path
     manifest: dict[str, Any] = field(default_factory=dict)
+    # Why its manifest cannot be read (None: it can): such a backup is listed, never used.
+    problem: str | None = None
 
     @property
     def created_at(self) -> datetime:
@@ -62,11 +64,48 @@ class Backup:
         return self.manifest.get("client")
 
     def summary(self) -> dict[str, Any]:
+        if self.problem:
+            return {"id": self.id, "created_at": None, "client": None, "size_bytes": 0,
+                    "tables": 0, "rows": 0, "problem": self.problem}
         return {"id": self.id, "created_at": self.manifest.get("created_at"),
                 "client": self.client, "size_bytes": sum(
                     f["size"] for f in self.manifest.get("files", {}).values()),
                 "tables": len(self.manifest.get("tables", {})),
-                "rows": sum(t["rows"] for t in self.manifest.get("tables", {}).values())}
+                "rows": sum(t["rows"] for t in self.manifest.get("tables", {}).values()),
+                "problem": None}
+
+
+def read_manifest(folder: Path) -> dict[str, Any]:
+    """The manifest of a backup folder, checked for what list, verify and restore rely on;
+    BackupError saying what is wrong when it is unreadable (truncated, edited, not JSON)."""
+    where = f"backup {folder.name}: {MANIFEST}"
+    try:
+        manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise BackupError(f"{where} is unreadable ({exc}); the backup cannot be used",
+                          hint="restore another backup (`goalpost backup list`); delete this "
+                               "folder once you have looked at it") from None
+    problems = []
+    if not isinstance(manifest, dict):
+        problems.append("it is not an object")
+    else:
+        try:
+            datetime.fromisoformat(str(manifest.get("created_at")))
+        except ValueError:
+            problems.append("created_at is not a date and time")
+        if manifest.get("client") is not None and not isinstance(manifest["client"], str):
+            problems.append("client is not a name")
+        for key, inner in (("files", ("sha256", "size")), ("tables", ("rows", "checksum"))):
+            value = manifest.get(key)
+            if not isinstance(value, dict) or not all(
+                    isinstance(v, dict) and all(k in v for k in inner) for v in value.values()):
+                problems.append(f"{key} is missing or incomplete")
+        if not isinstance(manifest.get("schemas"), list):
+            problems.append("schemas is missing")
+    if problems:
+        raise BackupError(f"{where} is damaged: {'; '.join(problems)}; the backup cannot be "
+                          "used", hint="restore another backup (`goalpost backup list`)")
+    return manifest
 
 
 def _client_schemas(conn: psycopg.Connection, slug: str) -> list[str]:
@@ -159,12 +198,17 @@ def create_backup(conn: psycopg.Connection, url: str, *, client: str | None = No
 
 
 def list_backups() -> list[Backup]:
+    """Every backup folder, oldest first; one whose manifest is damaged is listed with its
+    `problem`, so that one bad folder hides neither itself nor the others."""
     out = []
     root = backups_dir()
     for folder in sorted(root.glob("*")) if root.exists() else []:
-        manifest_path = folder / MANIFEST
-        if folder.is_dir() and not folder.name.endswith(".partial") and manifest_path.exists():
-            out.append(Backup(folder.name, folder, json.loads(manifest_path.read_text())))
+        if folder.is_dir() and not folder.name.endswith(".partial") and (
+                folder / MANIFEST).exists():
+            try:
+                out.append(Backup(folder.name, folder, read_manifest(folder)))
+            except BackupError as exc:
+                out.append(Backup(folder.name, folder, problem=exc.message))
     return out
 
 
@@ -173,11 +217,7 @@ def load_backup(backup_id: str) -> Backup:
     if not (folder / MANIFEST).exists():
         raise NotFoundError(f"no backup {backup_id!r} in {backups_dir()}",
                             hint="see `goalpost backup list`")
-    try:
-        manifest = json.loads((folder / MANIFEST).read_text())
-    except ValueError:
-        raise BackupError(f"backup {backup_id}: its manifest is unreadable (corrupted)") from None
-    return Backup(backup_id, folder, manifest)
+    return Backup(backup_id, folder, read_manifest(folder))
 
 
 def check_files(backup: Backup) -> None:
@@ -273,10 +313,13 @@ def plan_prune(backups: list[Backup], *, daily: int, weekly: int, monthly: int,
     each client): the newest backup of each of the last `daily` days, `weekly` ISO weeks and
     `monthly` months that have one is kept."""
     now = now or datetime.now(UTC)
-    keep: set[str] = set()
+    # A backup whose manifest is damaged has no date or scope to judge it by: it is kept
+    # (and listed) for someone to look at, never deleted by a rule.
+    keep: set[str] = {item.id for item in backups if item.problem}
     scopes: dict[str | None, list[Backup]] = {}
     for item in backups:
-        scopes.setdefault(item.client, []).append(item)
+        if not item.problem:
+            scopes.setdefault(item.client, []).append(item)
     for items in scopes.values():
         items = sorted(items, key=lambda b: b.created_at, reverse=True)
         for count, bucket in ((daily, lambda d: d.date()),
@@ -324,11 +367,26 @@ def fetch_backup(backup_id: str, remote: str) -> Backup:
     return load_backup(backup_id)
 
 
+# What a spreadsheet reads as a formula at the start of a cell (OWASP, "CSV Injection").
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value: Any) -> Any:
+    """A text cell that a spreadsheet would run as a formula (`=cmd|' /C calc'!A0`), made
+    text by a leading apostrophe, as spreadsheets themselves write it; other values as they
+    are (a negative number stays a number)."""
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return "'" + value
+    return value
+
+
 def export_client(conn: psycopg.Connection, slug: str, target: Path,
                   registry_file: Path | None) -> dict[str, int]:
     """Everything of one client as CSV files in a zip, for handing over when it leaves:
     every table and view of its layers, its registry file (secrets are only env: names
-    there) and a manifest of row counts. Returns the row count per table."""
+    there) and a manifest of row counts. Text cells that would run as formulas when the CSV
+    is opened in a spreadsheet are escaped (`spreadsheet_safe`). Returns the row count per
+    table."""
     import csv
     import io
     import zipfile
@@ -355,14 +413,17 @@ def export_client(conn: psycopg.Connection, slug: str, target: Path,
                     writer = csv.writer(text)
                     writer.writerow([column.name for column in cur.description])
                     while batch := cur.fetchmany(5000):
-                        writer.writerows(batch)
+                        writer.writerows([spreadsheet_safe(v) for v in row] for row in batch)
                         rows += len(batch)
                 counts[f"{schema}.{table}"] = rows
             if registry_file is not None and registry_file.exists():
                 archive.write(registry_file, f"clients/{registry_file.name}")
             archive.writestr("manifest.json", json.dumps(
                 {"client": slug, "exported_at": datetime.now(UTC).isoformat(),
-                 "tables": counts}, indent=2))
+                 "tables": counts,
+                 "formulas": "text cells starting with = + - @, a tab or a carriage return "
+                             "start with ' (so that a spreadsheet shows them as text)"},
+                indent=2))
         partial.replace(target)
     except BaseException:
         partial.unlink(missing_ok=True)

@@ -8,7 +8,7 @@ Not an extension (the runner skips modules whose name starts with an underscore)
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -16,8 +16,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from goalpost.core.dimensions import dimension_names
 from goalpost.core.errors import ConfigError
-from goalpost.core.metrics import DIMENSIONS
+from goalpost.core.registry.models import Client
 
 
 def kpi_frame(data: pd.DataFrame) -> pd.DataFrame:
@@ -31,13 +32,17 @@ def kpi_frame(data: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def last_complete_day(dates: pd.Series, now: datetime, timezone: str) -> pd.Timestamp | None:
-    """The latest date with data before the client's today: today may still be selling."""
+def last_complete_day(dates: pd.Series, now: datetime, timezone: str,
+                      last_complete: date | None = None) -> pd.Timestamp | None:
+    """The latest date with data before the client's today (today may still be selling) and
+    not after `last_complete`, the last day the marts say is complete (JobContext)."""
     if dates.empty:
         return None
     aware = now if now.tzinfo else now.replace(tzinfo=ZoneInfo("UTC"))
     today = pd.Timestamp(aware.astimezone(ZoneInfo(timezone)).date())
     before = dates[dates < today]
+    if last_complete is not None:
+        before = before[before <= pd.Timestamp(last_complete)]
     return None if before.empty else pd.Timestamp(before.max())
 
 
@@ -55,9 +60,10 @@ def wide(rows: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataF
     return table.reindex(pd.date_range(start, end, freq="D"))
 
 
-def settings_of(extension: str, settings: dict[str, Any], defaults: dict[str, Any]
-                ) -> dict[str, Any]:
-    """The extension's settings over its defaults; unknown keys and wrong types are refused."""
+def settings_of(extension: str, settings: dict[str, Any], defaults: dict[str, Any],
+                client: Client | None = None) -> dict[str, Any]:
+    """The extension's settings over its defaults; unknown keys and wrong types are refused,
+    and so are `dimensions` the client (location and channel without one) does not have."""
     unknown = sorted(set(settings) - set(defaults))
     if unknown:
         raise ConfigError(
@@ -80,11 +86,12 @@ def settings_of(extension: str, settings: dict[str, Any], defaults: dict[str, An
                 hint=f"expected a value like {default!r}")
         merged[key] = value
     if "dimensions" in merged:
-        bad = [d for d in merged["dimensions"] if d not in DIMENSIONS]
+        known = dimension_names(client.dimensions if client is not None else None)
+        bad = [d for d in merged["dimensions"] if d not in known]
         if bad:
             raise ConfigError(
                 f"extension_settings.{extension}.dimensions: unknown dimension(s) "
-                f"{', '.join(bad)}", hint=f"use {', '.join(DIMENSIONS)}")
+                f"{', '.join(bad)}", hint=f"use {', '.join(known)}")
     return merged
 
 

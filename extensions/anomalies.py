@@ -31,6 +31,10 @@ Per series of kpi_daily (a metric in total, per location or per channel):
    |z| >= threshold once its series has `min_history` observed days, with severity high
    (score >= 0.75), medium (>= 0.62) or low.
 
+Each of the client's own dimensions (country, category...) is judged the same way in a pass
+of its own: its values like locations, beside the total, whose anomalies then also name the
+values that moved them.
+
 For an anomaly of a total, a location or a channel, the contributors are the slices one level
 down, each with its own expected value: the locations, channels and products of the total;
 the channels and products of a location; the locations of a channel (from daily_sales and
@@ -50,7 +54,7 @@ import pandas as pd
 from sklearn.ensemble import IsolationForest
 
 from goalpost.core.errors import GoalpostError
-from goalpost.extensions.api import Column, Extension, Inputs, JobContext
+from goalpost.extensions.api import DISTINCT_SERIES, Column, Extension, Inputs, JobContext
 
 SLICES = ("location", "channel", "product")
 KEY = ("metric", "location", "channel", "product")
@@ -74,16 +78,21 @@ FOREST_AGREES = 0.9  # the forest flags a day more isolated than 90% of the past
 
 # The marts' own figures per location x channel and per product, for the metrics whose
 # standard definition they share (a client overriding a metric keeps kpi_daily's slices only).
+# kpi_daily's rows carry their dimension: location and channel ones are the location and
+# channel slices; those of the client's own dimensions (dimension not location or channel) are
+# judged in a pass of their own (see run). A dimension with a single value is the total and is
+# left out (DISTINCT_SERIES).
 SLICES_SQL = """
 SELECT 'kpi' AS source, metric, date,
        CASE WHEN dimension = 'location' THEN dimension_value END AS location,
        CASE WHEN dimension = 'channel' THEN dimension_value END AS channel,
-       CAST(NULL AS text) AS product, CAST(value AS double precision) AS value
+       CAST(NULL AS text) AS product, CAST(value AS double precision) AS value,
+       dimension, dimension_value
 FROM {marts}.kpi_daily
-WHERE dimension IN ('all', 'location', 'channel')
+WHERE """ + DISTINCT_SERIES + """
 UNION ALL
 SELECT 'sales', m.metric, s.sales_date, COALESCE(s.location_id, '(none)'), s.channel, NULL,
-       m.value
+       m.value, NULL, NULL
 FROM {marts}.daily_sales AS s
 CROSS JOIN LATERAL (VALUES
     ('revenue', CAST(s.revenue AS double precision)),
@@ -94,7 +103,7 @@ CROSS JOIN LATERAL (VALUES
 WHERE m.value IS NOT NULL
 UNION ALL
 SELECT 'product', m.metric, p.sales_date, COALESCE(p.location_id, '(none)'), NULL,
-       p.product_id, m.value
+       p.product_id, m.value, NULL, NULL
 FROM {marts}.product_sales_daily AS p
 CROSS JOIN LATERAL (VALUES
     ('revenue', CAST(p.revenue AS double precision)),
@@ -107,7 +116,7 @@ SLICE_METRICS = {"sales": ("revenue", "orders", "items", "customers", "average_t
 
 COLUMNS = (
     Column("metric", "text"),
-    Column("dimension", "text", "'all', 'location' or 'channel'"),
+    Column("dimension", "text", "'all', 'location', 'channel' or one of the client's own"),
     Column("dimension_value", "text", "'all' for the total"),
     Column("date", "date"),
     Column("value", "number", "what the day was"),
@@ -188,10 +197,51 @@ class _Series:
     reported: np.ndarray  # indices of kpi_daily's series, the ones anomalies are reported on
 
 
+BUILT_IN_SLICES = ("all", "location", "channel")
+
+
 def run(job: JobContext) -> pd.DataFrame:
     settings = Settings.from_dict(job.settings)
-    return detect(job.data, country=job.client.country,
-                  standard=_standard_metrics(job.client.metric_registry()), settings=settings)
+    standard = _standard_metrics(job.client.metric_registry())
+    data = job.data
+    dimension = data["dimension"] if "dimension" in data.columns else pd.Series(
+        None, index=data.index, dtype=object)
+    own = [c for c in data.columns if c not in ("dimension", "dimension_value")]
+    found = detect(data.loc[dimension.isna() | dimension.isin(BUILT_IN_SLICES), own],
+                   country=job.client.country, standard=standard, settings=settings)
+    for name in sorted(set(dimension.dropna()) - set(BUILT_IN_SLICES)):
+        found = _with_dimension(found, data, str(name), job.client.country, standard, settings)
+    return found
+
+
+def _with_dimension(found: pd.DataFrame, data: pd.DataFrame, name: str, country: str | None,
+                    standard: set[str], settings: Settings) -> pd.DataFrame:
+    """The anomalies of the client's dimension `name` added to `found`, and its values among
+    the contributors of the total's anomalies: its kpi_daily series are judged like locations
+    (each against its past, moved with its siblings), beside the total, in a pass of their
+    own."""
+    rows = data[data["dimension"].isin(["all", name])].assign(
+        location=lambda f: f["dimension_value"].where(f["dimension"] == name), channel=None)
+    judged = detect(rows.drop(columns=["dimension", "dimension_value"]), country=country,
+                    standard=standard, settings=settings)
+    if judged.empty:
+        return found
+
+    def renamed(contributors: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [dict(c, dimension=name) for c in contributors if c["dimension"] == "location"]
+
+    own = judged[judged["dimension"] == "location"].assign(
+        dimension=name, contributors=lambda f: f["contributors"].map(renamed))
+    extra = {(r.metric, r.date): renamed(r.contributors)
+             for r in judged[judged["dimension"] == "all"].itertuples()}
+    if not found.empty:
+        found = found.assign(contributors=[
+            [*c, *extra.get((m, d), [])] if dim == "all" else c for m, d, dim, c in
+            zip(found["metric"], found["date"], found["dimension"], found["contributors"],
+                strict=True)])
+    combined = pd.concat([f for f in (found, own) if not f.empty], ignore_index=True)
+    return combined.sort_values(["metric", "dimension", "dimension_value", "date"],
+                                ignore_index=True)
 
 
 def _standard_metrics(registry: dict[str, Any]) -> set[str]:
@@ -598,10 +648,11 @@ def _contributors(series: _Series, expected: np.ndarray, scale: np.ndarray, t: i
 
 EXTENSION = Extension(
     name="anomalies",
-    description="Days on which a metric left its usual range, in total, per location and per "
-                "channel, judged on their past only (weekday baseline, robust z, isolation "
-                "forest), with the locations, channels and products that moved it",
-    version="1",
+    description="Days on which a metric left its usual range, in total, per location, per "
+                "channel and per value of the client's own dimensions, judged on their past "
+                "only (weekday baseline, robust z, isolation forest), with the locations, "
+                "channels, products and dimension values that moved it",
+    version="2",
     table="anomalies",
     columns=COLUMNS,
     inputs=Inputs(sql=SLICES_SQL),

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Literal
 
 import pandas as pd
@@ -36,10 +36,20 @@ class Column:
     description: str = ""
 
 
+# A condition on kpi_daily's rows keeping the total and the dimensions that have more than one
+# value: a dimension with a single value (one shop, one channel) is the total again, and a
+# forecast, anomaly or trend of it would only repeat the total's. kpi_daily keeps those rows
+# (goals, alerts and dashboards name a shop); what an extension judges leaves them out.
+DISTINCT_SERIES = ("(dimension = 'all' OR dimension IN (SELECT dimension FROM {marts}.kpi_daily "
+                   "WHERE dimension <> 'all' GROUP BY dimension "
+                   "HAVING COUNT(DISTINCT dimension_value) > 1))")
+
+
 @dataclass(frozen=True)
 class Inputs:
     """What an extension reads: metrics of kpi_daily (all of the client's when `metrics` is
-    empty and `sql` is None), or one SQL query over the client's marts and insights, where
+    empty and `sql` is None: the total and each dimension with more than one value, see
+    DISTINCT_SERIES), or one SQL query over the client's marts and insights, where
     `{marts}` and `{insights}` name the schemas (an extension may read what an earlier one in
     name order wrote)."""
 
@@ -49,13 +59,16 @@ class Inputs:
 
 @dataclass
 class JobContext:
-    """What a run function gets: the client, its inputs as a DataFrame, and where it stands."""
+    """What a run function gets: the client, its inputs as a DataFrame, and where it stands:
+    `last_complete` is the last day whose data is complete (`<slug>_marts.data_as_of`; None
+    when the marts do not say), the newest day an extension may judge."""
 
     slug: str
     client: Client
     data: pd.DataFrame
     now: datetime
     settings: dict[str, Any] = field(default_factory=dict)
+    last_complete: date | None = None
 
 
 @dataclass(frozen=True)

@@ -148,10 +148,11 @@ def links(registry: dict) -> dict[frozenset[str], str]:
 
 
 def run(job: JobContext) -> pd.DataFrame:
-    settings = settings_of("correlations", job.settings, DEFAULTS)
+    settings = settings_of("correlations", job.settings, DEFAULTS, job.client)
     columns = [c.name for c in EXTENSION.columns]
     frame = kpi_frame(job.data)
-    end = last_complete_day(frame["date"], job.now, job.client.timezone)
+    end = last_complete_day(frame["date"], job.now, job.client.timezone,
+                            job.last_complete)
     if end is None:
         return pd.DataFrame(columns=columns)
     start = end - pd.Timedelta(days=settings["window_days"] - 1)

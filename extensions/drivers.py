@@ -275,11 +275,12 @@ def attribute(daily: pd.DataFrame, root: Node, registry: dict,
 
 
 def run(job: JobContext) -> pd.DataFrame:
-    settings = settings_of("drivers", job.settings, DEFAULTS)
+    settings = settings_of("drivers", job.settings, DEFAULTS, job.client)
     registry = job.client.metric_registry()
     frame = kpi_frame(job.data)
     columns = [c.name for c in EXTENSION.columns]
-    end = last_complete_day(frame["date"], job.now, job.client.timezone)
+    end = last_complete_day(frame["date"], job.now, job.client.timezone,
+                            job.last_complete)
     if end is None:
         return pd.DataFrame(columns=columns)
     trees = [tree(name, registry) for name in roots(registry)]

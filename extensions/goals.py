@@ -211,20 +211,25 @@ def run(job: JobContext) -> pd.DataFrame:
     columns = [c.name for c in EXTENSION.columns]
     data = job.data
     actuals = kpi_frame(data[data["source"] == "actual"])
-    as_of = last_complete_day(actuals["date"], job.now, job.client.timezone)
+    as_of = last_complete_day(actuals["date"], job.now, job.client.timezone,
+                              job.last_complete)
     if not job.client.goals or as_of is None:
         return pd.DataFrame(columns=columns)
     forecasts = forecast_frame(data)
     has_table = bool((data["source"] == "forecasts_table").any())
     registry = job.client.metric_registry()
     actuals = actuals[actuals["date"] <= as_of]
+    # A dimension with one value is the total: its forecasts are the total's (DISTINCT_SERIES).
+    values = actuals[actuals["dimension"] != "all"].groupby("dimension")["dimension_value"]
+    single = {d: set(v) for d, v in values.unique().items() if len(v) == 1}
     rows = []
     for goal in job.client.goals:
         dimension, value = goal.dimension or "all", goal.value or "all"
         series = daily_series(actuals, goal.metric, dimension, value)
+        forecast_of = ("all", "all") if value in single.get(dimension, ()) else (dimension, value)
         mine = forecasts[(forecasts["metric"] == goal.metric)
-                         & (forecasts["dimension"] == dimension)
-                         & (forecasts["dimension_value"] == value)]
+                         & (forecasts["dimension"] == forecast_of[0])
+                         & (forecasts["dimension_value"] == forecast_of[1])]
         rows.append(track(goal, series, mine, as_of, registry[goal.metric].direction,
                           has_table))
     return pd.DataFrame(rows, columns=columns)

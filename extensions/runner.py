@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import pandas as pd
 import psycopg
@@ -21,7 +21,7 @@ from psycopg import sql
 from goalpost.core.errors import ConfigError, GoalpostError
 from goalpost.core.identifiers import schema_name
 from goalpost.core.registry.models import Client
-from goalpost.extensions.api import SQL_TYPES, Extension, JobContext
+from goalpost.extensions.api import DISTINCT_SERIES, SQL_TYPES, Extension, JobContext
 from goalpost.extensions.vocabulary import module_names
 
 
@@ -65,11 +65,12 @@ def load_inputs(conn: psycopg.Connection, slug: str, extension: Extension) -> pd
             insights=sql.Identifier(schema_name(slug, "insights")).as_string(conn))
         params: tuple = ()
     else:
+        schema = sql.Identifier(marts).as_string(conn)
         query = (f"SELECT metric, date, dimension, dimension_value, value FROM "
-                 f"{sql.Identifier(marts).as_string(conn)}.kpi_daily")
+                 f"{schema}.kpi_daily WHERE {DISTINCT_SERIES.format(marts=schema)}")
         params = ()
         if extension.inputs.metrics:
-            query += " WHERE metric = ANY(%s)"
+            query += " AND metric = ANY(%s)"
             params = (list(extension.inputs.metrics),)
         query += " ORDER BY metric, dimension, dimension_value, date"
     with conn.cursor() as cur:
@@ -78,10 +79,20 @@ def load_inputs(conn: psycopg.Connection, slug: str, extension: Extension) -> pd
         return pd.DataFrame(cur.fetchall(), columns=columns)
 
 
-def fingerprint(extension: Extension, data: pd.DataFrame, client: Client) -> str:
-    """What an output depends on: the inputs, the extension's version and the client's
-    configuration (its settings, goals, metric definitions...)."""
-    digest = hashlib.sha256(f"{extension.name}|{extension.version}|".encode())
+def last_complete(conn: psycopg.Connection, slug: str) -> date | None:
+    """The last day whose data is complete (`<slug>_marts.data_as_of`), None without it."""
+    table = sql.Identifier(schema_name(slug, "marts"), "data_as_of")
+    if conn.execute("SELECT to_regclass(%s)", (table.as_string(conn),)).fetchone()[0] is None:
+        return None
+    found = conn.execute(sql.SQL("SELECT last_complete_date FROM {}").format(table)).fetchone()
+    return found[0] if found else None
+
+
+def fingerprint(extension: Extension, data: pd.DataFrame, client: Client,
+                complete: date | None = None) -> str:
+    """What an output depends on: the inputs, the last complete day, the extension's version
+    and the client's configuration (its settings, goals, metric definitions...)."""
+    digest = hashlib.sha256(f"{extension.name}|{extension.version}|{complete}|".encode())
     digest.update(client.model_dump_json(exclude={"alerts"}).encode())  # alerts: no input
     digest.update(data.to_csv(index=False).encode())
     return digest.hexdigest()
@@ -105,11 +116,12 @@ def run_extension(conn: psycopg.Connection, slug: str, client: Client, extension
     settings = dict(client.extension_settings.get(extension.name, {}))
     try:
         data = load_inputs(conn, slug, extension)
+        complete = last_complete(conn, slug)
     except psycopg.Error as exc:
         raise GoalpostError(f"extension {extension.name} could not read its inputs: "
                             f"{str(exc).strip().splitlines()[0]}",
                             hint="build the client's marts first (`goalpost run`)") from None
-    inputs_hash = fingerprint(extension, data, client)
+    inputs_hash = fingerprint(extension, data, client, complete)
     table = sql.Identifier(schema_name(slug, "insights"), extension.table)
     exists = conn.execute("SELECT to_regclass(%s) IS NOT NULL",
                           (table.as_string(conn),)).fetchone()[0]
@@ -122,7 +134,7 @@ def run_extension(conn: psycopg.Connection, slug: str, client: Client, extension
                          (datetime.now(UTC) - started).total_seconds())
 
     try:
-        output = extension.run(JobContext(slug, client, data, now, settings))
+        output = extension.run(JobContext(slug, client, data, now, settings, complete))
     except GoalpostError:
         raise
     except Exception as exc:  # a consultant's job failing must not stop the run

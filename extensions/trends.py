@@ -91,10 +91,11 @@ def reading(trend: str, direction: str) -> str:
 
 
 def run(job: JobContext) -> pd.DataFrame:
-    settings = settings_of("trends", job.settings, DEFAULTS)
+    settings = settings_of("trends", job.settings, DEFAULTS, job.client)
     columns = [c.name for c in EXTENSION.columns]
     frame = kpi_frame(job.data)
-    end = last_complete_day(frame["date"], job.now, job.client.timezone)
+    end = last_complete_day(frame["date"], job.now, job.client.timezone,
+                            job.last_complete)
     if end is None:
         return pd.DataFrame(columns=columns)
     registry = job.client.metric_registry()

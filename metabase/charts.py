@@ -21,6 +21,8 @@ from decimal import Decimal
 from html import escape
 from typing import Any
 
+from goalpost.core import formatting
+
 PALETTE = ("#509EE3", "#88BF4D", "#A989C5", "#EF8C8C", "#F9D45C", "#F2A86F", "#98D9D9",
            "#7172AD")
 GOAL_COLOUR = "#D6336C"
@@ -29,9 +31,6 @@ GRID_COLOUR = "#E6E9EE"
 TRACK_COLOUR = "#EDF2F5"
 FONT = "font-family=\"Helvetica, Arial, sans-serif\""
 
-CURRENCY_SYMBOLS = {"EUR": "€", "USD": "$", "GBP": "£", "JPY": "¥", "CHF": "CHF ", "CAD": "CA$",
-                    "AUD": "A$", "NZD": "NZ$", "SEK": "SEK ", "NOK": "NOK ", "DKK": "DKK ",
-                    "PLN": "PLN ", "INR": "₹", "BRL": "R$", "MXN": "MX$", "CNY": "CN¥"}
 # Column-name words that say a number is money or a share, for cards whose template does not.
 MONEY_WORDS = ("revenue", "ticket", "price", "amount", "cost", "spend", "margin", "sales_value")
 FRACTION_WORDS = ("rate",)  # 0.35 reads 35.0% (driver shares are already x100)
@@ -74,6 +73,7 @@ class Formats:
 
     currency: str = "EUR"
     styles: Mapping[str, str] = field(default_factory=dict)
+    locale: str = formatting.DEFAULT_LOCALE
 
     def style(self, column: str) -> str:
         """'currency', 'percent' (a fraction), 'pct' (already x100) or 'number', from the
@@ -99,33 +99,24 @@ class Formats:
         if math.isnan(number):
             return ""
         style = self.style(column)
+        locale = self.locale
         if style in ("percent", "pct"):
-            return f"{number * (100 if style == 'percent' else 1):.{0 if compact else 1}f}%"
+            fraction = number if style == "percent" else number / 100
+            return formatting.percent(fraction, locale, decimals=0 if compact else 1)
         if compact and abs(number) >= 1000:
-            body = _compact(number)
-        elif isinstance(value, int) and style != "currency":
-            body = f"{value:,}"
-        elif isinstance(value, Decimal) and style == "number" and value.is_finite():
+            if style == "currency":
+                return formatting.compact_money(number, self.currency, locale)
+            return formatting.compact(number, locale)
+        if style == "currency":
+            return formatting.money(value, self.currency, locale, whole=compact)
+        if isinstance(value, int):
+            return formatting.number(value, locale)
+        if isinstance(value, Decimal) and value.is_finite():
             # As many decimals as the column's scale (1.0 next to 0.4), at most two.
             places = min(max(-int(value.as_tuple().exponent), 0), 2)
-            body = f"{value:,.{places}f}"
-        elif style == "currency":
-            body = f"{number:,.{0 if compact else 2}f}"
-        else:
-            body = f"{number:,.{0 if number == int(number) else 2}f}"
-        if style == "currency":
-            symbol = CURRENCY_SYMBOLS.get(self.currency, self.currency + " ")
-            return ("-" if body.startswith("-") else "") + symbol + body.lstrip("-")
-        return body
+            return formatting.number(value, locale, decimals=places)
+        return formatting.number(number, locale)
 
-
-def _compact(number: float) -> str:
-    for limit, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
-        if abs(number) >= limit:
-            scaled = number / limit
-            body = f"{scaled:.{0 if abs(scaled) >= 100 else 1}f}"
-            return (body[:-2] if body.endswith(".0") else body) + suffix
-    return f"{number:g}"
 
 
 def text(value: Any) -> str:

@@ -16,17 +16,18 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from goalpost.core.identifiers import reader_role, schema_name
 from goalpost.core.registry.models import Client
 from goalpost.core.warehouse.tenants import reader_password
-from goalpost.metabase import alerts
+from goalpost.metabase import alerts, fit
+from goalpost.metabase.fit import DataFacts
 from goalpost.metabase.template import (
     DashboardTemplate,
     FilterSpec,
     layout,
     native_sql,
-    templates,
     visualization_settings,
 )
 
@@ -77,24 +78,21 @@ def _ref(name: str) -> dict[str, str]:
     return {"$ref": name}
 
 
-def dashboards_for(client: Client) -> list[DashboardTemplate]:
-    found = templates()
-    keys = client.dashboards if client.dashboards is not None else list(found)
-    return [found[key] for key in keys]
-
-
 def database_name(slug: str, client: Client) -> str:
     return f"{client.name} ({slug})"
 
 
 def desired_objects(slug: str, client: Client, details: dict[str, Any], *,
-                    metabase_zone: str, at: datetime) -> list[Desired]:
+                    metabase_zone: str, at: datetime,
+                    facts: DataFacts | None = None) -> list[Desired]:
     """Every object the client should have, in apply order.
 
     `details` is how Metabase reaches the warehouse (metabase.api.warehouse_details()).
     Alert schedules are in `metabase_zone`, Metabase's report time zone, as the offsets are
     at `at`: the cron is part of what is compared, so a plan made after a change of offset
-    shows the notifications to update.
+    shows the notifications to update. The dashboards are the templates fitted to the client
+    and to `facts`, its data (metabase.fit): date defaults of a client whose data ends in the
+    past are pinned to its last days, so a plan after new data shows them to update.
     """
     label = f"{client.name} ({slug})"
     schemas = [schema_name(slug, "marts"), schema_name(slug, "insights")]
@@ -114,7 +112,8 @@ def desired_objects(slug: str, client: Client, details: dict[str, Any], *,
         objects.append(Desired("membership", owner.email, owner.name, {
             "email": owner.email, "group_id": _ref("group")}))
     targets = {name: metric.target for name, metric in client.metric_registry().items()}
-    dashboards = dashboards_for(client)
+    today = at.astimezone(ZoneInfo(client.timezone)).date()
+    dashboards = fit.dashboards(client, facts or fit.DataFacts(), today=today, pin_dates=True)
     for dashboard in dashboards:
         for card in dashboard.cards:
             key = f"{dashboard.key}.{card.key}"

@@ -21,6 +21,7 @@ from goalpost.core.registry.models import Client
 from goalpost.metabase import alerts, permissions
 from goalpost.metabase.api import MetabaseClient, MetabaseError, warehouse_details
 from goalpost.metabase.desired import KINDS, Desired, desired_objects, resolve
+from goalpost.metabase.fit import read_facts
 from goalpost.metabase.state import Provisioned, ids_of_kind, load
 from goalpost.metabase.timezone import metabase_timezone
 
@@ -284,7 +285,8 @@ def compute_plan(slug: str, client: Client, mb: MetabaseClient,
     now = now or datetime.now(UTC)
     zone = metabase_timezone(mb) if alerts.metabase_rules(client) else None
     desired = desired_objects(slug, client, warehouse_details(),
-                              metabase_zone=zone or client.timezone, at=now)
+                              metabase_zone=zone or client.timezone, at=now,
+                              facts=read_facts(conn, slug))
     state = load(conn, slug)
     current = _Current(mb)
     changes: list[Change] = []

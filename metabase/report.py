@@ -1,10 +1,13 @@
 """`goalpost report <client>`: the client's dashboards as one HTML page, without Metabase.
 
-Each card of the client's dashboard templates (its `dashboards:`, default all) runs with the
-dashboards' filter values (their defaults, or --since/--until/--location) as plain SQL
-(metabase.template.render_sql) on the client's schemas, logged in as the client's read-only
-role: the same login Metabase uses, so a card that needs a grant the role lacks fails here
-too. A card whose query fails shows its error in its place; the rest of the page is drawn.
+Each card of the client's dashboards (the templates fitted to it and its data, as Metabase
+gets them: metabase.fit) runs with the dashboards' filter values (their defaults, or
+--since/--until/--location/--filter) as plain SQL (metabase.template.render_sql) on the
+client's schemas, logged in as the client's read-only role: the same login Metabase uses, so
+a card that needs a grant the role lacks fails here too. Relative date defaults
+(`past90days`) count back from the data's latest day when it is before yesterday, and the
+page says so. A card whose query fails shows its error in its place; the rest of the page is
+drawn.
 """
 
 from __future__ import annotations
@@ -17,7 +20,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import psycopg
-from psycopg import sql
 
 from goalpost.core import registry
 from goalpost.core.errors import ConfigError, NotFoundError, WarehouseError
@@ -27,8 +29,7 @@ from goalpost.core.registry.models import Client
 from goalpost.core.warehouse import database_url
 from goalpost.core.warehouse.connection import redact
 from goalpost.core.warehouse.tenants import reader_password
-from goalpost.metabase import charts, page
-from goalpost.metabase.desired import dashboards_for
+from goalpost.metabase import charts, fit, page
 from goalpost.metabase.template import (
     CardSpec,
     DashboardTemplate,
@@ -47,11 +48,14 @@ LOCATION_FILTER = "location"
 
 @dataclass(frozen=True)
 class Options:
-    """Filter values the user gave: they replace every dashboard's defaults."""
+    """Filter values the user gave: they replace every dashboard's defaults. `values` gives
+    text filters by key (a dimension such as country): (key, value) pairs, a key repeated
+    for several values."""
 
     since: date | None = None
     until: date | None = None
     locations: tuple[str, ...] = ()
+    values: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -69,11 +73,12 @@ class Report:
     data_as_of: date | None
     errors: list[CardError] = field(default_factory=list)
     empty: list[str] = field(default_factory=list)
+    dates_counted_from: date | None = None  # the data's latest day, when dates count from it
 
     def as_dict(self) -> dict[str, Any]:
         return {"path": str(self.path), "dashboards": self.dashboards, "cards": self.cards,
-                "data_as_of": self.data_as_of, "empty_cards": self.empty,
-                "errors": [e.__dict__ for e in self.errors]}
+                "data_as_of": self.data_as_of, "dates_counted_from": self.dates_counted_from,
+                "empty_cards": self.empty, "errors": [e.__dict__ for e in self.errors]}
 
 
 def default_path(slug: str) -> Path:
@@ -89,18 +94,25 @@ def filter_values(dashboard: DashboardTemplate, options: Options) -> dict[str, A
             value = f"{options.since or ''}~{options.until or ''}"
         elif spec.key == LOCATION_FILTER and options.locations:
             value = list(options.locations)
+        elif spec.type == "text" and any(key == spec.key for key, _ in options.values):
+            value = [text for key, text in options.values if key == spec.key]
         values[spec.key] = value
     return values
 
 
-def describe_filter(spec: FilterSpec, value: Any, today: date) -> str:
-    """A filter as the page states it: 'past90days (2026-09-03 to 2026-11-30)', 'All'."""
+def describe_filter(spec: FilterSpec, value: Any, today: date,
+                    data_as_of: date | None = None) -> str:
+    """A filter as the page states it: 'past90days (2026-09-03 to 2026-11-30)', 'All'; with
+    `data_as_of`, a relative date counted back from that day says so."""
     if value in (None, "", [], ()):
         return "All"
     if spec.type == "date":
         start, end = date_bounds(value, today)
         span = f"{start or '…'} to {end or '…'}"
-        return span if value == f"{start or ''}~{end or ''}" else f"{value} ({span})"
+        if value == f"{start or ''}~{end or ''}":
+            return span
+        counted = f", counted back from {data_as_of}, the data's latest day" if data_as_of else ""
+        return f"{value} ({span}{counted})"
     return ", ".join(value) if isinstance(value, list) else str(value)
 
 
@@ -109,10 +121,12 @@ def ordered(found: dict[str, DashboardTemplate]) -> list[DashboardTemplate]:
     return [found[k] for k in sorted(found, key=lambda k: (rank.get(k, len(rank)), k))]
 
 
-def selected_dashboards(client: Client) -> list[DashboardTemplate]:
-    """The dashboards Metabase gets for this client (its `dashboards:`, in that order; all of
-    them by default, in reading order)."""
-    chosen = dashboards_for(client)
+def selected_dashboards(client: Client, facts: fit.DataFacts | None = None,
+                        today: date | None = None) -> list[DashboardTemplate]:
+    """The dashboards Metabase gets for this client, fitted to it and to `facts` (its
+    `dashboards:`, in that order; by default those its sources can fill, in reading order).
+    """
+    chosen = fit.dashboards(client, facts or fit.DataFacts(), today=today or date.today())
     if client.dashboards is not None:
         return chosen
     return ordered({d.key: d for d in chosen})
@@ -137,18 +151,18 @@ def reader_connection(slug: str, url: str | None = None) -> psycopg.Connection:
     return conn
 
 
-def data_as_of(conn: psycopg.Connection, slug: str) -> date | None:
-    """The latest day of the client's kpi_daily; NotFoundError when no marts are built yet."""
+def data_facts(conn: psycopg.Connection, slug: str) -> fit.DataFacts:
+    """How far the client's data goes (metabase.fit.read_facts); NotFoundError when no marts
+    are built yet."""
     marts = schema_name(slug, "marts")
     found = conn.execute("SELECT to_regclass(%s)", (f'"{marts}".kpi_daily',)).fetchone()
     conn.commit()
     if found is None or found[0] is None:
         raise NotFoundError(f"client {slug} has no data built yet ({marts}.kpi_daily is missing)",
                             hint=f"run `goalpost run {slug}` (or `goalpost demo` for PanPan)")
-    latest = conn.execute(sql.SQL("SELECT MAX(date) FROM {}.kpi_daily").format(
-        sql.Identifier(marts))).fetchone()
+    facts = fit.read_facts(conn, slug)
     conn.commit()
-    return latest[0] if latest else None
+    return facts
 
 
 def run_card(conn: psycopg.Connection, query: str) -> charts.Result:
@@ -192,12 +206,14 @@ def column_formats(card: CardSpec, settings: dict[str, Any], client: Client) -> 
 
 def render_dashboard(conn: psycopg.Connection, client: Client, slug: str,
                      dashboard: DashboardTemplate, options: Options, today: date,
-                     report: Report) -> page.DashboardView:
+                     report: Report, counted_from: date | None = None) -> page.DashboardView:
+    """One dashboard's cards run and drawn; `today` anchors relative dates, `counted_from`
+    (the data's latest day, when `today` is the day after it) is said beside them."""
     values = filter_values(dashboard, options)
     targets = {name: metric.target for name, metric in client.metric_registry().items()}
     view = page.DashboardView(
         dashboard.name, dashboard.description or "",
-        [(spec.name, describe_filter(spec, values[spec.key], today))
+        [(spec.name, describe_filter(spec, values[spec.key], today, counted_from))
          for spec in dashboard.filters])
     for placed in layout(dashboard):
         card = placed.card
@@ -225,24 +241,29 @@ def build_report(slug: str, *, options: Options | None = None, out: Path | None 
                  progress: Callable[[str], None] | None = None) -> Report:
     """Run every card of every template for client `slug` and write the page.
 
-    `today` anchors relative date filters (past90days); default: today in the client's
-    time zone, as Metabase would.
+    `today` is the client's today (default: in its time zone, as Metabase would); relative
+    date filters (past90days) count back from it, or from the data's latest day when that is
+    before yesterday (metabase.fit.anchor), which the page then says.
     """
     options = options or Options()
     if options.since and options.until and options.until < options.since:
         raise ConfigError(f"--until {options.until} is before --since {options.since}")
     client = registry.load_client(slug)
     today = today or datetime.now(ZoneInfo(client.timezone)).date()
-    dashboards = selected_dashboards(client)
     path = (out or default_path(slug)).expanduser().resolve()
-    report = Report(path, len(dashboards), 0, None)
     views: list[page.DashboardView] = []
     with reader_connection(slug, url) as conn:
-        report.data_as_of = data_as_of(conn, slug)
+        facts = data_facts(conn, slug)
+        anchor = fit.anchor(facts, today)
+        counted_from = facts.as_of if anchor < today else None
+        dashboards = selected_dashboards(client, facts, today)
+        report = Report(path, len(dashboards), 0, facts.as_of,
+                        dates_counted_from=counted_from)
         for dashboard in dashboards:
             if progress:
                 progress(f"{dashboard.name}: {len(dashboard.cards)} cards")
-            views.append(render_dashboard(conn, client, slug, dashboard, options, today, report))
+            views.append(render_dashboard(conn, client, slug, dashboard, options, anchor,
+                                          report, counted_from))
     report.cards = sum(len(v.cards) for v in views)
     html = page.render_page(client.name, views, data_as_of=report.data_as_of,
                             generated_at=datetime.now(ZoneInfo(client.timezone)),
@@ -250,6 +271,19 @@ def build_report(slug: str, *, options: Options | None = None, out: Path | None 
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(html, encoding="utf-8")
     return report
+
+
+def parse_filters(values: Sequence[str]) -> tuple[tuple[str, str], ...]:
+    """--filter KEY=VALUE (repeatable: several values of one key are any of them)."""
+    found = []
+    for text in values:
+        key, sep, value = text.partition("=")
+        if not sep or not key.strip() or not value.strip():
+            raise ConfigError(f"--filter {text!r} is not KEY=VALUE",
+                              hint="e.g. --filter country=France (a dashboard's text filter, "
+                                   "such as one of the client's dimensions)")
+        found.append((key.strip(), value.strip()))
+    return tuple(found)
 
 
 def parse_locations(values: Sequence[str]) -> tuple[str, ...]:

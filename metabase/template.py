@@ -30,6 +30,19 @@ are filled in when it is provisioned (metabase.desired) or previewed (`goalpost 
           band: {lower: yhat_lower_80, upper: yhat_upper_80}   # forecast band series
           settings: {}               # any other Metabase visualization_settings, sent as is
 
+Fitting a client (metabase.fit): `requires: [inventory_levels]` (canonical entities) leaves
+a dashboard out by default for a client none of whose sources feeds them. A filter of type
+`dimensions` stands for one text filter per dimension the client declares (country, category,
+...); a card filters on them with `{{dimensions}}` in its SQL and `dimensions:
+marts.<table>` in its `filters:` (the mart whose columns they are; a dimension that mart does
+not carry is not applied). A card with `per_dimension: true` is repeated for each of the
+client's dimensions its `dimensions` table carries: `{dimension}` in its SQL and
+visualization is the dimension's column, `{dimension_name}` in its name and description how
+dashboards name it, and its key gets `_<dimension>`. A card with `needs_values: location`
+(or channel, or a dimension) is left out for a client whose data has a single value of it:
+per shop, the one shop is the total. `{as_of}` in a description is the date the client's
+data goes to.
+
 SQL conventions:
 
 - `{marts}` and `{insights}` stand for the client's schemas `<slug>_marts` and `<slug>_insights`.
@@ -61,6 +74,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from goalpost.core.canonical import ENTITY_NAMES
 from goalpost.core.errors import ConfigError, NotFoundError
 from goalpost.core.identifiers import check_slug, schema_name
 from goalpost.core.registry.store import display_path, parse_yaml_model
@@ -71,6 +85,8 @@ KEY_RE = r"^[a-z][a-z0-9_]{0,39}$"
 LAYERS = ("marts", "insights")
 
 _PLACEHOLDER = re.compile(r"(?<!\{)\{(marts|insights)\}(?!\})")
+_TABLE_REF = re.compile(r"^(marts|insights)\.([a-z_][a-z0-9_]*)$")
+DIMENSIONS_FILTER = "dimensions"  # the filter type standing for the client's dimensions
 _TAG = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 _OPTIONAL = re.compile(r"\[\[(.*?)\]\]", re.S)
 _COLUMN_REF = re.compile(r"^(marts|insights)\.([a-z_][a-z0-9_]*)\.([a-z_][a-z0-9_]*)$")
@@ -89,11 +105,15 @@ class FilterSpec(_Strict):
 
     key: Key
     name: str = Field(min_length=1)
-    type: Literal["date", "text"]
+    type: Literal["date", "text", "dimensions"]
     default: str | list[str] | None = None
 
     @model_validator(mode="after")
     def _default(self) -> FilterSpec:
+        if self.type == DIMENSIONS_FILTER and self.key != DIMENSIONS_FILTER:
+            raise ValueError("a filter of type dimensions has the key dimensions")
+        if self.type == DIMENSIONS_FILTER and self.default is not None:
+            raise ValueError("a filter of type dimensions has no default")
         if self.type == "date" and self.default is not None:
             if not isinstance(self.default, str):
                 raise ValueError("default: a date filter takes one value, e.g. past90days")
@@ -142,6 +162,10 @@ class CardSpec(_Strict):
     sql: str = Field(min_length=1)
     filters: dict[str, str] = Field(default_factory=dict)
     visualization: Visualization = Field(default_factory=Visualization)
+    per_dimension: bool = Field(default=False, description="one card per dimension of the "
+                                "client that its `dimensions` table carries")
+    needs_values: str | None = Field(default=None, description="location, channel or a "
+                                     "dimension: left out when the data has one value of it")
 
     @field_validator("size")
     @classmethod
@@ -155,17 +179,26 @@ class CardSpec(_Strict):
     @classmethod
     def _refs(cls, value: dict[str, str]) -> dict[str, str]:
         for name, ref in value.items():
-            if not _COLUMN_REF.match(ref):
+            if name == DIMENSIONS_FILTER:
+                if not _TABLE_REF.match(ref):
+                    raise ValueError(f"{name}: {ref!r} is not a table: write marts.<table>, "
+                                     "the mart whose columns the dimensions are")
+            elif not _COLUMN_REF.match(ref):
                 raise ValueError(f"{name}: {ref!r} is not a column reference: write "
                                  "marts.<table>.<column> or insights.<table>.<column>")
         return value
 
     @model_validator(mode="after")
     def _tags_match(self) -> CardSpec:
+        allowed = {*LAYERS, "dimension"} if self.per_dimension else set(LAYERS)
         for placeholder in re.findall(r"(?<!\{)\{([A-Za-z_]+)\}(?!\})", self.sql):
-            if placeholder not in LAYERS:
+            if placeholder not in allowed:
                 raise ValueError(f"sql: unknown placeholder {{{placeholder}}}; use {{marts}} "
-                                 "or {insights}")
+                                 "or {insights}" + (", and {dimension} in a per_dimension card"
+                                                    if placeholder == "dimension" else ""))
+        if self.per_dimension and DIMENSIONS_FILTER not in self.filters:
+            raise ValueError("a per_dimension card says in `filters:` which mart its "
+                             "dimensions are columns of (dimensions: marts.<table>)")
         used = set(_TAG.findall(self.sql))
         missing = sorted(used - set(self.filters))
         if missing:
@@ -184,6 +217,11 @@ class CardSpec(_Strict):
         layer, table, column = _COLUMN_REF.match(self.filters[filter_key]).groups()  # type: ignore[union-attr]
         return ColumnRef(layer=layer, table=table, column=column)
 
+    def dimensions_table(self) -> str | None:
+        """The mart whose columns the client's dimensions are, for `{{dimensions}}`."""
+        ref = self.filters.get(DIMENSIONS_FILTER)
+        return _TABLE_REF.match(ref).group(2) if ref else None  # type: ignore[union-attr]
+
 
 class DashboardTemplate(_Strict):
     """A dashboard: its filters and its cards, the same for every client."""
@@ -191,6 +229,8 @@ class DashboardTemplate(_Strict):
     key: Key
     name: str = Field(min_length=1)
     description: str | None = None
+    requires: list[str] = Field(default_factory=list, description="canonical entities a "
+                                "client's sources must feed for it to get this dashboard")
     filters: list[FilterSpec] = Field(default_factory=list)
     cards: list[CardSpec] = Field(min_length=1)
 
@@ -208,6 +248,15 @@ class DashboardTemplate(_Strict):
                 raise ValueError(f"cards[{index}] ({card.key}): filter {unknown[0]} is not one "
                                  f"of the dashboard's filters ({', '.join(sorted(known))})")
         return self
+
+    @field_validator("requires")
+    @classmethod
+    def _entities(cls, value: list[str]) -> list[str]:
+        unknown = sorted(set(value) - set(ENTITY_NAMES))
+        if unknown:
+            raise ValueError(f"unknown entit(y/ies) {', '.join(unknown)}; the canonical "
+                             f"entities are {', '.join(ENTITY_NAMES)}")
+        return value
 
     def filter(self, key: str) -> FilterSpec:
         return next(f for f in self.filters if f.key == key)
@@ -308,8 +357,8 @@ def render_sql(card: CardSpec, slug: str, values: Mapping[str, Any] | None = Non
 
     def condition(key: str) -> str | None:
         value = values.get(key)
-        if value in (None, "", [], ()):
-            return None
+        if value in (None, "", [], ()) or key == DIMENSIONS_FILTER:
+            return None  # (`{{dimensions}}` of a template not fitted to a client: none)
         column = card.column(key).qualified(slug)
         if types.get(key, "text") == "date":
             if not isinstance(value, str):

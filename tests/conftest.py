@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import itertools
 import os
-import random
 import shutil
-import socket
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,9 +21,27 @@ from goalpost.app.cli import cli
 from goalpost.core.warehouse import connection
 from goalpost.core.warehouse.embedded import EmbeddedPostgres
 from goalpost.core.warehouse.migrations import migrate
+from goalpost.sandbox.emulators.base import Emulator
+from goalpost.transform import build as transform_build
 
 _counter = itertools.count()
 DATABASE_FIXTURES = {"pg_server", "database_url", "conn", "run_cli"}
+
+
+@pytest.fixture(autouse=True)
+def _tier_guard(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A test that is not marked e2e may not build SQLMesh models nor serve a vendor
+    emulator: `make test-fast` leaves e2e tests out, so a missing mark would make it slow
+    (and its tiers untrue)."""
+    if request.node.get_closest_marker("e2e"):
+        return
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        pytest.fail(f"{request.node.nodeid} builds SQLMesh models or serves a vendor "
+                    "emulator: mark it `@pytest.mark.e2e`", pytrace=False)
+
+    monkeypatch.setattr(transform_build, "build_client", refuse)
+    monkeypatch.setattr(Emulator, "start", refuse)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -109,28 +125,6 @@ def run_cli(database_url: str):
     return invoke
 
 
-def _bindable(port: int) -> bool:
-    with socket.socket() as probe:
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-        return True
-
-
-@pytest.fixture
-def demo_ports(monkeypatch: pytest.MonkeyPatch) -> int:
-    """Base of three consecutive free loopback ports, set as GOALPOST_DEMO_API_PORT so that the
-    demo registers PanPan and serves its APIs there (another job may hold the default ones).
-    Picked below Linux's ephemeral range, where the test's own connections do not land."""
-    for _ in range(100):
-        base = random.SystemRandom().randrange(20000, 32000)  # whatever tests seeded
-        if all(_bindable(base + i) for i in range(3)):
-            monkeypatch.setenv("GOALPOST_DEMO_API_PORT", str(base))
-            return base
-    raise RuntimeError("no three consecutive free loopback ports")
-
-
 @pytest.fixture(scope="session")
 def panpan_api_data(tmp_path_factory: pytest.TempPathFactory):
     """A small PanPan data set (20 days) as the vendor emulators serve it."""
@@ -150,15 +144,17 @@ def api_source(project: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
     secret settings go through environment variables, as in production."""
     import orjson
 
-    def write(slug: str, source: str, connector: str, url: str, secrets: dict[str, str],
-              **settings: object) -> None:
-        config: dict[str, object] = {"base_url": url, **settings}
+    def write(slug: str, source: str, connector: str, url: str | None, secrets: dict[str, str],
+              streams: list[str] | None = None, **settings: object) -> None:
+        config: dict[str, object] = {"base_url": url, **settings} if url else dict(settings)
         for name, value in secrets.items():
             variable = f"TEST_{slug}_{source}_{name}".upper()
             monkeypatch.setenv(variable, value)
             config[name] = f"env:{variable}"
-        document = {"name": slug.title(), "timezone": "Europe/Paris",
-                    "sources": [{"name": source, "connector": connector, "config": config}]}
+        entry: dict[str, object] = {"name": source, "connector": connector, "config": config}
+        if streams:
+            entry["streams"] = streams
+        document = {"name": slug.title(), "timezone": "Europe/Paris", "sources": [entry]}
         # JSON is YAML: no need for a YAML writer here.
         (project / "clients" / f"{slug}.yaml").write_bytes(orjson.dumps(document))
 

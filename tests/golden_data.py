@@ -8,8 +8,8 @@ ids). The data is chosen to catch the usual mistakes:
 
 - T-0002 is sold at 00:30 Paris time on 15 January, still 14 January in UTC: it belongs to
   the 15th;
-- RET-T-0003 returns the tart of T-0003 the next day: negative revenue and items on the 16th,
-  no order counted;
+- RET-T-0003 returns the tart of T-0003 the next day: negative revenue on the 16th, one item
+  returned, no item sold, no order counted;
 - T-0004 was called off before payment: no sale at all;
 - T-0005 falls in February and carries a line discount;
 - anonymous T-0002 counts as an order but not as a customer.
@@ -117,19 +117,19 @@ def golden_data() -> PanPanData:
     return PanPanData(list(SHOPS), list(PRODUCTS), list(CUSTOMERS), orders(), list(STOCK_COUNTS))
 
 
-# daily_sales: (date, shop name, PanPan channel) -> (orders, revenue, items, customers,
-# average ticket)
+# daily_sales: (date, shop name, PanPan channel) -> (orders, revenue, items (sold, on sales
+# receipts), customers, average ticket)
 DAILY_SALES = {
     (date(2025, 1, 14), CROIX_ROUSSE, "en_boutique"): (1, D("12.30"), D("5"), 1, D("12.30")),
     (date(2025, 1, 15), VILLEURBANNE, "livraison"): (1, D("22.00"), D("1"), 0, D("22.00")),
     (date(2025, 1, 15), CROIX_ROUSSE, "en_boutique"): (1, D("31.80"), D("7"), 1, D("31.80")),
-    (date(2025, 1, 16), CROIX_ROUSSE, "en_boutique"): (0, D("-24.00"), D("-1"), 0, None),
+    (date(2025, 1, 16), CROIX_ROUSSE, "en_boutique"): (0, D("-24.00"), D("0"), 0, None),
     (date(2025, 2, 3), VILLEURBANNE, "en_boutique"): (1, D("16.20"), D("11"), 1, D("16.20")),
 }
 # monthly_sales: (first of month, shop name, PanPan channel) -> (orders, revenue, items,
 # customers, average ticket)
 MONTHLY_SALES = {
-    (date(2025, 1, 1), CROIX_ROUSSE, "en_boutique"): (2, D("20.10"), D("11"), 2, D("10.05")),
+    (date(2025, 1, 1), CROIX_ROUSSE, "en_boutique"): (2, D("20.10"), D("12"), 2, D("10.05")),
     (date(2025, 1, 1), VILLEURBANNE, "livraison"): (1, D("22.00"), D("1"), 0, D("22.00")),
     (date(2025, 2, 1), VILLEURBANNE, "en_boutique"): (1, D("16.20"), D("11"), 1, D("16.20")),
 }

@@ -13,7 +13,7 @@ from psycopg import sql
 
 from goalpost.core.identifiers import schema_name
 from goalpost.core.warehouse.tenants import provision, refresh_grants
-from goalpost.metabase.template import templates
+from goalpost.metabase.template import DIMENSIONS_FILTER, templates
 from goalpost.sandbox.metabase_standin.server import StandinServer
 
 
@@ -23,19 +23,32 @@ def columns_used() -> dict[tuple[str, str], set[str]]:
     for dashboard in templates().values():
         for card in dashboard.cards:
             for key in card.filters:
+                if key == DIMENSIONS_FILTER:  # a mart, for the client's dimensions (none here)
+                    continue
                 ref = card.column(key)
                 found.setdefault((ref.layer, ref.table), set()).add(ref.column)
     return found
 
 
+# A POS export of sales and stock counts: the client then gets every dashboard (Inventory
+# needs a source of stock counts). Its files are never read here.
+SOURCES = [{"name": "pos", "connector": "files", "streams": [
+    {"name": "sales", "path": "exports/sales.csv", "entity": "order_lines"},
+    {"name": "stock", "path": "exports/stock.csv", "entity": "inventory_levels"}]}]
+
+
 def make_client(project: Path, conn: psycopg.Connection, slug: str, **extra: object) -> None:
-    """clients/<slug>.yaml with an owner, its schemas and reader role, and the tables."""
+    """clients/<slug>.yaml with an owner and a POS source (SOURCES), its schemas and reader
+    role, and the tables."""
     document = {"name": f"{slug.title()} Shop", "timezone": "Europe/Paris",
                 "owners": [{"name": f"Owner {slug.title()}", "email": f"owner@{slug}.example"}],
-                **extra}
+                "sources": SOURCES, **extra}
     (project / "clients" / f"{slug}.yaml").write_bytes(orjson.dumps(document))
     provision(conn, slug)
-    for (layer, table), columns in columns_used().items():
+    tables = columns_used()
+    # What plan reads of the data to fit the dashboards (metabase.fit.read_facts).
+    tables[("marts", "kpi_daily")] |= {"date", "dimension", "dimension_value"}
+    for (layer, table), columns in tables.items():
         conn.execute(sql.SQL("CREATE TABLE IF NOT EXISTS {}.{} ({})").format(
             sql.Identifier(schema_name(slug, layer)), sql.Identifier(table),
             sql.SQL(", ").join(sql.SQL("{} {}").format(

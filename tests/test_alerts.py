@@ -99,6 +99,7 @@ def test_valid_rules_read_with_their_defaults(project) -> None:
         registry.load_client(SLUG)
 
 
+@pytest.mark.e2e
 def test_panpan_alerts_on_low_stock_in_both_copies() -> None:
     repo = Path(__file__).resolve().parents[1]
     example = repo / "clients" / "panpan.yaml"
@@ -365,3 +366,45 @@ def test_cli_list_test_snooze_history_check(project, conn, run_cli) -> None:
     assert bad.exit_code == 3 and "no alert rule 'nope' (rules: slow_day)" in bad.output
     bad = run_cli("alerts", "snooze", SLUG, "slow_day", "--until", "someday")
     assert bad.exit_code == 2 and "is not a date" in bad.output
+
+
+def test_a_line_break_in_what_fired_stays_out_of_the_headers(project, conn, monkeypatch):
+    monkeypatch.setenv("GOALPOST_CONSULTANT_EMAIL", "ops@consultancy.example")
+    write(project, {"name": "Shop\nBcc: crowd@elsewhere.example", "timezone": "Europe/Paris",
+                    "owners": [{"name": "Camille", "email": "camille@shop.example"}]})
+    client = registry.load_client(SLUG)
+    error = ("extract pos.sales: sales_x.csv is not a workbook\n  hint: save it as CSV\r\n"
+             "Bcc: crowd@elsewhere.example")
+    outcome = evaluate_alerts(conn, SLUG, client, now=NOW, run_errors=error)
+    assert outcome.delivery.failed == [] and len(outcome.delivery.sent) == 1
+    (message,) = outbox()
+    assert message["Bcc"] is None and message["To"] == "ops@consultancy.example"
+    subject = message["Subject"]
+    assert "\n" not in subject and "\r" not in subject
+    assert "is not a workbook hint: save it as CSV Bcc: crowd@elsewhere.example" in subject
+    # The body keeps the lines as they were.
+    assert "hint: save it as CSV" in message.get_body(("plain",)).get_content()
+    # Nothing is left queued that would stop the next evaluations.
+    assert evaluate_alerts(conn, SLUG, client, now=NOW, run_errors=error).delivery.failed == []
+
+
+def test_a_digest_that_cannot_be_built_is_reported_and_retried_not_raised(project, conn,
+                                                                          monkeypatch):
+    from goalpost.alerts import render
+
+    monkeypatch.setenv("GOALPOST_CONSULTANT_EMAIL", "ops@consultancy.example")
+    write(project, {"name": "Shop", "timezone": "Europe/Paris"})
+    client = registry.load_client(SLUG)
+    built = render.digest
+
+    def broken(**kwargs: Any) -> Any:
+        raise ValueError("a bug while rendering")
+
+    monkeypatch.setattr(render, "digest", broken)
+    outcome = evaluate_alerts(conn, SLUG, client, now=NOW, run_errors="extract: boom")
+    (failed,) = outcome.delivery.failed
+    assert "could not be built: ValueError: a bug while rendering" in failed["error"]
+    assert outbox() == []
+    monkeypatch.setattr(render, "digest", built)
+    later = evaluate_alerts(conn, SLUG, client, now=NOW + timedelta(minutes=5), run_errors="")
+    assert len(later.delivery.sent) == 1 and len(outbox()) == 1  # retried, then told

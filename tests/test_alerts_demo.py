@@ -17,10 +17,11 @@ import pytest
 
 from goalpost.alerts.delivery import outbox_dir
 from goalpost.app.orchestrator import RunResult, run_client
-from goalpost.core import registry
 from goalpost.sandbox.demo import run as demo_run
-from goalpost.sandbox.demo.apis import serving_for
+from goalpost.sandbox.demo.apis import demo_apis
 from goalpost.sandbox.demo.generator import GroundTruth, generate_panpan
+
+pytestmark = pytest.mark.e2e
 
 # Five weeks at a tenth of the traffic, ending on a Friday: on the last counts only the
 # planted product is under its reorder point (tests/test_demo_generator.py checks the same of
@@ -32,7 +33,7 @@ SEED = 3
 
 
 @pytest.fixture
-def panpan(project: Path, database_url: str, demo_ports: int,
+def panpan(project: Path, database_url: str,
            monkeypatch: pytest.MonkeyPatch) -> Iterator[GroundTruth]:
     """The demo client, its emulators on free ports, no extensions (the rule reads the marts
     only), and emails written to the outbox."""
@@ -42,7 +43,7 @@ def panpan(project: Path, database_url: str, demo_ports: int,
     path.write_text(path.read_text(encoding="utf-8") + "extensions: []\n", encoding="utf-8")
     folder = demo_run.demo_data_dir()
     truth = generate_panpan(folder, end=END, days=DAYS, scale=SCALE, seed=SEED)
-    with serving_for("panpan", registry.load_client("panpan"), folder):
+    with demo_apis(folder):
         yield truth
 
 

@@ -23,6 +23,8 @@ from goalpost.alerts import delivery
 from goalpost.alerts.manage import check, snooze
 from goalpost.app.orchestrator import run_client
 
+pytestmark = pytest.mark.e2e
+
 SLUG = "stocky"
 RULE = "low_stock"
 

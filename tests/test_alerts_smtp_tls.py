@@ -90,6 +90,7 @@ def test_tls_delivery_logs_in_and_trusts_only_a_verified_server(
     assert server.logins == [(USER, True)] and server.take() == []
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("server", ["starttls"], indirect=True)
 def test_a_wrong_password_is_a_failed_delivery_and_the_run_succeeds(
         project: Path, database_url: str, conn: psycopg.Connection, server: Inbox,

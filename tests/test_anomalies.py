@@ -13,12 +13,11 @@ import psycopg
 import pytest
 
 from goalpost.app.orchestrator import run_client
-from goalpost.core import registry
 from goalpost.core.errors import GoalpostError
 from goalpost.core.registry.models import Client
 from goalpost.extensions.anomalies import EXTENSION, Settings, _standard_metrics, detect
 from goalpost.sandbox.demo import run as demo_run
-from goalpost.sandbox.demo.apis import serving_for
+from goalpost.sandbox.demo.apis import demo_apis
 from goalpost.sandbox.demo.generator import GroundTruth, generate_panpan
 from goalpost.sandbox.demo.scoring import score
 
@@ -151,11 +150,11 @@ SEED = 7
 
 
 @pytest.fixture
-def panpan(project: Path, database_url: str, demo_ports: int) -> Iterator[Path]:
+def panpan(project: Path, database_url: str) -> Iterator[Path]:
     demo_run.ensure_client_file()
     folder = demo_run.demo_data_dir()
     generate_panpan(folder, end=END, days=DAYS, scale=SCALE, seed=SEED)
-    with serving_for("panpan", registry.load_client("panpan"), folder):
+    with demo_apis(folder):
         yield folder
 
 
@@ -165,6 +164,7 @@ def anomalies_table(conn: psycopg.Connection) -> pd.DataFrame:
     return pd.DataFrame(cur.fetchall(), columns=[d.name for d in cur.description or ()])
 
 
+@pytest.mark.e2e
 def test_panpan_planted_anomalies_are_found_and_named(panpan: Path,
                                                       conn: psycopg.Connection) -> None:
     first = run_client("panpan")

@@ -8,6 +8,7 @@ import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from goalpost.app import clients
@@ -145,3 +146,80 @@ def test_client_export_for_offboarding(shop, conn, project, run_cli):
                 "manifest.json"} <= names
         lines = archive.read("shop_marts/daily.csv").decode().splitlines()
         assert lines[0] == "day,revenue" and len(lines) == 31
+
+
+def test_a_damaged_manifest_is_listed_and_refused_not_a_crash(shop, conn, database_url,
+                                                              run_cli):
+    good = create_backup(conn, database_url, client="shop")
+    truncated = create_backup(conn, database_url, client="shop")
+    edited = create_backup(conn, database_url)
+    text = (truncated.path / "manifest.json").read_text()
+    (truncated.path / "manifest.json").write_text(text[: len(text) // 2])
+    (edited.path / "manifest.json").write_text(json.dumps({"id": edited.id, "tables": []}))
+
+    listed = run_cli("backup", "list")
+    assert listed.exit_code == 0, listed.output
+    assert good.id in listed.output and "Traceback" not in listed.output
+    assert f"{truncated.id:32} UNUSABLE: backup {truncated.id}: manifest.json is unreadable" \
+        in listed.output
+    assert f"{edited.id:32} UNUSABLE: backup {edited.id}: manifest.json is damaged: " \
+           "created_at is not a date and time; files is missing or incomplete" in listed.output
+    items = {item["id"]: item for item in json.loads(run_cli("backup", "list", "--json").output)}
+    assert items[good.id]["problem"] is None and items[good.id]["rows"] == 5030
+    assert items[truncated.id]["problem"] and items[edited.id]["problem"]
+
+    for bad in (truncated.id, edited.id):
+        for command in (("backup", "verify", bad), ("backup", "restore", bad, "--yes")):
+            refused = run_cli(*command)
+            assert refused.exit_code == 1 and "cannot be used" in refused.output
+            assert "Traceback" not in refused.output
+    pruned = run_cli("backup", "prune", "--keep-daily", "0", "--keep-weekly", "0",
+                     "--keep-monthly", "0")
+    assert f"kept {truncated.id}, unusable" in pruned.output
+    assert truncated.path.exists() and edited.path.exists()
+
+
+def test_restore_into_another_database_hides_the_password_and_the_client_can_go(
+        shop, conn, database_url, run_cli):
+    password = psycopg.conninfo.conninfo_to_dict(database_url)["password"]
+    made = create_backup(conn, database_url, client="shop")
+    try:
+        restored = run_cli("backup", "restore", made.id, "--into", "shop_copy", "--yes")
+        assert restored.exit_code == 0, restored.output
+        assert password not in restored.output
+        assert "password=***" in restored.output and "dbname=shop_copy" in restored.output
+        removed = run_cli("client", "remove", "shop", "--yes")
+        assert removed.exit_code == 0, removed.output
+        assert "its grants in shop_copy" in removed.output
+        assert conn.execute("SELECT 1 FROM pg_roles WHERE rolname = 'shop_reader'"
+                            ).fetchone() is None
+        copy = psycopg.conninfo.make_conninfo(database_url, dbname="shop_copy")
+        with psycopg.connect(copy) as restored_copy:  # the copy's data is left as it was
+            assert restored_copy.execute("SELECT count(*) FROM shop_raw.pos__sales"
+                                         ).fetchone() == (5000,)
+    finally:
+        conn.execute("DROP DATABASE IF EXISTS shop_copy WITH (FORCE)")
+
+
+def test_export_escapes_what_a_spreadsheet_would_run(shop, conn, project):
+    import csv
+    import io
+    import zipfile
+
+    from goalpost.backup.core import export_client
+
+    cells = ["=cmd|' /C calc'!A0", "+1+2", "-2+3", "@SUM(A1)", "\tx", "\r=1", "plain", ""]
+    conn.execute("CREATE TABLE shop_marts.notes (note text, amount numeric)")
+    conn.cursor().executemany("INSERT INTO shop_marts.notes VALUES (%s, %s)",
+                              [(cell, -5) for cell in cells])
+    target = project / "shop.zip"
+    export_client(conn, "shop", target, None)
+    with zipfile.ZipFile(target) as archive:
+        rows = list(csv.reader(io.StringIO(archive.read("shop_marts/notes.csv").decode(),
+                                           newline="")))
+        manifest = json.loads(archive.read("manifest.json"))
+    assert rows[0] == ["note", "amount"]
+    assert [row[0] for row in rows[1:]] == ["'=cmd|' /C calc'!A0", "'+1+2", "'-2+3",
+                                            "'@SUM(A1)", "'\tx", "'\r=1", "plain", ""]
+    assert {row[1] for row in rows[1:]} == {"-5"}  # numbers stay numbers
+    assert "start with '" in manifest["formulas"]

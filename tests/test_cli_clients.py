@@ -83,3 +83,42 @@ def test_reader_role_is_confined_to_its_client(run_cli, conn, database_url):
         for forbidden in ("alpha_raw.t", "beta_marts.t", "beta_raw.t", "goalpost.clients"):
             with pytest.raises(psycopg.errors.InsufficientPrivilege):
                 as_reader.execute(f"SELECT * FROM {forbidden}")
+
+
+def test_a_reader_cannot_hold_another_clients_run_lock(run_cli, conn, database_url):
+    from goalpost.core.runs import RunRecorder
+
+    for slug in ("alpha", "beta"):
+        assert run_cli("client", "add", slug, "--name", slug, "--yes").exit_code == 0
+    reader = psycopg.conninfo.make_conninfo(
+        database_url, user="beta_reader", password=tenants.reader_password("beta"))
+    with psycopg.connect(reader, autocommit=True) as as_reader:
+        for call in ("pg_advisory_lock(hashtextextended('goalpost.run:alpha', 0))",
+                     "pg_try_advisory_lock(hashtextextended('goalpost.run:alpha', 0))",
+                     "pg_advisory_lock_shared(1)", "pg_advisory_lock(1, 2)",
+                     "pg_advisory_xact_lock(hashtextextended('goalpost.alerts:alpha', 0))"):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                as_reader.execute(f"SELECT {call}")
+        RunRecorder(database_url, "alpha").finish({})  # not blocked
+    assert "ok   isolation: readers cannot take advisory locks" in run_cli("doctor").output
+
+
+def test_what_a_reader_changes_on_itself_is_put_back(run_cli, conn, database_url, project):
+    from goalpost.app.scheduler import Scheduler
+
+    assert run_cli("client", "add", "alpha", "--name", "Alpha", "--yes").exit_code == 0
+    password = tenants.reader_password("alpha")
+    reader = psycopg.conninfo.make_conninfo(database_url, user="alpha_reader",
+                                            password=password)
+    with psycopg.connect(reader, autocommit=True) as as_reader:
+        # Postgres lets any role do this to itself (as Metabase's SQL editor would, for one).
+        as_reader.execute("ALTER ROLE alpha_reader PASSWORD 'locked-out'")
+        as_reader.execute("ALTER ROLE alpha_reader SET statement_timeout = 1")
+    with pytest.raises(psycopg.OperationalError):
+        psycopg.connect(reader).close()
+    scheduler = Scheduler(database_url, instance="t", backup_schedule=None)
+    scheduler.sync_clients()
+    scheduler.heartbeat()  # every few seconds while a scheduler runs, and at every run
+    with psycopg.connect(reader, autocommit=True) as as_reader:
+        assert as_reader.execute("SHOW statement_timeout").fetchone() == ("0",)
+    assert tenants.repair_reader(conn, "alpha") == []

@@ -30,6 +30,7 @@ def add_sales(run_cli, *extra: str):
                    "--map", "quantity=qty", "--map", "line_total=total", "--yes", *extra)
 
 
+@pytest.mark.e2e
 def test_add_test_list_run_remove(run_cli, shop, conn):
     added = run_cli("source", "add", "shop", "pos", "--stream", "shops", "--entity", "locations",
                     "--path", "exports/shops.csv", "--primary-key", "id",
@@ -78,6 +79,7 @@ def test_add_refuses_a_stream_missing_a_required_column(run_cli, shop):
         "--map 'product_id=sku' --map 'quantity=qty' --map 'line_total=total'" in result.output
 
 
+@pytest.mark.e2e
 def test_run_with_a_bad_file_fails_clearly_and_keeps_the_good_ones(run_cli, shop, conn):
     assert add_sales(run_cli).exit_code == 0
     (shop / "exports" / "sales_2024-04.csv").write_bytes(b"")
@@ -92,6 +94,7 @@ def test_run_with_a_bad_file_fails_clearly_and_keeps_the_good_ones(run_cli, shop
     assert tested.exit_code == 1 and "FAIL pos.sales" in tested.output
 
 
+@pytest.mark.e2e
 def test_rest_source_add_test_list_reset(run_cli, project, conn, monkeypatch, panpan_api_data):
     from datetime import timedelta
 

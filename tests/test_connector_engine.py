@@ -126,6 +126,7 @@ def extract_step(run) -> dict:
     return {"status": step.status, "error": step.error, **step.details}
 
 
+@pytest.mark.e2e
 def test_pages_incremental_runs_and_upserts(toy, conn):
     first = run_client("toy")
     step = extract_step(first)
@@ -147,6 +148,7 @@ def test_pages_incremental_runs_and_upserts(toy, conn):
     assert (third["inserted"], third["updated"]) == (0, 0)
 
 
+@pytest.mark.e2e
 def test_faults_are_retried_and_the_result_equals_a_clean_run(toy, conn, monkeypatch):
     toy.inject("rate_limit", retry_after=0.05)
     toy.inject("rate_limit", retry_after=None)
@@ -161,6 +163,7 @@ def test_faults_are_retried_and_the_result_equals_a_clean_run(toy, conn, monkeyp
     assert len(table(conn)) == 30
 
 
+@pytest.mark.e2e
 def test_expired_cursor_restarts_the_query(toy, conn):
     toy.inject("expired_cursor", path="/v1/items")
     toy.requests.clear()
@@ -169,6 +172,7 @@ def test_expired_cursor_restarts_the_query(toy, conn):
     assert len(table(conn)) == 30
 
 
+@pytest.mark.e2e
 def test_rejected_token_fails_clearly_without_the_secret(toy, conn):
     toy.inject("bad_token", count=10)
     run = run_client("toy")
@@ -182,6 +186,7 @@ def test_rejected_token_fails_clearly_without_the_secret(toy, conn):
     assert all(TOKEN not in str(r.headers) for r in toy.requests)
 
 
+@pytest.mark.e2e
 def test_giving_up_after_retries_keeps_loaded_pages_and_a_rerun_completes(toy, conn):
     toy.inject("server_error", count=9, path="/v1/items")
     toy.requests.clear()
@@ -191,6 +196,7 @@ def test_giving_up_after_retries_keeps_loaded_pages_and_a_rerun_completes(toy, c
     assert again["status"] == "succeeded" and len(table(conn)) == 30
 
 
+@pytest.mark.e2e
 def test_full_read_removes_vanished_records_but_not_on_an_empty_answer(toy, conn, project):
     (project / "clients" / "toy.yaml").write_text(client_yaml(toy.url, incremental=False))
     assert extract_step(run_client("toy"))["inserted"] == 30
@@ -206,6 +212,7 @@ def test_full_read_removes_vanished_records_but_not_on_an_empty_answer(toy, conn
     assert forced["deleted"] == 28 and table(conn) == []
 
 
+@pytest.mark.e2e
 def test_new_fields_are_reported(toy, conn):
     run_client("toy")
     toy.now = START + timedelta(minutes=35)
@@ -226,6 +233,7 @@ def test_secret_written_in_the_yaml_is_refused(project, database_url):
     assert TOKEN not in str(raised.value)
 
 
+@pytest.mark.e2e
 def test_runs_killed_at_random_points_then_rerun_equal_a_clean_run(project, database_url,
                                                                    monkeypatch, conn):
     import random
@@ -257,6 +265,7 @@ def test_runs_killed_at_random_points_then_rerun_equal_a_clean_run(project, data
     assert len(rows) == 3000 and rows == clean
 
 
+@pytest.mark.e2e
 def test_oauth_refresh_token_rotation_is_kept_for_the_next_run(project, database_url,
                                                                 monkeypatch, panpan_api_data,
                                                                 conn):
@@ -316,6 +325,7 @@ sources:
         assert secret not in recorded
 
 
+@pytest.mark.e2e
 def test_step_timeout_stops_between_pages_and_a_rerun_completes(toy, conn):
     run = run_client("toy", step_timeout=0.001)
     step = extract_step(run)
@@ -324,3 +334,21 @@ def test_step_timeout_stops_between_pages_and_a_rerun_completes(toy, conn):
     assert conn.execute("SELECT count(*) FROM toy_raw.toy__items").fetchone()[0] < 30
     assert extract_step(run_client("toy"))["status"] == "succeeded"
     assert len(table(conn)) == 30
+
+
+@pytest.mark.e2e
+def test_base_url_may_reference_the_environment(toy, conn, project, monkeypatch):
+    monkeypatch.setenv("TOY_URL", toy.url)
+    (project / "clients" / "toy.yaml").write_text(client_yaml("env:TOY_URL"))
+    assert extract_step(run_client("toy"))["inserted"] == 30
+
+
+@pytest.mark.e2e
+def test_a_base_url_that_is_no_url_fails_at_once(toy, conn, project, monkeypatch):
+    monkeypatch.setenv("TOY_URL", "localhost:8080")  # no scheme
+    (project / "clients" / "toy.yaml").write_text(client_yaml("env:TOY_URL"))
+    step = extract_step(run_client("toy"))
+    assert step["status"] == "failed"
+    assert "is not a URL it can call" in step["error"] and "base_url" in step["error"]
+    assert "retries" not in step["error"]
+    assert toy.requests == []

@@ -9,6 +9,9 @@ import pytest
 from goalpost.app.orchestrator import run_client
 from goalpost.sandbox.emulators.base import rfc3339
 from goalpost.sandbox.emulators.hubspot import HubSpotEmulator
+from goalpost.sandbox.emulators.panpan import Customer, PanPanData
+
+pytestmark = pytest.mark.e2e
 
 TOKEN = "pat-eu1-test-0c3e9a"
 
@@ -59,15 +62,25 @@ def test_two_incremental_runs(hubspot, panpan_api_data, conn, raw_rows):
     assert all(isinstance(a, str) and "." in a for a in amounts)  # exact decimal strings
 
 
-def test_search_ceiling_splits_the_window(panpan_api_data, api_source, conn, raw_rows):
-    now = panpan_api_data.orders[0].sold_at + timedelta(days=8)
-    with HubSpotEmulator(panpan_api_data, token=TOKEN, now=now, search_ceiling=50) as emulator:
+def test_a_window_with_more_than_10000_changes_is_split(api_source, conn, raw_rows):
+    """HubSpot search pages through 10,000 results at most; 10,500 contacts changed in one
+    quarter: the connector sees `total` above the ceiling on the first page and halves the
+    window before paging past it (the emulator's 400 past the ceiling has a wording of its
+    own, which the connector must not rely on)."""
+    signed = datetime(2025, 3, 3, tzinfo=UTC)
+    customers = [Customer(f"C{n:05d}", "Anne", f"Nom{n}", f"c{n}@example.fr", "",
+                          signed + timedelta(minutes=n * 7), False) for n in range(1, 10_501)]
+    data = PanPanData([], [], customers, [], [])
+    now = signed + timedelta(days=80)
+    with HubSpotEmulator(data, token=TOKEN, now=now) as emulator:
         api_source("shop", "crm", "hubspot", emulator.url, {"access_token": TOKEN},
-                   start_date="2015-01-01T00:00:00Z", page_size=25)
+                   start_date="2025-03-01T00:00:00Z")
         got = steps(run_client("shop"))
-    want = expected(panpan_api_data, now, datetime(2015, 1, 1, tzinfo=UTC))
+        offsets = [int(r.json()["after"]) for r in emulator.requests
+                   if r.path.endswith("/contacts/search") and (r.json() or {}).get("after")]
     assert got["contacts"]["status"] == "succeeded", got["contacts"]["error"]
-    assert len(raw_rows("shop", "crm", "contacts")) == want["contacts"] > 50
+    assert len(raw_rows("shop", "crm", "contacts")) == 10_500
+    assert max(offsets) < 10_000  # never paged past the ceiling
 
 
 def test_archived_contacts_are_flagged_deleted(hubspot, panpan_api_data, conn):
@@ -76,3 +89,21 @@ def test_archived_contacts_are_flagged_deleted(hubspot, panpan_api_data, conn):
     assert steps(run_client("shop"))["archived_contacts"]["inserted"] == 1
     assert conn.execute("SELECT count(*) FROM shop_raw.crm__archived_contacts "
                         "WHERE _deleted").fetchone() == (1,)
+
+
+def test_a_contact_edit_indexed_late_is_read_next_run(hubspot, panpan_api_data, raw_rows):
+    """HubSpot search lags behind edits: a contact edited five minutes before the run but
+    indexed after it, while another edited two minutes before is already searchable, is read
+    by the next run thanks to the search streams' lookback."""
+    seen = [c for c in panpan_api_data.customers if c.signed_up <= hubspot.now]
+    slow, fast = seen[0], seen[1]
+    slow_at = hubspot.now - timedelta(minutes=5)
+    hubspot.touch("contacts", slow.customer_id, slow_at, search_lag=timedelta(minutes=20))
+    hubspot.touch("contacts", fast.customer_id, hubspot.now - timedelta(minutes=2))
+    assert steps(run_client("shop"))["contacts"]["status"] == "succeeded"
+
+    hubspot.now += timedelta(minutes=30)
+    assert steps(run_client("shop"))["contacts"]["status"] == "succeeded"
+    stored = {row[1]["properties"]["email"]: row[1] for row in raw_rows("shop", "crm",
+                                                                        "contacts")}
+    assert stored[slow.email]["updatedAt"] == rfc3339(slow_at)

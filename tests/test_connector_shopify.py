@@ -10,6 +10,8 @@ import pytest
 from goalpost.app.orchestrator import run_client
 from goalpost.sandbox.emulators.shopify import ShopifyEmulator
 
+pytestmark = pytest.mark.e2e
+
 TOKEN = "shpat_test_4be2a07c"
 
 

@@ -10,6 +10,8 @@ from goalpost.app.orchestrator import run_client
 from goalpost.sandbox.emulators.base import rfc3339
 from goalpost.sandbox.emulators.square import SquareEmulator
 
+pytestmark = pytest.mark.e2e
+
 TOKEN = "EAAAl-square-test-9b1f"
 SINCE = datetime(2015, 1, 1, tzinfo=UTC)
 
@@ -44,8 +46,8 @@ def test_two_incremental_runs(square, panpan_api_data, raw_rows):
     assert first["orders"]["pages"] >= len(orders) // 40
     customers = [c for c in panpan_api_data.customers if SINCE <= c.signed_up <= square.now]
     assert first["customers"]["inserted"] == len(customers)
-    # Items and their categories.
-    assert first["catalog"]["inserted"] == len(panpan_api_data.products) + len(
+    # Items, their variations (asked for on their own too) and their categories.
+    assert first["catalog"]["inserted"] == 2 * len(panpan_api_data.products) + len(
         {p.category for p in panpan_api_data.products})
     cursor = first["orders"]["cursor"]
     assert list(cursor.values()) == [max(r[1]["updated_at"] for r in raw_rows("shop", "pos",
@@ -111,4 +113,23 @@ def test_rejected_token_is_a_clear_failure(square, conn):
     square.inject("bad_token", count=5)
     with pytest.raises(GoalpostError) as raised:
         extract_all(conn, "shop", square, sleeps=[])
-    assert "rejected the credentials" in str(raised.value) and TOKEN not in str(raised.value)
+    assert "access token was refused" in str(raised.value) and TOKEN not in str(raised.value)
+    assert "refresh_token" in str(raised.value)  # says how to renew it
+
+
+def test_a_customer_edit_indexed_late_is_read_next_run(square, panpan_api_data, raw_rows):
+    """SearchCustomers lags behind edits: a customer edited five minutes before the run but
+    indexed after it, while another edit two minutes before the run is already searchable,
+    is read by the next run thanks to the stream's lookback."""
+    seen = [c for c in panpan_api_data.customers if c.signed_up <= square.now]
+    slow, fast = seen[0], seen[1]
+    slow_at = square.now - timedelta(minutes=5)
+    square.touch("customers", slow.customer_id, slow_at, search_lag=timedelta(minutes=20))
+    square.touch("customers", fast.customer_id, square.now - timedelta(minutes=2))
+    first = steps(run_client("shop"))
+    assert first["customers"]["status"] == "succeeded", first["customers"]["error"]
+
+    square.now += timedelta(minutes=30)
+    assert steps(run_client("shop"))["customers"]["status"] == "succeeded"
+    stored = {row[1]["reference_id"]: row[1] for row in raw_rows("shop", "pos", "customers")}
+    assert stored[slow.customer_id]["updated_at"] == rfc3339(slow_at)

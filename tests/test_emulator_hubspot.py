@@ -18,6 +18,8 @@ from goalpost.sandbox.emulators.base import rfc3339
 from goalpost.sandbox.emulators.hubspot import HubSpotEmulator
 from goalpost.sandbox.emulators.panpan import Customer, Order, OrderLine, PanPanData, Shop
 
+pytestmark = pytest.mark.e2e
+
 TOKEN = "pat-eu1-test-token"
 END = datetime(2025, 2, 1, tzinfo=UTC)
 MID = datetime(2025, 1, 20, tzinfo=UTC)

@@ -1,4 +1,5 @@
-"""The Square emulator against its contract (connectors.md section 1), with plain httpx.
+"""The Square emulator against Square's API reference (developer.squareup.com/reference/square),
+with plain httpx.
 
 Data: generate_panpan(end=2025-01-31, days=20, scale=0.05, seed=3): 450 orders, 83 customers,
 42 products in 6 categories, 123 (shop, sku) stock series. Seed 3 has no returns, so the
@@ -109,6 +110,7 @@ def pages(http: httpx.Client, path: str, body: dict[str, Any], key: str
 
 # --- auth and versioning ------------------------------------------------------------------
 
+@pytest.mark.e2e
 def test_auth_and_square_version(emu: SquareEmulator) -> None:
     with client(emu, token=None) as http:
         response = http.get("/v2/locations")
@@ -131,6 +133,7 @@ def test_auth_and_square_version(emu: SquareEmulator) -> None:
         assert error(response)["code"] == "INVALID_SQUARE_VERSION_FORMAT"
 
 
+@pytest.mark.e2e
 def test_oauth_refresh_rotates_and_tokens_expire(emu: SquareEmulator) -> None:
     form = {"client_id": emu.client_id, "client_secret": emu.client_secret,
             "grant_type": "refresh_token", "refresh_token": emu.refresh_token}
@@ -160,6 +163,7 @@ def test_oauth_refresh_rotates_and_tokens_expire(emu: SquareEmulator) -> None:
 
 # --- locations ----------------------------------------------------------------------------
 
+@pytest.mark.e2e
 def test_locations_all_at_once(shared: SquareEmulator) -> None:
     with client(shared) as http:
         body = http.get("/v2/locations").json()
@@ -179,6 +183,7 @@ def test_locations_all_at_once(shared: SquareEmulator) -> None:
 
 # --- orders -------------------------------------------------------------------------------
 
+@pytest.mark.e2e
 def test_orders_pages_return_every_order_once(shared: SquareEmulator, data: PanPanData) -> None:
     with client(shared) as http:
         got = pages(http, ORDERS, order_query(shared, limit=100), "orders")
@@ -196,6 +201,7 @@ def test_orders_pages_return_every_order_once(shared: SquareEmulator, data: PanP
                                       "orders")] == [90] * 5
 
 
+@pytest.mark.e2e
 def test_orders_money_and_shape_exact(shared: SquareEmulator, data: PanPanData) -> None:
     with client(shared) as http:
         orders = http.post(ORDERS, json=order_query(shared)).json()["orders"]
@@ -225,6 +231,7 @@ def test_orders_money_and_shape_exact(shared: SquareEmulator, data: PanPanData) 
     assert by_ref[known.receipt_no]["customer_id"] == shared.customer_ids[known.customer_id]
 
 
+@pytest.mark.e2e
 def test_orders_bounds_are_inclusive(shared: SquareEmulator, data: PanPanData) -> None:
     t = data.orders[100].sold_at
     expected = sorted(o.receipt_no for o in data.orders if o.sold_at == t)
@@ -237,6 +244,7 @@ def test_orders_bounds_are_inclusive(shared: SquareEmulator, data: PanPanData) -
         assert empty == {}
 
 
+@pytest.mark.e2e
 def test_orders_request_validation(shared: SquareEmulator) -> None:
     base = order_query(shared)
     cases = [
@@ -269,6 +277,7 @@ def test_orders_request_validation(shared: SquareEmulator) -> None:
         assert http.get(ORDERS).status_code == 405
 
 
+@pytest.mark.e2e
 def test_orders_cursor_needs_same_query(shared: SquareEmulator) -> None:
     with client(shared) as http:
         first = http.post(ORDERS, json=order_query(shared, limit=10)).json()
@@ -284,6 +293,7 @@ def test_orders_cursor_needs_same_query(shared: SquareEmulator) -> None:
         assert error(garbled)["code"] == "INVALID_CURSOR"
 
 
+@pytest.mark.e2e
 def test_missing_end_at_is_the_first_request_time(emu: SquareEmulator,
                                                   data: PanPanData) -> None:
     emu.now = MID
@@ -298,6 +308,7 @@ def test_missing_end_at_is_the_first_request_time(emu: SquareEmulator,
         assert len(fresh) == 450
 
 
+@pytest.mark.e2e
 def test_clock_makes_new_orders_appear(emu: SquareEmulator, data: PanPanData) -> None:
     emu.now = MID
     with client(emu) as http:
@@ -313,6 +324,7 @@ def test_clock_makes_new_orders_appear(emu: SquareEmulator, data: PanPanData) ->
     assert len(run2) - len(new) == sum(rfc3339(o.sold_at) == bookmark for o in data.orders)
 
 
+@pytest.mark.e2e
 def test_touch_order_moves_updated_at_and_version(emu: SquareEmulator,
                                                   data: PanPanData) -> None:
     receipt = data.orders[5].receipt_no
@@ -338,6 +350,7 @@ def test_touch_order_moves_updated_at_and_version(emu: SquareEmulator,
         emu.touch("payments", receipt, END)
 
 
+@pytest.mark.e2e
 def test_orders_desc_created_at_and_filters(shared: SquareEmulator, data: PanPanData) -> None:
     lyo = shared.locations["LYO-01"]
     body = {"location_ids": [lyo], "limit": 40,
@@ -356,6 +369,7 @@ def test_orders_desc_created_at_and_filters(shared: SquareEmulator, data: PanPan
         assert http.post(ORDERS, json=body).json() == {}
 
 
+@pytest.mark.e2e
 def test_returns_are_new_orders_pointing_at_the_original(data_returns: PanPanData) -> None:
     ret = next(o for o in data_returns.orders if o.receipt_no == "RET-VIL-01-20250115-0002")
     original = next(o for o in data_returns.orders if o.receipt_no == ret.receipt_no[4:])
@@ -406,6 +420,7 @@ def customer_query(start: datetime | None = None, end: datetime | None = None,
                       "sort": {"field": "CREATED_AT", "order": "ASC"}}, **extra}
 
 
+@pytest.mark.e2e
 def test_customers_pages_and_limit(shared: SquareEmulator, data: PanPanData) -> None:
     with client(shared) as http:
         got = pages(http, CUSTOMERS, {"limit": 30}, "customers")
@@ -428,6 +443,7 @@ def test_customers_pages_and_limit(shared: SquareEmulator, data: PanPanData) -> 
         assert len(listed["customers"]) == 50 and listed["count"] == 83 and listed["cursor"]
 
 
+@pytest.mark.e2e
 def test_customers_updated_at_start_inclusive_end_exclusive(shared: SquareEmulator,
                                                             data: PanPanData) -> None:
     signups = sorted({c.signed_up for c in data.customers})
@@ -440,6 +456,7 @@ def test_customers_updated_at_start_inclusive_end_exclusive(shared: SquareEmulat
     assert not any(c["created_at"] == rfc3339(b) for c in got)
 
 
+@pytest.mark.e2e
 def test_customers_clock_and_touch(emu: SquareEmulator, data: PanPanData) -> None:
     emu.now = MID
     with client(emu) as http:
@@ -459,6 +476,7 @@ def test_customers_clock_and_touch(emu: SquareEmulator, data: PanPanData) -> Non
 
 # --- catalog ------------------------------------------------------------------------------
 
+@pytest.mark.e2e
 def test_catalog_items_begin_time_exclusive_and_touch(emu: SquareEmulator,
                                                       data: PanPanData) -> None:
     body = {"object_types": ["ITEM"], "limit": 10}
@@ -493,6 +511,7 @@ def test_catalog_items_begin_time_exclusive_and_touch(emu: SquareEmulator,
 
 # --- inventory ----------------------------------------------------------------------------
 
+@pytest.mark.e2e
 def test_inventory_counts_pages_limit_and_updated_after(shared: SquareEmulator,
                                                         data: PanPanData) -> None:
     with client(shared) as http:
@@ -524,6 +543,7 @@ def test_inventory_counts_pages_limit_and_updated_after(shared: SquareEmulator,
         assert len(lyo["counts"]) == sum(shop == "LYO-01" for shop, _ in latest)
 
 
+@pytest.mark.e2e
 def test_inventory_clock_and_touch(emu: SquareEmulator, data: PanPanData) -> None:
     emu.now = datetime(2025, 1, 12, 19, tzinfo=UTC)  # before the first count (20:00 UTC)
     with client(emu) as http:
@@ -543,6 +563,7 @@ def test_inventory_clock_and_touch(emu: SquareEmulator, data: PanPanData) -> Non
 
 # --- faults -------------------------------------------------------------------------------
 
+@pytest.mark.e2e
 def test_injected_faults_use_square_shapes(emu: SquareEmulator) -> None:
     rate_limited = {"category": "RATE_LIMIT_ERROR", "code": "RATE_LIMITED",
                     "detail": "This request was rate limited. Please retry later."}

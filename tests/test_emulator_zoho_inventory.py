@@ -14,6 +14,8 @@ import pytest
 from goalpost.sandbox.emulators.panpan import PanPanData
 from goalpost.sandbox.emulators.zoho_inventory import ZohoInventoryEmulator
 
+pytestmark = pytest.mark.e2e
+
 NOW = datetime(2025, 1, 25, tzinfo=UTC)
 LATER = datetime(2025, 2, 1, tzinfo=UTC)
 ORG = "10234695"
@@ -112,14 +114,19 @@ def test_per_page_maximum_and_invalid_values(zoho):
         assert response.json() == {"code": 2, "message": f"Invalid value passed for {name}"}
 
 
-def test_sorting_is_stable_and_there_is_no_modified_since_filter(zoho, data):
+def test_sorting_is_stable_and_the_modified_since_filter(zoho, data):
     body = get(zoho, ITEMS, sort_column="rate", sort_order="D").json()
     pairs = [(Decimal(str(i["rate"])), int(i["item_id"])) for i in body["items"]]
     assert pairs == sorted(pairs, key=lambda p: (-p[0], p[1]))
     assert body["items"][0]["sku"] == "SAI-002"  # 28.00, the dearest
-    # Zoho documents no modified-since filter: such parameters are ignored.
-    ignored = get(zoho, ITEMS, last_modified_time="2030-01-01T00:00:00+0100").json()
-    assert len(ignored["items"]) == 42
+    # last_modified_time: items modified after it (the items reference's list filter).
+    zoho.touch("items", "PAI-003", NOW - timedelta(hours=1))
+    since = get(zoho, ITEMS, last_modified_time="2025-01-24T00:00:00+0100").json()
+    assert [i["sku"] for i in since["items"]] == ["PAI-003"]
+    assert len(get(zoho, ITEMS, last_modified_time="2011-01-01T00:00:00+0100").json()[
+        "items"]) == 42
+    assert get(zoho, ITEMS, last_modified_time="yesterday").json() == {
+        "code": 2, "message": "Invalid value passed for last_modified_time"}
     assert len(get(zoho, ITEMS, filter_by="Status.Active").json()["items"]) == 42
     assert len(get(zoho, ITEMS, filter_by="Status.Inactive").json()["items"]) == 0
 
@@ -138,7 +145,31 @@ def test_clock_moves_stock_on_hand(zoho, data):
     assert sum(seen[NOW][s] != seen[LATER][s] for s in seen[NOW]) > 0
 
 
-def test_item_detail_lists_warehouses(zoho, data):
+def test_item_detail_lists_locations(zoho, data):
+    """An organisation on Locations (the current API): GET /locations, and the item's stock
+    per location as decimal strings; the legacy warehouses API is refused."""
+    body = get(zoho, f"{ITEMS}/4600000000100003").json()
+    item = body["item"]
+    assert "warehouses" not in item
+    assert [loc["location_name"] for loc in item["locations"]] == [s.name for s in data.shops]
+    assert sum(int(loc["location_stock_on_hand"]) for loc in item["locations"]) == \
+        item["stock_on_hand"] == 13
+    assert all(isinstance(loc["location_stock_on_hand"], str) for loc in item["locations"])
+    listed = get(zoho, "/inventory/v1/locations").json()["locations"]
+    assert [(loc["location_id"], loc["address"]["city"]) for loc in listed] == [
+        ("4600000000000001", "Lyon"), ("4600000000000002", "Lyon"),
+        ("4600000000000003", "Villeurbanne")]
+    legacy = get(zoho, "/inventory/v1/settings/warehouses")
+    assert legacy.status_code == 400 and "replaced by Locations" in legacy.json()["message"]
+
+
+def test_item_detail_lists_warehouses_on_a_legacy_organisation(data):
+    with ZohoInventoryEmulator(data, now=NOW, stock_by="warehouses") as zoho:
+        assert get(zoho, "/inventory/v1/locations").status_code == 400
+        _legacy_warehouses(zoho, data)
+
+
+def _legacy_warehouses(zoho: ZohoInventoryEmulator, data: PanPanData) -> None:
     item_id = "4600000000100003"
     body = get(zoho, f"{ITEMS}/{item_id}").json()
     item = body["item"]

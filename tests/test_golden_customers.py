@@ -21,6 +21,8 @@ from goalpost.sandbox.emulators.hubspot import HubSpotEmulator
 from goalpost.sandbox.emulators.panpan import Customer
 from goalpost.sandbox.emulators.square import SquareEmulator
 
+pytestmark = pytest.mark.e2e
+
 CHLOE = Customer("C0003", "Chloé", "Bernard", "chloe.bernard@example.fr", "06 11 22 33 44",
                  golden_data.paris("2025-01-08 00:00"), False)
 

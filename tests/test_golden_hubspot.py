@@ -18,6 +18,8 @@ from goalpost.app.orchestrator import run_client
 from goalpost.sandbox.emulators.hubspot import HubSpotEmulator
 from goalpost.sandbox.emulators.panpan import PARIS, Customer
 
+pytestmark = pytest.mark.e2e
+
 TOKEN = "pat-eu1-golden-hubspot"
 # Contacts beside the golden customers: one to delete, one duplicate of Alice to merge.
 ARCHIVED = Customer("C0003", "Chloé", "Bernard", "chloe.bernard@example.fr", "",

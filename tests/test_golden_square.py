@@ -3,11 +3,16 @@ the Square emulator, extracted and built by `goalpost run`, gives the hand-compu
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import golden_data
 import psycopg
+import pytest
 from golden_data import D
 
 from goalpost.app.orchestrator import run_client
+
+pytestmark = pytest.mark.e2e
 
 # Square reports the channel as the order's source name.
 CHANNELS = {"Boutique": "en_boutique", "Livraison": "livraison"}
@@ -45,3 +50,26 @@ def test_square_marts_equal_hand_computed_figures(golden_square, conn: psycopg.C
         JOIN gold_staging.locations AS n ON n.location_id = i.location_id
         ORDER BY i.location_id, i.product_id, i.counted_on DESC""")}
     assert on_hand == golden_data.ON_HAND
+
+
+def test_location_thresholds_and_variation_edits(golden_square, conn: psycopg.Connection) -> None:
+    """A location's own stock alert threshold (a variation's location override) is an edit of
+    the variation alone: Square moves the variation's updated_at, not its item's. The next run
+    reads it (the catalog stream asks for variations too) and the inventory marts reorder at
+    that location by it, elsewhere by the product's threshold."""
+    assert run_client("gold").status == "succeeded"
+    golden_square.now += timedelta(days=1)
+    golden_square.set_location_threshold("PAI-001", "LYO-01", 25,
+                                         golden_square.now - timedelta(hours=1))
+    run = run_client("gold")
+    assert run.status == "succeeded", [(s.name, s.error) for s in run.steps]
+    items = conn.execute("SELECT data ->> 'type', data ->> 'updated_at' FROM "
+                         "gold_raw.pos__catalog WHERE data ->> 'id' = ANY(%s)",
+                         ([golden_square.item_ids["PAI-001"],
+                           golden_square.variation_ids["PAI-001"]],)).fetchall()
+    assert dict(items)["ITEM"] < dict(items)["ITEM_VARIATION"]  # the item did not move
+    status = {(r[0], r[1]): (r[2], r[3]) for r in conn.execute("""
+        SELECT location_name, product_id, reorder_point, reorder_point_source
+        FROM gold_marts.inventory_status WHERE product_id = 'PAI-001'""")}
+    assert status == {(golden_data.CROIX_ROUSSE, "PAI-001"): (D("25"), "location"),
+                      (golden_data.VILLEURBANNE, "PAI-001"): (D("10"), "product")}

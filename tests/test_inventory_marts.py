@@ -21,16 +21,20 @@ from pathlib import Path
 import golden_data
 import orjson
 import psycopg
+import pytest
 from csv_files import write_csv
 from golden_data import CROIX_ROUSSE, VILLEURBANNE, D
 
 from goalpost.app.orchestrator import run_client
 
+pytestmark = pytest.mark.e2e
+
 AS_OF = date(2025, 2, 3)
 JAN, FEB = date(2025, 1, 1), date(2025, 2, 1)
 
-# product_sales_daily: (date, shop, SKU) -> (product name, units sold, units returned, revenue,
-# sales lines, orders, average unit price, currency). The same for both clients.
+# product_sales_daily: (date, shop, SKU) -> (product name, units sold (on sales receipts),
+# units returned, revenue (net of returns), sales lines, orders, average unit price,
+# currency). The same for both clients.
 PRODUCT_SALES = {
     # T-0001: 2 x 4.20 = 8.40 and 3 x 1.30 = 3.90
     (date(2025, 1, 14), CROIX_ROUSSE, "PAI-001"):
@@ -45,9 +49,10 @@ PRODUCT_SALES = {
         ("Croissant", D("6"), D("0"), D("7.80"), 1, 1, D("1.30"), "EUR"),
     (date(2025, 1, 15), CROIX_ROUSSE, "GAT-001"):
         ("Tarte aux fraises", D("1"), D("0"), D("24.00"), 1, 1, D("24.00"), "EUR"),
-    # RET-T-0003 gives the tart back: -1 unit, -24.00, no sale, so no line, order or price
+    # RET-T-0003 gives the tart back: 1 unit returned, -24.00, no sale, so no unit sold, no
+    # line, order or price
     (date(2025, 1, 16), CROIX_ROUSSE, "GAT-001"):
-        ("Tarte aux fraises", D("-1"), D("1"), D("-24.00"), 0, 0, None, "EUR"),
+        ("Tarte aux fraises", D("0"), D("1"), D("-24.00"), 0, 0, None, "EUR"),
     # T-0004 (16 Jan, 5 x PAI-001) was cancelled: no row. T-0005: 1 x 4.20
     (date(2025, 2, 3), VILLEURBANNE, "PAI-001"):
         ("Pain de campagne", D("1"), D("0"), D("4.20"), 1, 1, D("4.20"), "EUR"),

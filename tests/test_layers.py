@@ -122,7 +122,7 @@ def test_every_module_keeps_to_its_layer() -> None:
      "stage metabase imports stage alerts"),
     ("goalpost.pipelines.files.probe", "from goalpost.app.sources import test_streams\n",
      "stage pipelines imports app"),
-    ("goalpost.app.orchestrator", "from goalpost.sandbox.demo.apis import serving_for\n",
+    ("goalpost.app.orchestrator", "from goalpost.sandbox.demo.apis import demo_apis\n",
      "the application reaches the sandbox outside a CLI command"),
     ("goalpost.app.cli", "from goalpost.sandbox.demo.run import run_demo\n",
      "the application reaches the sandbox outside a CLI command"),

@@ -8,7 +8,7 @@ from pathlib import Path
 import orjson
 import psycopg
 import pytest
-from metabase_fixtures import make_client, standin  # noqa: F401 - fixture
+from metabase_fixtures import SOURCES, make_client, standin  # noqa: F401 - fixture
 
 from goalpost.metabase.api import key_path
 from goalpost.sandbox.metabase_standin.server import StandinServer
@@ -60,7 +60,8 @@ def test_renames_removed_owner_lost_key_and_new_tables(standin: StandinServer,  
     assert len(state.dashboards) == 1
     # A renamed client, one owner fewer, and a new column a card filters on.
     (project / "clients" / "acme.yaml").write_bytes(orjson.dumps({
-        "name": "Acme Bakery", "owners": owners[:1], "dashboards": ["sales_overview"]}))
+        "name": "Acme Bakery", "owners": owners[:1], "dashboards": ["sales_overview"],
+        "sources": SOURCES}))
     result = run_cli("metabase", "apply", "acme")
     assert result.exit_code == 0, result.output
     assert "- membership  bob@acme.example" in result.output
@@ -83,7 +84,7 @@ def test_renames_removed_owner_lost_key_and_new_tables(standin: StandinServer,  
     # The inventory dashboard needs a table built after the first sync: apply re-syncs.
     conn.execute("ALTER TABLE acme_marts.stockouts_later RENAME TO stockouts")
     (project / "clients" / "acme.yaml").write_bytes(orjson.dumps({
-        "name": "Acme Bakery", "owners": owners[:1]}))
+        "name": "Acme Bakery", "owners": owners[:1], "sources": SOURCES}))
     before = len(standin.metabase.seen)
     result = run_cli("metabase", "apply", "acme")
     assert result.exit_code == 0, result.output

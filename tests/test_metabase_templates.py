@@ -42,6 +42,7 @@ def _write(tmp_path: Path, text: str, name: str = "demo") -> Path:
     return path
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize(("change", "expected"), [
     (("type: date,", "type: daterange,"), "demo.yaml:4: filters[0].type: must be one of"),
     (("size: [16, 6]", "size: [30, 6]"), "demo.yaml:10: cards[0].size: [width, height]"),
@@ -61,11 +62,13 @@ def test_errors_name_file_line_and_field(tmp_path: Path, change: tuple[str, str]
     assert expected in str(caught.value), str(caught.value)
 
 
+@pytest.mark.e2e
 def test_key_must_match_the_file_name(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="key 'demo' differs from the file name"):
         load_template(_write(tmp_path, GOOD, "other"))
 
 
+@pytest.mark.e2e
 def test_render_sql_fills_filters_and_drops_empty_ones(tmp_path: Path) -> None:
     dashboard = load_template(_write(tmp_path, GOOD))
     card = dashboard.card("revenue")
@@ -100,6 +103,7 @@ def test_shipped_templates_are_valid_and_cover_the_five_dashboards() -> None:
     assert set(found) == {"sales_overview", "customers", "inventory", "forecasts_anomalies",
                           "goals_kpis"}
     for dashboard in found.values():
-        assert {f.key for f in dashboard.filters} == {"date", "location"}
+        # date and location, and the client's dimensions where the cards' marts carry them
+        assert {f.key for f in dashboard.filters} - {"dimensions"} == {"date", "location"}
         for card in dashboard.cards:
             assert "{{" not in render_sql(card, "acme", {}, filters=dashboard.filters)

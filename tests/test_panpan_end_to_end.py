@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
+import httpx
 import pandas as pd
 import psycopg
 import pytest
@@ -22,46 +24,47 @@ from goalpost.sandbox.demo import apis
 from goalpost.sandbox.demo import run as demo_run
 from goalpost.sandbox.demo.generator import generate_panpan
 
+pytestmark = pytest.mark.e2e
+
 END = date(2025, 1, 31)
 DAYS = 75
 
 
 @pytest.fixture
-def panpan(project: Path, database_url: str, demo_ports: int) -> Iterator[Path]:
+def panpan(project: Path, database_url: str) -> Iterator[Path]:
     demo_run.ensure_client_file()
     folder = demo_run.demo_data_dir()
     generate_panpan(folder, end=END, days=DAYS, scale=0.08, seed=3)
-    with apis.serving_for("panpan", registry.load_client("panpan"), folder):
+    with apis.demo_apis(folder):
         yield folder
 
 
-def test_demo_registers_panpan_on_the_ports_of_its_emulators(project, demo_ports, monkeypatch):
-    shipped = (Path(__file__).resolve().parents[1] / "sandbox" / "demo" / "panpan.yaml").read_text(encoding="utf-8")
-    expected = shipped
-    for offset in range(3):
-        assert f"http://127.0.0.1:{18601 + offset}" in shipped
-        expected = expected.replace(f"http://127.0.0.1:{18601 + offset}",
-                                    f"http://127.0.0.1:{demo_ports + offset}")
+def test_demo_registers_the_shipped_example_and_serves_it_on_free_ports(
+        project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    template = Path(__file__).resolve().parents[1] / "sandbox" / "demo" / "panpan.yaml"
+    shipped = template.read_text(encoding="utf-8")
     path = demo_run.ensure_client_file()
-    assert path.read_text(encoding="utf-8") == expected
-    client, _ = registry.parse_client(expected, path)
-    assert apis.uses_demo_apis("panpan", client)
-    # The consultant's file is theirs: kept as it is.
-    path.write_text(expected + "# mine\n", encoding="utf-8")
-    assert demo_run.ensure_client_file().read_text(encoding="utf-8") == expected + "# mine\n"
-    # At the default ports, the shipped example as it is; moved by one, no port moved twice.
-    path.unlink()
-    monkeypatch.delenv("GOALPOST_DEMO_API_PORT")
-    assert demo_run.ensure_client_file().read_text(encoding="utf-8") == shipped
-    assert apis.with_ports("http://127.0.0.1:18601 http://127.0.0.1:18602/x", 18602) == (
-        "http://127.0.0.1:18602 http://127.0.0.1:18603/x")
-    # A file on the default ports while the variable moved the emulators: said plainly.
-    monkeypatch.setenv("GOALPOST_DEMO_API_PORT", str(demo_ports))
+    assert path.read_text(encoding="utf-8") == shipped
     client, _ = registry.parse_client(shipped, path)
-    with pytest.raises(GoalpostError, match=rf"points pos_api, crm, stock at the demo's "
-                       rf"default ports \(18601-18603\), but GOALPOST_DEMO_API_PORT="
-                       rf"{demo_ports} serves"):
-        apis.serving_for("panpan", client, path.parent)
+    urls = {s.name: s.config["base_url"] for s in client.sources if s.connector != "files"}
+    assert urls == {"pos_api": "env:PANPAN_SQUARE_URL", "crm": "env:PANPAN_HUBSPOT_URL",
+                    "stock": "env:PANPAN_ZOHO_URL"}
+    # The consultant's file is theirs: kept as it is.
+    path.write_text(shipped + "# mine\n", encoding="utf-8")
+    assert demo_run.ensure_client_file().read_text(encoding="utf-8") == shipped + "# mine\n"
+    # No demo data: said plainly, nothing started.
+    with pytest.raises(GoalpostError, match="there is none in"), apis.demo_apis(
+            project / "nothing"):
+        pass
+    # Served on free ports; the variables are set for the length of the block only.
+    folder = demo_run.demo_data_dir()
+    generate_panpan(folder, end=END, days=7, scale=0.02, seed=3)
+    monkeypatch.delenv("PANPAN_SQUARE_URL", raising=False)
+    with apis.demo_apis(folder) as served:
+        assert set(served) == {"square", "hubspot", "zoho_inventory"}
+        assert os.environ["PANPAN_SQUARE_URL"] == served["square"]
+        assert httpx.get(served["square"] + "/v2/locations").status_code == 401
+    assert "PANPAN_SQUARE_URL" not in os.environ
 
 
 def fingerprints(conn: psycopg.Connection) -> dict[str, tuple[int, str]]:
@@ -153,7 +156,7 @@ def test_reader_reads_marts_only(panpan, conn, database_url):
                 as_reader.execute(f"SELECT 1 FROM {forbidden}")
 
 
-def test_demo_command_prints_a_summary(project, database_url, demo_ports):
+def test_demo_command_prints_a_summary(project, database_url):
     result = CliRunner().invoke(cli, ["demo", "--days", "40", "--scale", "0.05"],
                                 catch_exceptions=False)
     assert result.exit_code == 0, result.output

@@ -23,6 +23,7 @@ from test_report_page import load, pixels
 
 from goalpost.app.cli import cli
 from goalpost.app.orchestrator import run_client
+from goalpost.core.registry import load_client
 from goalpost.core.registry.models import Client
 from goalpost.metabase import report
 from goalpost.metabase.charts import GOAL_COLOUR, PALETTE
@@ -91,7 +92,7 @@ def revenue(lines: list[dict[str, str]], shop: str | None = None) -> Decimal:
 
 
 def test_filter_values_and_their_sql() -> None:
-    sales_overview = templates()["sales_overview"]
+    sales_overview = report.selected_dashboards(Client.model_validate({"name": "T"}))[0]
     defaults = report.filter_values(sales_overview, report.Options())
     assert defaults == {"date": "past90days", "location": None}
     chosen = report.filter_values(sales_overview, report.Options(
@@ -113,14 +114,22 @@ def test_filter_values_and_their_sql() -> None:
     assert report.describe_filter(sales_overview.filter("location"), None, today) == "All"
     assert report.parse_locations(("LYO-01,LYO-02", " LYO-03 ")) == ("LYO-01", "LYO-02",
                                                                       "LYO-03")
-    # Every template by default, in reading order; else the client's, in its order.
-    everyone = report.selected_dashboards(Client.model_validate({"name": "All"}))
-    assert [d.key for d in everyone][:2] == ["sales_overview", "customers"]
+    # By default every template its sources can fill, in reading order: Inventory only with
+    # a source of stock counts; else the client's, in its order.
+    stream = {"name": "s", "path": "s.csv", "entity": "inventory_levels"}
+    stocked = Client.model_validate({"name": "All", "sources": [
+        {"name": "pos", "connector": "files", "streams": [stream]}]})
+    everyone = report.selected_dashboards(stocked)
+    assert [d.key for d in everyone][:3] == ["sales_overview", "customers", "inventory"]
     assert len(everyone) == len(templates())
+    unstocked = report.selected_dashboards(Client.model_validate({"name": "None"}))
+    assert [d.key for d in unstocked] == ["sales_overview", "customers", "forecasts_anomalies",
+                                          "goals_kpis"]
     some = Client.model_validate({"name": "Some", "dashboards": ["inventory", "sales_overview"]})
     assert [d.key for d in report.selected_dashboards(some)] == ["inventory", "sales_overview"]
 
 
+@pytest.mark.e2e
 @chromium.needed
 def test_report_of_a_built_client_in_chromium_and_with_options(
         tiny: list[dict[str, str]], project: Path, tmp_path: Path) -> None:
@@ -128,8 +137,12 @@ def test_report_of_a_built_client_in_chromium_and_with_options(
     assert done.exit_code == 0, done.output
     path = project / ".goalpost" / "reports" / "tiny.html"
     assert done.stdout.splitlines()[0] == str(path)
-    cards = sum(len(t.cards) for t in templates().values())
-    assert f"{cards} cards on {len(templates())} dashboards" in done.output
+    # No stock counts: no Inventory dashboard; no dimension: no card per dimension.
+    fitted = report.selected_dashboards(load_client("tiny"))
+    cards = sum(len(t.cards) for t in fitted)
+    assert [t.key for t in fitted] == ["sales_overview", "customers", "forecasts_anomalies",
+                                       "goals_kpis"]
+    assert f"{cards} cards on 4 dashboards" in done.output
     # No insights but goal_progress: the forecast and anomaly cards fail, and say why.
     failed = [line for line in done.output.splitlines() if line.startswith("  Forecasts")]
     assert failed and all("does not exist" in line for line in failed)

@@ -148,7 +148,7 @@ def test_column_settings_override_the_names() -> None:
     formats = Formats(currency="EUR", styles=charts.column_styles(settings))
     assert formats.number(12.5, "value") == "€12.50"
     assert formats.number(12.5, "revenue") == "12.50"
-    assert formats.number(-1500, "revenue", compact=True) == "-1.5k"
+    assert formats.number(-1500, "revenue", compact=True) == "-1.5K"
     assert formats.number(-3.2, "value") == "-€3.20"
 
 

@@ -65,6 +65,7 @@ def test_slots_and_clock():
     assert len(slots_between("* * * * *", "UTC", due, due + timedelta(minutes=10))) == 10
 
 
+@pytest.mark.e2e  # schedulers in processes of their own run the client
 def test_two_schedulers_run_each_slot_once_and_never_overlap(bakery, conn):
     start = time.time()
     processes = [scheduler("a", start), scheduler("b", start)]
@@ -91,6 +92,7 @@ def test_two_schedulers_run_each_slot_once_and_never_overlap(bakery, conn):
     assert conn.execute("SELECT count(*) FROM bakery_raw.pos__sales").fetchone() == (40,)
 
 
+@pytest.mark.e2e  # schedulers in processes of their own run the client
 def test_killed_scheduler_run_is_failed_and_the_next_completes(bakery, conn, database_url):
     start = time.time()
     first = scheduler("first", start)
@@ -119,6 +121,7 @@ def test_killed_scheduler_run_is_failed_and_the_next_completes(bakery, conn, dat
     assert conn.execute("SELECT count(*) FROM goalpost.source_files").fetchone() == (1,)
 
 
+@pytest.mark.e2e
 def test_status_shows_next_run_freshness_and_failures(bakery, conn, run_cli):
     from goalpost.app.orchestrator import run_client
 
@@ -132,6 +135,7 @@ def test_status_shows_next_run_freshness_and_failures(bakery, conn, run_cli):
     assert "schedulers alive: none" in run_cli("status").output
 
 
+@pytest.mark.e2e  # schedulers in processes of their own run the client
 def test_scheduled_backup_runs_once_per_slot(bakery, conn, database_url, monkeypatch):
     from goalpost.app.scheduler import BACKUP_JOB, Scheduler
     from goalpost.backup.core import list_backups

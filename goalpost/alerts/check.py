@@ -29,6 +29,7 @@ from goalpost.alerts import evaluate, state
 from goalpost.alerts.delivery import DeliveryReport, deliver_pending
 from goalpost.alerts.links import dashboard_link
 from goalpost.core.errors import ConfigError
+from goalpost.core.masking import mask_data
 from goalpost.core.registry.alert_rules import CONSULTANT_ENV, RunFailedRule
 from goalpost.core.registry.models import Client
 
@@ -122,7 +123,9 @@ def _payload(ctx: evaluate.Context, client: Client, rule: Any,
 def queue_notification(conn: psycopg.Connection, slug: str, evaluation_id: int,
                        payload: dict[str, Any], to: list[str], reason: str, severity: str,
                        now: datetime, not_before: datetime) -> None:
-    """One outbox row per recipient; rows held until `not_before` are recorded as held."""
+    """One outbox row per recipient (secrets masked); rows held until `not_before` are
+    recorded as held."""
+    payload = mask_data(payload)
     for recipient in to:
         conn.execute(
             "INSERT INTO goalpost.alert_outbox (client, evaluation_id, rule, key, recipient, "

@@ -33,6 +33,7 @@ import psycopg
 from goalpost.alerts import render
 from goalpost.alerts.state import record_event
 from goalpost.core.errors import ConfigError
+from goalpost.core.masking import mask
 from goalpost.core.paths import state_dir
 
 # Waits between the tries of one digest within an evaluation (so 3 tries).
@@ -169,7 +170,7 @@ def deliver_pending(conn: psycopg.Connection, slug: str, client_name: str, *,
         settings = smtp_settings()
         problem = None
     except ConfigError as exc:  # a misconfigured server: reported, retried next time
-        settings, problem = None, str(exc)
+        settings, problem = None, mask(str(exc))
     expired = conn.execute(
         "UPDATE goalpost.alert_outbox SET status = 'expired' WHERE client = %s AND "
         "status = 'pending' AND created_at < %s RETURNING rule, key, recipient, last_error",
@@ -199,8 +200,20 @@ def deliver_pending(conn: psycopg.Connection, slug: str, client_name: str, *,
             report.failed.append({"recipient": recipient, "attempts": 0, "error": problem,
                                   "items": len(ids)})
             continue
-        message = render.digest(sender=sender, recipient=recipient, client_name=client_name,
-                                slug=slug, items=[payload for _, payload in rows], now=now)
+        try:
+            message = render.digest(sender=sender, recipient=recipient,
+                                    client_name=client_name, slug=slug,
+                                    items=[payload for _, payload in rows], now=now)
+        except Exception as exc:  # noqa: BLE001 - one digest that cannot be built must not
+            # stop the others, nor every later evaluation: it fails, is retried, then expires.
+            error = mask(f"the email could not be built: {type(exc).__name__}: {exc}")
+            conn.execute("UPDATE goalpost.alert_outbox SET attempts = attempts + 1, "
+                         "last_error = %s WHERE id = ANY(%s)", (error, ids))
+            record_event(conn, slug, evaluation_id, "delivery", "failed", recipient=recipient,
+                         attempt=1, error=error, details={"outbox_ids": ids})
+            report.failed.append({"recipient": recipient, "attempts": 1, "error": error,
+                                  "items": len(ids)})
+            continue
         _send(conn, slug, evaluation_id, settings, message, recipient, ids, now, sleep, report)
     return report
 
@@ -215,7 +228,7 @@ def _send(conn: psycopg.Connection, slug: str, evaluation_id: int | None,
         try:
             path = write_outbox(slug, message, now)
         except OSError as exc:
-            error = f"cannot write to the outbox {outbox_dir(slug)}: {exc}"
+            error = mask(f"cannot write to the outbox {outbox_dir(slug)}: {exc}")
             conn.execute("UPDATE goalpost.alert_outbox SET attempts = attempts + 1, "
                          "last_error = %s WHERE id = ANY(%s)", (error, ids))
             record_event(conn, slug, evaluation_id, "delivery", "failed", recipient=recipient,
@@ -239,6 +252,7 @@ def _send(conn: psycopg.Connection, slug: str, evaluation_id: int | None,
             send_smtp(settings, message)
         except (OSError, smtplib.SMTPException) as exc:
             error, retry = describe_failure(settings, exc)
+            error = mask(error)
             conn.execute("UPDATE goalpost.alert_outbox SET attempts = attempts + 1, "
                          "last_error = %s WHERE id = ANY(%s)", (error, ids))
             record_event(conn, slug, evaluation_id, "delivery", "failed", recipient=recipient,

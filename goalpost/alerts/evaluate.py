@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 import psycopg
 from psycopg import sql
 
+from goalpost.core.formatting import plain
 from goalpost.core.freshness import source_freshness
 from goalpost.core.identifiers import schema_name
 from goalpost.core.registry.alert_rules import (
@@ -91,14 +92,6 @@ def _number(value: Any) -> float | None:
     return None if value is None else float(value)
 
 
-def fmt(value: Any) -> str:
-    """A number as people read it: 12, 12.5, 1,234.57."""
-    if isinstance(value, float | int) or hasattr(value, "as_integer_ratio"):
-        number = float(value)
-        return f"{number:,.0f}" if number == int(number) else f"{number:,.2f}"
-    return str(value)
-
-
 def location_names(ctx: Context) -> dict[str, str]:
     if not ctx.exists("staging", "current_locations"):
         return {}
@@ -140,8 +133,8 @@ def threshold(ctx: Context, rule: ThresholdRule) -> RuleResult:
         found.append(Observation(
             key=value_of, label=where, value=float(value), threshold=float(rule.value),
             as_of=day,
-            summary=f"{label} {fmt(value)} on {day} is {WORDS[rule.operator]} "
-                    f"{fmt(rule.value)} ({where})",
+            summary=f"{label} {plain(value)} on {day} is {WORDS[rule.operator]} "
+                    f"{plain(rule.value)} ({where})",
             series={"metric": rule.metric, "dimension": rule.dimension, "value": value_of}))
     return RuleResult(len(rows), found)
 
@@ -167,8 +160,8 @@ def _stock_threshold(ctx: Context, rule: ThresholdRule) -> RuleResult:
         found.append(Observation(
             key=f"{location}/{product}", label=label, value=float(value),
             threshold=float(limit), as_of=as_of,
-            summary=f"{label}: {what} {fmt(value)} is {WORDS[rule.operator]} {named}"
-                    f"{fmt(limit)} (as of {as_of})",
+            summary=f"{label}: {what} {plain(value)} is {WORDS[rule.operator]} {named}"
+                    f"{plain(limit)} (as of {as_of})",
             series={"stock": rule.metric, "location": location, "product": product}))
     return RuleResult(len(rows), found)
 
@@ -205,8 +198,8 @@ def change(ctx: Context, rule: ChangeRule) -> RuleResult:
         found.append(Observation(
             key=value_of, label=where, value=round(pct, 1), threshold=rule.change_pct,
             condition="fall" if pct < 0 else "rise", as_of=day,
-            summary=f"{metric.label} {fmt(current)} over the {span} to {day}, "
-                    f"{pct:+.1f}% against {fmt(previous)} the {span} before ({where})",
+            summary=f"{metric.label} {plain(current)} over the {span} to {day}, "
+                    f"{pct:+.1f}% against {plain(previous)} the {span} before ({where})",
             series={"metric": rule.metric, "dimension": rule.dimension, "value": value_of}))
     return RuleResult(checked, found)
 
@@ -237,8 +230,8 @@ def anomaly(ctx: Context, rule: AnomalyRule) -> RuleResult:
             key=f"{metric}/{dimension}/{value_of}", label=f"{label}, {where}",
             value=_number(value), threshold=_number(expected), condition=direction,
             as_of=day,
-            summary=f"{label} {fmt(value)} on {day}: a {severity} {direction} (expected about "
-                    f"{fmt(expected)}; {where})",
+            summary=f"{label} {plain(value)} on {day}: a {severity} {direction} (expected about "
+                    f"{plain(expected)}; {where})",
             series={"metric": metric, "dimension": dimension, "value": value_of}))
     return RuleResult(len(rows), found)
 
@@ -259,8 +252,8 @@ def goal(ctx: Context, rule: GoalRule) -> RuleResult:
         found.append(Observation(
             key=name, label=f"goal {name}", value=_number(forecast), threshold=_number(target),
             condition=status, as_of=as_of,
-            summary=f"goal {name} is {status}: {fmt(actual)} to date, {fmt(forecast)} "
-                    f"forecast by {deadline} against a target of {fmt(target)}"))
+            summary=f"goal {name} is {status}: {plain(actual)} to date, {plain(forecast)} "
+                    f"forecast by {deadline} against a target of {plain(target)}"))
     return RuleResult(len(rows), found)
 
 

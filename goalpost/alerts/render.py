@@ -4,23 +4,49 @@ Each item shows what was seen, the value against the threshold and the recent va
 small chart (PNG, inline) and as a table for mail readers that hide images. Each item links
 to the dashboard that shows it (goalpost.alerts.links); when every item has the same link
 (the YAML's `dashboard_url`), it closes the message once instead.
+
+Every message is built with `HEADERS`, the one place header values are made safe: what goes
+into a header (a client's name, a rule's summary, a failed run's error with its hint) comes
+from YAML, data and error messages, and may hold line breaks.
 """
 
 from __future__ import annotations
 
 import html
 import io
+import re
 from datetime import datetime
 from email.message import EmailMessage
+from email.policy import EmailPolicy
 from email.utils import format_datetime, make_msgid
 from typing import Any
 
-from goalpost.alerts.evaluate import fmt
+from goalpost.core.formatting import plain
+from goalpost.core.masking import mask_data
 
 # Charts per email: a digest of fifty low stocks keeps a table for the rest, not fifty images.
 MAX_CHARTS = 10
 SEVERITY_ORDER = {"critical": 0, "warning": 1, "info": 2}
 SEVERITY_COLOUR = {"critical": "#b00020", "warning": "#b26a00", "info": "#2a5db0"}
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]")
+
+
+def header_value(value: str) -> str:
+    """A header value on one line: line breaks and other control characters become spaces
+    (a newline would otherwise be refused, or start a header of the sender's choosing)."""
+    return " ".join(_CONTROL.sub(" ", value).split())
+
+
+class _SafeHeaders(EmailPolicy):
+    """The default email policy, with every header value set through `header_value`."""
+
+    def header_store_parse(self, name: str, value: object) -> tuple[str, object]:
+        if isinstance(value, str):
+            value = header_value(value)
+        return super().header_store_parse(name, value)
+
+
+HEADERS = _SafeHeaders()
 
 
 def chart_png(recent: list[list[Any]], threshold: Any) -> bytes | None:
@@ -71,7 +97,7 @@ def _ordered(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _recent_text(recent: list[list[Any]]) -> str:
-    return ", ".join(f"{str(day)[5:]} {fmt(value)}" for day, value in recent)
+    return ", ".join(f"{str(day)[5:]} {plain(value)}" for day, value in recent)
 
 
 def shared_link(items: list[dict[str, Any]]) -> str | None:
@@ -97,7 +123,7 @@ def text_body(client_name: str, slug: str, items: list[dict[str, Any]],
         again = " (reminder: still the case)" if item["reason"] == "reminded" else ""
         lines.append(f"  - {item['summary']}{again}")
         if item.get("value") is not None and item.get("threshold") is not None:
-            lines.append(f"    value {fmt(item['value'])}, threshold {fmt(item['threshold'])}")
+            lines.append(f"    value {plain(item['value'])}, threshold {plain(item['threshold'])}")
         if item.get("recent"):
             lines.append(f"    recent: {_recent_text(item['recent'])}")
         if item.get("since") and item["reason"] == "reminded":
@@ -121,7 +147,7 @@ def html_body(client_name: str, items: list[dict[str, Any]], dashboard_url: str 
         colour = SEVERITY_COLOUR.get(item["severity"], "#444")
         recent = item.get("recent") or []
         cells = "".join(f"<td style='padding:0 4px;font-size:11px'>{esc(str(day)[5:])}<br>"
-                        f"<b>{esc(fmt(value))}</b></td>" for day, value in recent)
+                        f"<b>{esc(plain(value))}</b></td>" for day, value in recent)
         table = (f"<table style='border-collapse:collapse;margin-top:4px'><tr>{cells}</tr>"
                  "</table>") if recent else ""
         image = (f"<img src='cid:{charts[index]}' alt='recent values' width='320' "
@@ -131,8 +157,8 @@ def html_body(client_name: str, items: list[dict[str, Any]], dashboard_url: str 
         opens = (f"<div><a href='{esc(link)}'>Open the dashboard</a></div>" if link else "")
         figures = ""
         if item.get("value") is not None and item.get("threshold") is not None:
-            figures = (f"<div>value <b>{esc(fmt(item['value']))}</b>, threshold "
-                       f"<b>{esc(fmt(item['threshold']))}</b></div>")
+            figures = (f"<div>value <b>{esc(plain(item['value']))}</b>, threshold "
+                       f"<b>{esc(plain(item['threshold']))}</b></div>")
         rows.append(
             f"<tr><td style='padding:8px;border-top:1px solid #ddd;vertical-align:top'>"
             f"<span style='color:{colour};font-weight:bold'>{esc(item['severity'])}</span><br>"
@@ -152,9 +178,10 @@ def html_body(client_name: str, items: list[dict[str, Any]], dashboard_url: str 
 
 def digest(*, sender: str, recipient: str, client_name: str, slug: str,
            items: list[dict[str, Any]], now: datetime) -> EmailMessage:
-    """One email to one recipient grouping `items` (outbox payloads)."""
+    """One email to one recipient grouping `items` (outbox payloads), secrets masked."""
+    items = mask_data(items)
     dashboard_url = shared_link(items)
-    message = EmailMessage()
+    message = EmailMessage(policy=HEADERS)
     message["Subject"] = subject(client_name, items)
     message["From"] = sender
     message["To"] = recipient

@@ -18,6 +18,7 @@ import orjson
 import psycopg
 
 from goalpost.alerts.evaluate import Observation, RuleResult
+from goalpost.core.masking import mask, mask_data
 
 
 @dataclass
@@ -38,13 +39,14 @@ def record_event(conn: psycopg.Connection, slug: str, evaluation_id: int | None,
                  status: str, *, rule: str | None = None, key: str | None = None,
                  recipient: str | None = None, attempt: int | None = None,
                  error: str | None = None, details: dict[str, Any] | None = None) -> None:
-    """One line of goalpost.alert_events (an outcome of an evaluation, or a delivery)."""
+    """One line of goalpost.alert_events (an outcome of an evaluation, or a delivery), secrets
+    masked."""
     conn.execute(
         "INSERT INTO goalpost.alert_events (client, evaluation_id, rule, key, event, status, "
         "recipient, attempt, error, details) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, "
         "%s::jsonb)",
-        (slug, evaluation_id, rule, key, event, status, recipient, attempt, error,
-         _json(details or {})))
+        (slug, evaluation_id, rule, key, event, status, recipient, attempt, mask(error),
+         _json(mask_data(details or {}))))
 
 
 WHOLE_RULE = ""  # the key of a snooze that silences every key of its rule

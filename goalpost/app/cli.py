@@ -14,9 +14,10 @@ import click
 import orjson
 
 from goalpost.app import clients
-from goalpost.core import registry, schedules
+from goalpost.core import masking, registry, schedules
 from goalpost.core.canonical import ENTITY_NAMES
 from goalpost.core.errors import ConfigError, GoalpostError, NotFoundError
+from goalpost.core.registry.models import Client
 
 JSON = click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 
@@ -34,9 +35,14 @@ def _interactive() -> bool:
 
 
 class _Goalpost(click.Group):
-    """Turns user mistakes (GoalpostError) into a message and an exit code, not a traceback."""
+    """Turns user mistakes (GoalpostError) into a message and an exit code, not a traceback;
+    and masks secrets in everything a command prints or logs (goalpost.core.masking)."""
 
     def invoke(self, ctx: click.Context) -> Any:
+        masking.install_log_masking()
+        streams = sys.stdout, sys.stderr
+        sys.stdout, sys.stderr = (s if isinstance(s, masking.MaskingStream)
+                                  else masking.MaskingStream(s) for s in streams)
         try:
             return super().invoke(ctx)
         except GoalpostError as exc:
@@ -45,6 +51,10 @@ class _Goalpost(click.Group):
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             ctx.exit(130)
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            sys.stdout, sys.stderr = streams
 
 
 @click.group(cls=_Goalpost,
@@ -119,7 +129,8 @@ def db_url() -> None:
     """Print the warehouse URL (with its password), starting the embedded server if needed."""
     from goalpost.core.warehouse import database_url
 
-    click.echo(database_url())
+    # The one output meant to show a secret.
+    click.echo(database_url(), file=masking.unmasked(sys.stdout))
 
 
 # --- client -------------------------------------------------------------------------------
@@ -163,8 +174,9 @@ def client_add(slug: str | None, name: str | None, timezone: str | None, currenc
         click.echo(f"client {slug} already exists ({registry.client_path(slug).name}); "
                    "schemas and role checked")
         return
-    defaults = {"timezone": "Europe/Paris", "currency": "EUR", "country": "FR",
-                "schedule": "0 6 * * *"}
+    # The registry's own defaults: what a client file that leaves a field out gets.
+    defaults = {key: Client.model_fields[key].default
+                for key in ("timezone", "currency", "country", "schedule")}
     given = {"name": name, "timezone": timezone, "currency": currency, "country": country,
              "schedule": schedule}
     values: dict[str, Any] = {}
@@ -377,6 +389,13 @@ def source_add(slug: str, name: str, connector: str, config_items: tuple[str, ..
         probe = sources.probe_new_stream(slug, name, values, client_now)
     for problem in probe.problems:
         click.echo(click.style(f"warning: {problem}", fg="yellow"), err=True)
+    for idle in sources.fields_feeding_nothing(client_now, entity, mapping):
+        click.echo(click.style(
+            f"warning: {idle} (from column {mapping[idle]}) feeds no mart: declare it as a "
+            f"dimension to see it in kpi_daily and the dashboards (in clients/{slug}.yaml: "
+            f"dimensions: {{{idle}: {{entity: "
+            f"{'orders' if entity == 'order_lines' else entity}, field: {idle}}}}})",
+            fg="yellow"), err=True)
     added, changed = sources.add_file_stream(slug, name, values)
     from goalpost.core.warehouse import ready
     from goalpost.pipelines.raw import ensure_raw_table
@@ -562,25 +581,30 @@ def extensions_run(slug: str, names: tuple[str, ...], force: bool, as_json: bool
               help="Last day of the date filters (default: open-ended with --since).")
 @click.option("--location", "locations", multiple=True, metavar="ID",
               help="Only these locations (repeatable or comma-separated; default: all).")
+@click.option("--filter", "filters", multiple=True, metavar="KEY=VALUE",
+              help="A text filter, such as one of the client's dimensions "
+                   "(--filter country=France; repeatable).")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
               help="Where to write the page (default: .goalpost/reports/SLUG.html).")
 @JSON
-def report(slug: str, since: Any, until: Any, locations: tuple[str, ...], out: Path | None,
-           as_json: bool) -> None:
+def report(slug: str, since: Any, until: Any, locations: tuple[str, ...],
+           filters: tuple[str, ...], out: Path | None, as_json: bool) -> None:
     """Preview client SLUG's dashboards without Metabase: one self-contained HTML page.
 
-    Every card of the dashboard templates (metabase/templates/) runs on the client's marts
-    and insights as its read-only role, with the dashboards' default filters or the ones
-    given here, and is drawn as Metabase would show it (charts as inline SVG; no network
-    needed to open the page). A card whose query fails shows its error on the page and is
-    listed here; the command still succeeds. Exit 3 for an unknown client or one with no
-    data built yet (run `goalpost run SLUG` first).
+    Every card of the client's dashboards (the templates in metabase/templates/ fitted to
+    its sources, dimensions and data) runs on the client's marts and insights as its
+    read-only role, with the dashboards' default filters or the ones given here, and is
+    drawn as Metabase would show it (charts as inline SVG; no network needed to open the
+    page). Default dates (past 90 days...) count back from the data's latest day when it is
+    before yesterday. A card whose query fails shows its error on the page and is listed
+    here; the command still succeeds. Exit 3 for an unknown client or one with no data built
+    yet (run `goalpost run SLUG` first).
     """
-    from goalpost.metabase.report import Options, build_report, parse_locations
+    from goalpost.metabase.report import Options, build_report, parse_filters, parse_locations
 
     options = Options(since=since.date() if since else None,
                       until=until.date() if until else None,
-                      locations=parse_locations(locations))
+                      locations=parse_locations(locations), values=parse_filters(filters))
     made = build_report(slug, options=options, out=out,
                         progress=None if as_json else _progress)
     if as_json:
@@ -590,6 +614,9 @@ def report(slug: str, since: Any, until: Any, locations: tuple[str, ...], out: P
     click.echo(f"{made.cards} cards on {made.dashboards} dashboards, data as of "
                f"{made.data_as_of or 'no date'}; {len(made.empty)} without data, "
                f"{len(made.errors)} failed")
+    if made.dates_counted_from:
+        click.echo(f"default dates count back from {made.dates_counted_from}, the data's "
+                   "latest day")
     for error in made.errors:
         click.echo(click.style(f"  {error.dashboard} / {error.card}: ", fg="red") + error.error)
 
@@ -837,6 +864,9 @@ def backup_list(as_json: bool) -> None:
     if not items:
         click.echo(f"no backups in {backups_dir()}: goalpost backup create")
     for item in items:
+        if item["problem"]:
+            click.echo(click.style(f"{item['id']:32} UNUSABLE: {item['problem']}", fg="red"))
+            continue
         click.echo(f"{item['id']:32} {item['client'] or '(all)':12} {item['tables']:>5} tables "
                    f"{item['rows']:>12,} rows {item['size_bytes'] / 1e6:>8.1f} MB")
 
@@ -907,6 +937,10 @@ def backup_prune(keep_daily: int, keep_weekly: int, keep_monthly: int, dry_run: 
         if not dry_run:
             shutil.rmtree(item.path)
         click.echo(f"{'would delete' if dry_run else 'deleted'} {item.id}")
+    for item in kept:
+        if item.problem:
+            click.echo(click.style(f"kept {item.id}, unusable: {item.problem} (look at it, "
+                                   "then delete it by hand)", fg="yellow"))
     click.echo(f"kept {len(kept)} backup(s)")
 
 
@@ -959,7 +993,9 @@ def source_list(slug: str, as_json: bool) -> None:
 @click.argument("name", required=False)
 @JSON
 def source_test(slug: str, name: str | None, as_json: bool) -> None:
-    """Read each stream's files and check dialect and mapping, writing nothing.
+    """Read each stream's files and check dialect and mapping, writing nothing; for a REST
+    source, read a page of each stream and say what the account lacks (scopes, data centre,
+    API budget, a token that will expire).
 
     Exit 1 when a stream has a problem.
     """
@@ -971,9 +1007,14 @@ def source_test(slug: str, name: str | None, as_json: bool) -> None:
     else:
         for check in checks:
             mark = click.style("ok  ", fg="green") if check.ok else click.style("FAIL", fg="red")
-            click.echo(f"{mark} {check.source}.{check.stream}: {len(check.files)} file(s), "
-                       f"{check.sample_rows:,} rows read, {check.sample_rejected:,} rejected")
-            if check.dialect:
+            if check.dialect.get("format") == "api":
+                click.echo(f"{mark} {check.source}.{check.stream}: {check.sample_rows:,} "
+                           "records read")
+            else:
+                click.echo(f"{mark} {check.source}.{check.stream}: {len(check.files)} file(s), "
+                           f"{check.sample_rows:,} rows read, {check.sample_rejected:,} "
+                           "rejected")
+            if check.dialect and check.dialect.get("format") != "api":
                 click.echo(f"     dialect: {check.dialect_summary()}")
             for problem in check.problems:
                 click.echo(click.style(f"     {problem}", fg="red"))
@@ -1315,11 +1356,12 @@ def status(as_json: bool) -> None:
     today = now.date()
     for slug in slugs:
         last = runs.get(slug)
+        problem = None
         try:
             client = registry.load_client(slug)
             next_run = next_slot(client.schedule, client.timezone, now)
-        except GoalpostError:
-            next_run = None
+        except GoalpostError as exc:  # this client's file only: the others are shown
+            next_run, problem = None, exc.message
         rows.append({
             "client": slug,
             "last_run": last["id"] if last else None,
@@ -1334,6 +1376,7 @@ def status(as_json: bool) -> None:
             "business_data_age_days": (today - newest[slug]).days if newest[slug] else None,
             "failed_runs_24h": failures.get(slug, 0),
             "missed_runs_24h": missed.get(slug, 0),
+            "config_error": problem,
         })
     if as_json:
         _emit_json({"clients": rows, "schedulers": [
@@ -1353,6 +1396,8 @@ def status(as_json: bool) -> None:
                    f"{row['seconds'] if row['seconds'] is not None else '-':>6}s  next {nxt} UTC"
                    f"  {age}  failed/missed 24h: {row['failed_runs_24h']}/"
                    f"{row['missed_runs_24h']}")
+        if row["config_error"]:
+            click.echo(click.style(f"    not scheduled: {row['config_error']}", fg="red"))
         if row["error"]:
             click.echo(click.style(f"    {row['error']}", fg="red"))
     click.echo(f"schedulers alive: {', '.join(i for i, _, _ in schedulers) or 'none'}")
@@ -1391,5 +1436,8 @@ def demo(days: int, scale: float, fresh: bool) -> None:
 
 
 def main() -> None:
-    """Entry point of the console script."""
+    """Entry point of the console script. The streams stay masked for the life of the
+    process, so that a traceback (a bug) printed on the way out is masked too."""
+    sys.stdout = masking.MaskingStream(sys.stdout)
+    sys.stderr = masking.MaskingStream(sys.stderr)
     cli()

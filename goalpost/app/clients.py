@@ -61,11 +61,12 @@ def remove(conn: psycopg.Connection, slug: str, *, keep_file: bool = False) -> l
     """Drop the client's schemas, role and control rows (and its YAML unless kept)."""
     check_slug(slug)
     removed = []
-    tenants.deprovision(conn, slug)
-    removed.append("schemas and reader role")
+    elsewhere = tenants.deprovision(conn, slug)
+    removed.append("schemas and reader role" + (
+        f" (and its grants in {', '.join(elsewhere)})" if elsewhere else ""))
     with conn.transaction():
         for table in ("quarantine", "source_files", "extract_state", "alert_state",
-                      "alert_snoozes", "alert_outbox"):
+                      "alert_snoozes", "alert_outbox", "transform_pending"):
             conn.execute(f"DELETE FROM goalpost.{table} WHERE client = %s", (slug,))
         conn.execute("DELETE FROM goalpost.clients WHERE slug = %s", (slug,))
     removed.append("control-schema rows")

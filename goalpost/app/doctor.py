@@ -72,6 +72,30 @@ def _postgres() -> Check:
                  "it starts on the next command, or now with `goalpost db start`")
 
 
+def _isolation() -> Check:
+    """Whether readers are kept out of the advisory locks runs hold (goalpost.core.warehouse
+    .tenants): only a superuser can revoke them, which a warehouse role may not be."""
+    from goalpost.core.warehouse import tenants
+    from goalpost.core.warehouse.connection import connect
+
+    url = os.environ.get("GOALPOST_DATABASE_URL")
+    if not url:
+        from goalpost.core.warehouse.embedded import EmbeddedPostgres
+
+        url = EmbeddedPostgres(state_dir()).status().url
+    if not url:
+        return Check("isolation", "warn", "the warehouse is not running: not checked")
+    with connect(url, autocommit=True) as conn:
+        still_open = tenants.close_lock_functions(conn)
+    if still_open:
+        return Check("isolation", "fail",
+                     f"every role, readers too, may take advisory locks ({len(still_open)} "
+                     "functions): a reader could hold a client's run lock",
+                     "run Goalpost once as a superuser, or have one run `REVOKE EXECUTE ON "
+                     "FUNCTION " + ", ".join(still_open) + " FROM PUBLIC`")
+    return Check("isolation", "ok", "readers cannot take advisory locks")
+
+
 def _registry() -> Check:
     slugs = registry.list_slugs()
     bad = []
@@ -100,7 +124,7 @@ def _disk() -> Check:
 
 
 CHECKS: tuple[Callable[[], Check], ...] = (
-    _python, _packages, _postgres, _registry, _sqlmesh_project, _disk,
+    _python, _packages, _postgres, _isolation, _registry, _sqlmesh_project, _disk,
 )
 
 

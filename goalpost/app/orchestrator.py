@@ -74,9 +74,7 @@ def run_client(
     is refused. `step_timeout` stops an extract step at its next safe point once exceeded.
     """
     client = registry.load_client(slug)
-    # Imported here: SQLMesh takes a second to import and most commands never need it.
     from goalpost.pipelines.raw import ensure_raw_table
-    from goalpost.transform.build import build_client
 
     say = progress or _quiet
     url = database_url()
@@ -97,6 +95,25 @@ def run_client(
     say(f"run {recorder.run_id} of {slug}")
     if full_refresh:
         say("full refresh: every file is read again, not only new ones, and every model rebuilt")
+    try:
+        _run_steps(recorder, result, slug, client, url, full_refresh=full_refresh, force=force,
+                   say=say)
+    except BaseException as exc:
+        # A bug or an interrupt: the run is recorded failed and its lock released at once,
+        # rather than left 'running' until something notices its process is gone.
+        recorder.abort(exc)
+        raise
+    return result
+
+
+def _run_steps(recorder: RunRecorder, result: RunResult, slug: str, client: Client, url: str,
+               *, full_refresh: bool, force: bool, say: Progress) -> None:
+    """The steps of one run, in order: extracts, transform, extensions, freshness, alerts."""
+    # Imported here: SQLMesh takes a second to import and most commands never need it.
+    from goalpost.transform.build import build_client, mark_pending
+
+    # Before raw can change: if this process dies from here on, the next build restates.
+    mark_pending(recorder.conn, slug, recorder.run_id, full_refresh)
     with ready(url) as conn:
         for source in client.sources:
             if isinstance(source, FileSource):
@@ -106,10 +123,11 @@ def run_client(
 
     with recorder.step("transform", "transform") as step:
         restate = full_refresh or bool(result.changed_tables)
-        say("transform: SQLMesh plan and apply" + (" (restating with new data)" if restate else ""))
+        say("transform: SQLMesh plan and apply"
+            + (" (restating with new data)" if restate else ""))
         built = build_client(slug, client, url=url, restate=restate,
                              changed=result.changed_tables, full_refresh=full_refresh,
-                             progress=say)
+                             run_id=recorder.run_id, progress=say)
         result.models = dict(built.rows)
         # Failed blocking audits fail the build itself; these are the non-blocking ones.
         step.details = {"models": built.models, "rows": built.rows,
@@ -137,7 +155,6 @@ def run_client(
         {"rows_loaded": result.rows_loaded, "rows_quarantined": result.rows_quarantined,
          "models": result.models}
     )
-    return result
 
 
 def run_extensions(slug: str, names: list[str] | None = None, *, force: bool = False,
@@ -150,9 +167,14 @@ def run_extensions(slug: str, names: list[str] | None = None, *, force: bool = F
     say = progress or _quiet
     recorder = RunRecorder(url, slug, trigger="extensions")
     result = RunResult(recorder.run_id, slug, "running")
-    _run_extensions(recorder, slug, client, built_ok=True, say=say, names=names, force=force)
-    result.steps = recorder.steps
-    result.status = recorder.finish({"extensions": [s.name for s in recorder.steps]})
+    try:
+        _run_extensions(recorder, slug, client, built_ok=True, say=say, names=names,
+                        force=force)
+        result.steps = recorder.steps
+        result.status = recorder.finish({"extensions": [s.name for s in recorder.steps]})
+    except BaseException as exc:
+        recorder.abort(exc)
+        raise
     return result
 
 

@@ -7,7 +7,7 @@ through it:
   inserts it runs it; the others move on), so a slot runs once;
 - a run holds its client's advisory lock (goalpost.runs), so runs of one client never overlap,
   and a run left 'running' by a process that died is recognised by its free lock and marked
-  failed (at start and on every heartbeat);
+  failed (by every command, so at start and on every heartbeat here);
 - slots that pass while nobody could run them (all schedulers down, or the previous run still
   going) are recorded as missed; after a downtime only the latest missed slot is run
   (coalescing), the others stay recorded as missed.
@@ -37,8 +37,8 @@ from apscheduler.triggers.date import DateTrigger
 
 from goalpost.core import registry, schedules
 from goalpost.core.errors import GoalpostError
-from goalpost.core.runs import fail_interrupted_runs
-from goalpost.core.warehouse import ready
+from goalpost.core.masking import install_log_masking, mask
+from goalpost.core.warehouse import ready, tenants
 
 log = logging.getLogger("goalpost.scheduler")
 BACKUP_JOB = "backup"
@@ -118,9 +118,6 @@ class Scheduler:
             conn.execute(
                 "INSERT INTO goalpost.scheduler_instances (instance, host, pid) "
                 "VALUES (%s, %s, %s)", (self.instance, socket.gethostname(), os.getpid()))
-            failed = fail_interrupted_runs(conn)
-        if failed:
-            log.warning("marked interrupted runs failed: %s", failed)
         self.aps.start()
         self.sync_clients()
         if self.backup_schedule:
@@ -139,10 +136,16 @@ class Scheduler:
         log.info("scheduler %s stopped", self.instance)
 
     def heartbeat(self) -> None:
+        """Say this scheduler is alive, fail the runs of dead processes (`ready` does), put
+        back what a reader role changed on itself, and pick up changed client files."""
         with ready(self.url) as conn:
             conn.execute("UPDATE goalpost.scheduler_instances SET beat_at = clock_timestamp() "
                          "WHERE instance = %s", (self.instance,))
-            fail_interrupted_runs(conn)
+            for slug in sorted(self.schedules):
+                repaired = tenants.repair_reader(conn, slug)
+                if repaired:
+                    log.warning("the reader role of %s had changed %s on itself: put back",
+                                slug, " and ".join(repaired))
         self.sync_clients()
 
     # --- planning ---------------------------------------------------------------------------
@@ -165,7 +168,12 @@ class Scheduler:
             changed = {s: v for s, v in wanted.items() if self.schedules.get(s) != v}
             self.schedules = wanted
         for slug in changed:
-            self._catch_up_or_arm(slug)
+            try:
+                self._catch_up_or_arm(slug)
+            except Exception:  # noqa: BLE001 - one client's problem must not stop the others
+                log.exception("client %s is not scheduled", slug)
+                with self._lock:
+                    self.schedules.pop(slug, None)
 
     def _catch_up_or_arm(self, slug: str) -> None:
         """Arm the next slot; after a downtime, run the latest missed slot now and record the
@@ -239,27 +247,41 @@ class Scheduler:
             "ON CONFLICT DO NOTHING", (slug, due, status, self.instance, note))
 
     def _run_slot(self, slug: str, due: datetime) -> None:
+        """Run one claimed slot; whatever happens in the run (a bug included), the slot is
+        finished with its outcome, never left 'claimed'."""
         with ready(self.url) as conn:
             if not self._claim(conn, slug, due):
                 return  # another scheduler has this slot
         status, run_id, note = "failed", None, None
-        for attempt in range(self.retries + 1):
-            try:
-                result = self.run(slug, trigger="scheduler", wait_for_lock=30.0,
-                                  step_timeout=self.step_timeout)
-            except GoalpostError as exc:
-                status, note = "missed", str(exc).splitlines()[0]
-                break
-            run_id, status = result.run_id, result.status
-            if status == "succeeded" or self.stopping.is_set() or attempt == self.retries:
-                break
-            note = f"retried after run {run_id} failed"
-            self.stopping.wait(self.retry_backoff * 2 ** attempt)
-        with ready(self.url) as conn:
-            conn.execute(
-                "UPDATE goalpost.schedule_slots SET status = %s, run_id = %s, note = %s, "
-                "finished_at = clock_timestamp() WHERE client = %s AND due_at = %s",
-                (status, run_id, note, slug, due))
+        try:
+            for attempt in range(self.retries + 1):
+                try:
+                    result = self.run(slug, trigger="scheduler", wait_for_lock=30.0,
+                                      step_timeout=self.step_timeout)
+                except GoalpostError as exc:
+                    status, note = "missed", str(exc).splitlines()[0]
+                    break
+                run_id, status = result.run_id, result.status
+                if status == "succeeded":
+                    log.info("run %s of %s (slot %s) succeeded", run_id, slug, due)
+                else:
+                    log.warning("run %s of %s (slot %s) failed: %s", run_id, slug, due,
+                                "; ".join(f"{s.name}: {s.error}" for s in result.steps
+                                          if s.status == "failed"))
+                if status == "succeeded" or self.stopping.is_set() or attempt == self.retries:
+                    break
+                note = f"retried after run {run_id} failed"
+                self.stopping.wait(self.retry_backoff * 2 ** attempt)
+        except Exception as exc:  # noqa: BLE001 - recorded on the slot, logged, and the next
+            # slots of this client and the others still run
+            status, note = "failed", f"the run stopped on an error: {type(exc).__name__}: {exc}"
+            log.exception("run of %s for the slot %s stopped", slug, due)
+        finally:
+            with ready(self.url) as conn:
+                conn.execute(
+                    "UPDATE goalpost.schedule_slots SET status = %s, run_id = %s, note = %s, "
+                    "finished_at = clock_timestamp() WHERE client = %s AND due_at = %s",
+                    (status, run_id, mask(note), slug, due))
 
     def _backup(self, due: datetime) -> None:
         from goalpost.backup.core import create_backup
@@ -285,6 +307,7 @@ def serve(url: str, *, acceleration: float = 1.0, instance: str | None = None,
     """Run a scheduler until SIGTERM/SIGINT (or `stop_event`), then stop cleanly."""
     import signal
 
+    install_log_masking()
     stop = stop_event or threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())

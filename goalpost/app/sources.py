@@ -15,6 +15,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from goalpost.app import clients
 from goalpost.core import registry
+from goalpost.core.canonical import ENTITIES
 from goalpost.core.errors import ConfigError, NotFoundError
 from goalpost.core.identifiers import check_name, raw_table, schema_name
 from goalpost.core.paths import project_root
@@ -176,6 +177,15 @@ LIKELY_COLUMNS: dict[str, tuple[str, ...]] = {
 }
 
 
+def fields_feeding_nothing(client: Client, entity: str, mapping: dict[str, str]) -> list[str]:
+    """The mapped fields of `entity` that no mart reads and no dimension of the client uses:
+    they would stay in staging, which the reader role and Metabase cannot see."""
+    used = {d.field for d in client.dimensions.values()
+            if (d.entity == "orders" and entity == "order_lines") or d.entity == entity}
+    idle = {f.name for f in ENTITIES[entity] if not f.in_marts} - used
+    return [name for name in mapping if name in idle]
+
+
 def missing_required(entity: str, mapping: dict[str, str], columns: list[str]) -> list[str]:
     """Required canonical fields that neither the mapping (a column or an `=constant`), a
     column of their name (compared as the loader does: case and spacing aside), nor a
@@ -238,11 +248,27 @@ def test_streams(slug: str, client: Client, source_name: str | None) -> list[Str
     checks = []
     for source in sources:
         if isinstance(source, ApiSource):
-            from goalpost.pipelines.connectors.operations import test_api_source
 
-            checks.extend(test_api_source(slug, source))
+            checks.extend(_test_api(slug, source))
             continue
         for stream in source.streams:
             checks.append(probe_stream(source.name, stream, project_root(),
                                        country=client.country))
     return checks
+
+
+def _test_api(slug: str, source: ApiSource) -> list[StreamCheck]:
+    """A REST source's check, with the calls it spent today when the warehouse answers (a
+    vendor with a daily API budget)."""
+    from goalpost.core.errors import WarehouseError
+    from goalpost.core.warehouse import ready
+    from goalpost.pipelines.connectors.operations import test_api_source
+
+    if source.load_manifest().budget is None:
+        return test_api_source(slug, source)
+    try:
+        conn = ready()
+    except WarehouseError:
+        return test_api_source(slug, source)
+    with conn:
+        return test_api_source(slug, source, conn)

@@ -27,20 +27,23 @@ class Field:
     # A date that cannot lie ahead of the load (a sale, a count, a sign-up): a later one is a
     # typo or a misread date, and the files loader quarantines it.
     past_only: bool = False
+    # False for a field no mart reads (it stays in staging, which the reader role and
+    # Metabase cannot see) unless the client declares it as a dimension.
+    in_marts: bool = True
 
 
 ENTITIES: dict[str, tuple[Field, ...]] = {
     "locations": (
         Field("location_id", "text", True, "the source's id of the shop or site"),
         Field("name", "text", True),
-        Field("city", "text"),
-        Field("opened_on", "date"),
+        Field("city", "text", in_marts=False),
+        Field("opened_on", "date", in_marts=False),
     ),
     "products": (
         Field("product_id", "text", True, "SKU or the source's product id"),
         Field("name", "text", True),
         Field("category", "text"),
-        Field("unit_price", "number", description="list price, tax included"),
+        Field("unit_price", "number", description="list price, tax included", in_marts=False),
         Field("unit_cost", "number"),
         Field("reorder_point", "number", description="units under which to reorder"),
     ),
@@ -61,22 +64,33 @@ ENTITIES: dict[str, tuple[Field, ...]] = {
         Field("location_id", "text", True),
         Field("channel", "text", description="e.g. in-store, delivery, online"),
         Field("customer_id", "text", description="empty for anonymous sales"),
-        Field("country", "text", description="the customer's or delivery country"),
+        Field("country", "text", description="the customer's or delivery country",
+              in_marts=False),
         Field("product_id", "text", True),
         Field("product_name", "text"),
         Field("quantity", "number", True, "negative for returns"),
         Field("unit_price", "number"),
-        Field("discount", "number"),
+        Field("discount", "number", in_marts=False),
         Field("line_total", "number", True, "amount paid for the line, after discount",
               derived="quantity * unit_price", derived_from=("quantity", "unit_price")),
         Field("returned_order_id", "text",
-              description="on a return, the order whose goods came back (when the source says)"),
+              description="on a return, the order whose goods came back (when the source says)",
+              in_marts=False),
+        Field("order_kind", "text",
+              description="sale, return or adjustment, when the source says (the same on every "
+                          "line of an order); else the receipt is classified by its money and "
+                          "goods: money in (or priced goods given away) is a sale, money out "
+                          "with goods back a return, anything else (goods at price 0, money "
+                          "without goods) an adjustment"),
     ),
     "inventory_levels": (
         Field("counted_on", "date", True, past_only=True),
         Field("location_id", "text", True),
         Field("product_id", "text", True),
         Field("on_hand", "number", True),
+        Field("reorder_point", "number",
+              description="units under which this location reorders, when the source sets "
+                          "one per location (it overrides the product's)"),
     ),
 }
 
@@ -94,3 +108,8 @@ IDENTITY: dict[str, str] = {
 
 def fields(entity: str) -> tuple[Field, ...]:
     return ENTITIES[entity]
+
+# What an order (a receipt) is, in staging.orders: only sales and returns reach the sales
+# marts and kpi_daily; an adjustment (a stock write-off, a bad-debt entry) moves no goods for
+# money and is kept out of every sales figure.
+ORDER_KINDS = ("sale", "return", "adjustment")

@@ -1,11 +1,13 @@
 """Recording runs and their steps in `goalpost.runs` / `goalpost.run_steps`.
 
 The recorder uses its own autocommit connection, so that a run's record survives whatever
-happens to the transactions doing the work.
+happens to the transactions doing the work. What it records is masked (goalpost.core.masking):
+a step's error often quotes what a vendor sent back, secrets included.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Iterator
@@ -18,6 +20,10 @@ import psycopg
 from psycopg.rows import dict_row
 
 from goalpost.core.errors import GoalpostError
+from goalpost.core.masking import mask, mask_data
+
+INTERRUPTED = "interrupted: the process running it stopped before it finished"
+log = logging.getLogger("goalpost.runs")
 
 
 @dataclass
@@ -59,6 +65,33 @@ def run_lock_key(slug: str) -> str:
     return f"goalpost.run:{slug}"
 
 
+def session_tag(slug: str) -> str:
+    """The application_name of the database sessions that build a client's models."""
+    return f"goalpost:{slug}"
+
+
+def end_orphaned_sessions(conn: psycopg.Connection, slug: str, grace: float = 10.0) -> list[int]:
+    """Wait for, then end, the client's sessions still busy although nobody holds its run
+    lock but us: those of a run whose process died, whose statement goes on without it (the
+    server notices a vanished client only when it next talks to it) and could commit results
+    of an older state over the new run's. Idle sessions are left alone (a warm SQLMesh
+    context's; a dead client's idle session ends by itself). Returns the sessions ended."""
+    deadline = time.monotonic() + grace
+    ended: list[int] = []
+    while True:
+        busy = [row[0] for row in conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE application_name = %s AND pid <> "
+            "pg_backend_pid() AND state = 'active'",
+            (session_tag(slug),))]
+        if not busy:
+            return ended
+        if time.monotonic() >= deadline:
+            for pid in busy:
+                conn.execute("SELECT pg_terminate_backend(%s, 5000)", (pid,))
+            ended += busy
+        time.sleep(0.2)
+
+
 def acquire_run_lock(conn: psycopg.Connection, slug: str, wait: float) -> None:
     """Hold the client's advisory lock for the life of `conn`: one run of a client at a time,
     across processes and machines. A run whose process dies releases it with its session,
@@ -90,17 +123,18 @@ def fail_interrupted_runs(conn: psycopg.Connection) -> list[int]:
             continue
         try:
             with conn.transaction():
-                message = "interrupted: the process running it stopped before it finished"
                 conn.execute("UPDATE goalpost.run_steps SET status = 'failed', error = %s, "
                              "finished_at = clock_timestamp() WHERE run_id = %s AND "
-                             "status = 'running'", (message, run_id))
+                             "status = 'running'", (INTERRUPTED, run_id))
                 conn.execute("UPDATE goalpost.runs SET status = 'failed', error = %s, "
                              "finished_at = clock_timestamp() WHERE id = %s AND "
-                             "status = 'running'", (message, run_id))
+                             "status = 'running'", (INTERRUPTED, run_id))
             failed.append(run_id)
         finally:
             conn.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))",
                          (run_lock_key(slug),))
+    if failed:
+        log.warning("marked failed the runs of processes that stopped: %s", failed)
     return failed
 
 
@@ -114,6 +148,9 @@ class RunRecorder:
         self.step_timeout = step_timeout
         self.steps: list[Step] = []
         acquire_run_lock(self.conn, slug, wait_for_lock)
+        ended = end_orphaned_sessions(self.conn, slug)
+        if ended:
+            log.warning("ended sessions of an interrupted run of %s: %s", slug, ended)
         self.run_id: int = self.conn.execute(
             "INSERT INTO goalpost.runs (client, trigger, full_refresh) VALUES (%s, %s, %s) "
             "RETURNING id",
@@ -145,6 +182,7 @@ class RunRecorder:
         finally:
             _limits.deadline = None
             step.seconds = time.perf_counter() - started
+            step.error, step.details = mask(step.error), mask_data(step.details)
             self.conn.execute(
                 "UPDATE goalpost.run_steps SET status=%s, finished_at=clock_timestamp(), "
                 "rows_loaded=%s, rows_quarantined=%s, details=%s::jsonb, error=%s WHERE id=%s",
@@ -159,10 +197,30 @@ class RunRecorder:
         self.conn.execute(
             "UPDATE goalpost.runs SET status=%s, finished_at=clock_timestamp(), error=%s, "
             "summary=%s::jsonb WHERE id=%s",
-            (status, error, orjson.dumps(summary, default=str).decode(), self.run_id),
+            (status, mask(error), orjson.dumps(mask_data(summary), default=str).decode(),
+             self.run_id),
         )
         self.conn.close()
         return status
+
+    def abort(self, exc: BaseException) -> None:
+        """Record the run failed by `exc` (a bug, an interrupt) and release its lock, so that
+        nothing waits for a run that is over; the caller re-raises."""
+        if self.conn.closed:
+            return
+        what = "interrupted" if isinstance(exc, KeyboardInterrupt) else \
+            f"{type(exc).__name__}: {exc}"
+        try:
+            self.conn.execute(
+                "UPDATE goalpost.run_steps SET status = 'failed', error = %s, finished_at = "
+                "clock_timestamp() WHERE run_id = %s AND status = 'running'",
+                (mask(what), self.run_id))
+            self.conn.execute(
+                "UPDATE goalpost.runs SET status = 'failed', finished_at = clock_timestamp(), "
+                "error = %s WHERE id = %s AND status = 'running'",
+                (mask(f"the run stopped: {what}"), self.run_id))
+        finally:
+            self.conn.close()
 
 
 def last_runs(conn: psycopg.Connection, limit_per_client: int = 1) -> list[dict[str, Any]]:

@@ -31,7 +31,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import phonenumbers
 import psycopg
 import psycopg2
 from psycopg import sql
@@ -47,14 +46,17 @@ from sqlmesh.core.config import (
 from sqlmesh.core.console import Console, NoopConsole, get_console, set_console
 from sqlmesh.core.constants import IGNORE_PATTERNS
 from sqlmesh.core.context import Context
+from sqlmesh.utils.date import now
 from sqlmesh.utils.errors import NodeAuditsErrors, SQLMeshError
 
 from goalpost.core.canonical import ENTITIES
+from goalpost.core.dimensions import BUILT_IN, MART_COLUMNS
 from goalpost.core.errors import ConfigError, GoalpostError
 from goalpost.core.identifiers import check_slug
-from goalpost.core.metrics import DIMENSIONS
+from goalpost.core.money import codes_by_digits
 from goalpost.core.paths import state_dir
 from goalpost.core.registry.models import ApiSource, Client, FileSource
+from goalpost.core.runs import session_tag
 from goalpost.core.warehouse import tenants
 from goalpost.core.warehouse.connection import connect, redact
 from goalpost.transform import PROJECT_DIR
@@ -120,33 +122,44 @@ def client_variables(slug: str, client: Client) -> dict[str, dict[str, Any]]:
                 entry["read"].append(source.name)
                 if manifest.streams[name].entity in fed:
                     entry["fed"].append(source.name)
+    dimensions = sorted(client.dimensions.values(), key=lambda d: d.name)
+    file_columns = {entity: sorted({d.column for d in dimensions if d.column and
+                                    entity == ("order_lines" if d.entity == "orders"
+                                               else d.entity)})
+                    for entity in ENTITIES}
     streams = [
         {
             "source": source.name,
             "stream": stream.name,
             "entity": stream.entity,
             "columns": dict(sorted(stream.columns.items())),
+            "attributes": file_columns[stream.entity],
         }
         for source in client.sources
         if isinstance(source, FileSource)
         for stream in source.streams
         if stream.entity in source.fed_entities()
     ]
+    columns = {name: ["order", column] for name, column in BUILT_IN.items()}
+    columns.update({d.name: ["order" if d.order_level else "line", f"dim_{d.name}"]
+                    for d in dimensions})
     metrics = [
         {"name": m.name, "value": m.value,
-         "dimensions": [[d, DIMENSIONS[d]] for d in m.dimensions]}
+         "dimensions": [[d, *columns[d]] for d in m.dimensions or ()]}
         for m in sorted(client.metric_registry().values(), key=lambda m: m.name)
     ]
     return {
         "goalpost_clients": {slug: {"connectors": connectors}},
         "goalpost_metrics": {slug: metrics},
+        "goalpost_dimensions": {slug: [d.spec() for d in dimensions]},
+        "goalpost_mart_columns": {slug: {
+            mart: [d.name for d in dimensions if d.new_column(mart)] for mart in MART_COLUMNS}},
         "goalpost_staging": {slug: {entity: names for entity, names in staging.items() if names}},
         "goalpost_files": {slug: {"currency": client.currency, "streams": streams}},
         "goalpost_api": {slug: api},
         "goalpost_timezones": {slug: client.timezone},
-        # 0 for a region without one: national numbers then stay as written.
-        "goalpost_calling_codes": {
-            slug: str(phonenumbers.country_code_for_region(client.country) or "")},
+        # The region national phone numbers are read in (staging.phone_numbers).
+        "goalpost_countries": {slug: client.country},
     }
 
 
@@ -156,14 +169,18 @@ def entity_spec() -> dict[str, list[list[str]]]:
             for entity, fields in ENTITIES.items()}
 
 
-def connection_config(url: str) -> PostgresConnectionConfig:
-    """SQLMesh's connection from a libpq URL or DSN, including `?host=/socket/dir` forms."""
+def connection_config(url: str, application_name: str | None = None
+                      ) -> PostgresConnectionConfig:
+    """SQLMesh's connection from a libpq URL or DSN, including `?host=/socket/dir` forms;
+    `application_name` names its sessions (a client's builds: goalpost.core.runs)."""
     try:
         params = conninfo_to_dict(url)
     except psycopg.ProgrammingError as exc:
         raise ConfigError(f"invalid warehouse URL {redact(url)}: {exc}") from None
     user = params.get("user") or os.environ.get("PGUSER") or getpass.getuser()
     extra = {key: params[key] for key in ("sslmode", "application_name") if params.get(key)}
+    if application_name:
+        extra["application_name"] = application_name
     if params.get("connect_timeout"):
         extra["connect_timeout"] = int(params["connect_timeout"])
     return PostgresConnectionConfig(
@@ -185,7 +202,8 @@ def sqlmesh_config(slug: str, client: Client, url: str) -> Config:
     return Config(
         gateways={
             "warehouse": GatewayConfig(
-                connection=connection_config(url), state_schema=tenants.state_schema(slug)
+                connection=connection_config(url, session_tag(slug)),
+                state_schema=tenants.state_schema(slug),
             )
         },
         default_gateway="warehouse",
@@ -193,7 +211,10 @@ def sqlmesh_config(slug: str, client: Client, url: str) -> Config:
         # `<table>__<fingerprint>` in `sqlmesh__<schema>`: with the schema in the name too,
         # SQLMesh's temporary tables overflow Postgres's 63-character identifiers.
         physical_table_naming_convention=TableNamingConvention.TABLE_ONLY,
-        variables={"goalpost_entities": entity_spec(), **client_variables(slug, client)},
+        variables={"goalpost_entities": entity_spec(),
+                   "goalpost_currencies": {str(digits): codes
+                                           for digits, codes in codes_by_digits().items()},
+                   **client_variables(slug, client)},
         ignore_patterns=[*IGNORE_PATTERNS, *unused],
         cache_dir=str(state_dir() / "sqlmesh-cache"),
         disable_anonymized_analytics=True,
@@ -342,6 +363,60 @@ def forget_contexts(slug: str | None = None) -> None:
             _close(_CONTEXTS.pop(key))
 
 
+def _restore_views(context: Context) -> int:
+    """Recreate the views a plan lost; the number recreated.
+
+    On Postgres SQLMesh replaces a view with DROP ... CASCADE, which takes along every view
+    built on it: the physical views of other models and prod's views of them (the virtual
+    layer). When it does not re-create those in the same plan (a plan re-creating an upstream
+    view after the new views built on it, SQLMesh/sqlmesh#5954), what reads them fails with
+    "relation does not exist". Each missing physical view is recreated once the views it reads
+    exist, with the query the plan would have run; then each missing prod view, pointing at
+    its model's physical table as SQLMesh's promotion does."""
+    stored = {s.snapshot_id: s for s in context.state_reader.get_snapshots(
+        list(context.snapshots.values())).values() if s.is_model}
+    adapter = context.engine_adapter
+    missing = {i: s for i, s in stored.items()
+               if s.model.kind.is_view and not adapter.table_exists(s.table_name())}
+    by_name = {s.name: s for s in stored.values()}
+    restored = 0
+    while missing:
+        ready = [s for s in missing.values() if not any(p in missing for p in s.parents)]
+        if not ready:  # a cycle cannot happen in a DAG; stop rather than loop
+            break
+        for snapshot in ready:
+            at = now()
+            context.snapshot_evaluator.evaluate(snapshot, start=at, end=at, execution_time=at,
+                                                snapshots=by_name)
+            del missing[snapshot.snapshot_id]
+            restored += 1
+    environment = context.state_reader.get_environment("prod")
+    promoted = {s.snapshot_id for s in environment.snapshots} if environment else set()
+    for snapshot in stored.values():
+        if snapshot.snapshot_id not in promoted or adapter.table_exists(snapshot.name):
+            continue
+        if not adapter.table_exists(snapshot.table_name()):
+            continue  # built by the next plan, which promotes it
+        adapter.create_view(snapshot.name, exp.select("*").from_(snapshot.table_name()))
+        restored += 1
+    if restored:
+        _CONSOLE.log_status_update(f"recreated {restored} view(s) a plan had dropped")
+    return restored
+
+
+def _apply(context: Context, **options: Any) -> None:
+    """Plan and apply prod, then recreate any view lost on the way (see _restore_views);
+    when the plan failed for want of one, apply once more."""
+    try:
+        context.plan_builder("prod", skip_tests=True, skip_linter=True, **options).apply()
+    except SQLMeshError:
+        if not _restore_views(context):
+            raise
+        _CONSOLE.reset(_CONSOLE.progress)
+        context.plan_builder("prod", skip_tests=True, skip_linter=True, **options).apply()
+    _restore_views(context)
+
+
 def _plan(context: Context, restate: bool, full_refresh: bool = False,
           changed: Collection[str] | None = None) -> None:
     """Apply model changes to prod; then, with `restate` (new raw rows), let the incremental
@@ -349,7 +424,7 @@ def _plan(context: Context, restate: bool, full_refresh: bool = False,
     from raw the other models that the new rows feed, or every one with `changed` None
     (SQLMesh refuses changes and restatements in one plan, and restating a model restates
     what is built from it). Incremental models are rebuilt whole only on `full_refresh`."""
-    context.plan_builder("prod", skip_tests=True, skip_linter=True).apply()
+    _apply(context)
     if not restate:
         return
     models = {m.fqn: m for m in context.models.values()}  # depends_on holds fqns
@@ -379,9 +454,7 @@ def _plan(context: Context, restate: bool, full_refresh: bool = False,
         and (full_refresh or fqn not in incremental)
     )
     if pending:
-        context.plan_builder(
-            "prod", skip_tests=True, skip_linter=True, restate_models=pending
-        ).apply()
+        _apply(context, restate_models=pending)
     if failed:
         raise SQLMeshError("incremental models failed")
 
@@ -431,10 +504,32 @@ def _error(slug: str, exc: Exception) -> GoalpostError:
     return GoalpostError(f"transform of {slug} failed: {_first_line(exc)}")
 
 
-def _restate_marker(slug: str) -> Path:
-    """Present while a build that had to restate has not succeeded: the next build restates
-    even if its extract loaded nothing, so rows landed before a failed build are not missed."""
+def _legacy_marker(slug: str) -> Path:
+    """Where earlier versions noted a failed restating build (read once, then removed)."""
     return state_dir() / "transform" / f"{slug}.restate"
+
+
+def mark_pending(conn: psycopg.Connection, slug: str, run_id: int | None,
+                 full_refresh: bool = False) -> None:
+    """Note, before raw changes (a run's extracts) or a restating build starts, that the
+    client's models may be behind raw until a build succeeds. A note already there, left by
+    a run that did not finish its build, is kept: the next build restates everything."""
+    conn.execute(
+        "INSERT INTO goalpost.transform_pending (client, run_id, full_refresh) VALUES "
+        "(%s, %s, %s) ON CONFLICT (client) DO UPDATE SET full_refresh = "
+        "goalpost.transform_pending.full_refresh OR excluded.full_refresh",
+        (slug, run_id, full_refresh))
+
+
+def _left_pending(conn: psycopg.Connection, slug: str, run_id: int | None) -> bool | None:
+    """None when the models are up to date with raw as far as earlier runs are concerned;
+    else whether what was left pending was a full refresh (raw reloaded)."""
+    row = conn.execute("SELECT run_id, full_refresh FROM goalpost.transform_pending WHERE "
+                       "client = %s", (slug,)).fetchone()
+    legacy = _legacy_marker(slug).exists()
+    if row is not None and (row[0] is None or row[0] != run_id):
+        return bool(row[1])
+    return False if legacy else None
 
 
 def build_client(
@@ -445,6 +540,7 @@ def build_client(
     restate: bool = False,
     changed: Collection[str] | None = None,
     full_refresh: bool = False,
+    run_id: int | None = None,
     progress: Progress | None = None,
 ) -> TransformResult:
     """Plan and apply `prod` for one client's models, then grant its reader the marts.
@@ -452,15 +548,20 @@ def build_client(
     `restate` rebuilds the FULL models (new raw rows were loaded): those fed by the raw tables
     in `changed` ("<slug>_raw.<table>") and what is built from them, or all when it is None;
     `full_refresh` rebuilds the incremental ones from raw as well (raw was reloaded, rows may
-    have gone). After a failed build the next one restates everything.
+    have gone). When an earlier run left its build unfinished (it failed, or its process was
+    killed at any moment: see `mark_pending`), this build restates everything, from raw if
+    that run was a full refresh, so that it ends where an uninterrupted run would have.
 
     Builds in one process run one at a time: SQLMesh's console is process-wide.
     """
     check_slug(slug)
     started = time.monotonic()
-    marker = _restate_marker(slug)
-    if marker.exists():
-        restate, changed = True, None
+    with connect(url, autocommit=True) as conn:
+        left = _left_pending(conn, slug, run_id)
+        if left is not None:
+            restate, changed, full_refresh = True, None, full_refresh or left
+        if restate or full_refresh:
+            mark_pending(conn, slug, run_id, full_refresh)
     with _LOCK:
         previous: Console = get_console()
         _CONSOLE.reset(progress)
@@ -472,13 +573,9 @@ def build_client(
         except (SQLMeshError, psycopg2.Error) as exc:
             for key in [k for k in _CONTEXTS if k[0] == slug]:
                 _close(_CONTEXTS.pop(key))
-            if restate:
-                marker.parent.mkdir(parents=True, exist_ok=True)
-                marker.touch()
             raise _error(slug, exc) from None
         finally:
             set_console(previous)
-        marker.unlink(missing_ok=True)
         names = sorted(model.name for model in context.models.values())
         result = TransformResult(
             client=slug,
@@ -487,6 +584,8 @@ def build_client(
         )
         _CONSOLE.reset(None)
     with connect(url, autocommit=True) as conn:
+        conn.execute("DELETE FROM goalpost.transform_pending WHERE client = %s", (slug,))
+        _legacy_marker(slug).unlink(missing_ok=True)
         tenants.refresh_grants(conn, slug)
     result.rows = _count_rows(url, names)
     result.seconds = round(time.monotonic() - started, 3)

@@ -35,7 +35,13 @@ from goalpost.pipelines.connectors.http import (
     RestartChain,
     SplitWindow,
 )
-from goalpost.pipelines.connectors.manifest import Incremental, Manifest, Stream, duration_seconds
+from goalpost.pipelines.connectors.manifest import (
+    Check,
+    Incremental,
+    Manifest,
+    Stream,
+    duration_seconds,
+)
 from goalpost.pipelines.connectors.templating import TemplateError, get_path, render, set_path
 from goalpost.pipelines.raw import ensure_raw_table, raw_identifier
 
@@ -207,6 +213,7 @@ class PageFetcher:
     def __init__(self, client: ApiClient, stream: Stream, context: dict[str, Any]) -> None:
         self.client, self.stream, self.context = client, stream, context
         self.restarts = 0
+        self.warnings: list[str] = []  # said by `warn` error rules, once each
         wanted = (context.get("config") or {}).get("page_size")
         size = stream.paginator.size
         # A source may ask for smaller pages than the manifest's, never larger ones.
@@ -312,6 +319,13 @@ class PageFetcher:
                                    f"got {type(records).__name__}")
             if stream.record_path:
                 records = [get_path(item, stream.record_path) for item in records]
+            self._check_total(page, token is None and next_url is None)
+            if page.warning and page.warning not in self.warnings:
+                self.warnings.append(page.warning)
+            if stream.nested and self._page_nested(records, path, headers):
+                # The records grew: the page is stored as they now are (the connections that
+                # are paged this way carry amounts as strings, so no digit is lost).
+                page.content = orjson.dumps(page.body)
             yield page, records
             kind = paginator.type
             if kind == "none":
@@ -344,6 +358,41 @@ class PageFetcher:
                         more is None and self.page_size and len(records) < self.page_size):
                     return
                 offset += 1
+
+
+    def _page_nested(self, records: list[Any], path: str, headers: dict) -> bool:
+        """Ask for the rest of each record's nested connections that have more pages."""
+        grown = False
+        for spec in self.stream.nested:
+            for record in records:
+                connection = get_path(record, spec.path)
+                if not isinstance(connection, dict):
+                    continue
+                while (connection.get("pageInfo") or {}).get("hasNextPage"):
+                    body = {"query": spec.query, "variables": {
+                        "id": get_path(record, spec.id_field),
+                        "after": connection["pageInfo"].get("endCursor")}}
+                    page = self.client.request(self.stream.request.method, path, json_body=body,
+                                               headers=headers, rules=self.stream.errors)
+                    more = get_path(page.body, spec.records)
+                    if not isinstance(more, dict) or not isinstance(more.get("nodes"), list):
+                        raise ExtractError(f"{path}: the page of {spec.path} asked for has no "
+                                           f"{spec.records}.nodes")
+                    connection["nodes"] = [*connection.get("nodes", []), *more["nodes"]]
+                    connection["pageInfo"] = more.get("pageInfo") or {}
+                    grown = True
+        return grown
+
+    def _check_total(self, page: Page, first: bool) -> None:
+        """Split the window before paging past a search's result ceiling."""
+        paginator = self.stream.paginator
+        if not first or paginator.max_total is None or paginator.total_path is None:
+            return
+        total = get_path(page.body, paginator.total_path)
+        if isinstance(total, int) and not isinstance(total, bool) and \
+                total > paginator.max_total:
+            raise SplitWindow(f"the search matched {total:,} records and pages through at "
+                              f"most {paginator.max_total:,}")
 
 
 def _next_link(header: str) -> str | None:
@@ -399,11 +448,19 @@ def prefetched(pages: Iterator[Fetched], depth: int = PREFETCH_PAGES) -> Iterato
 
 
 def partitions(conn: psycopg.Connection, stream: Stream, slug: str, source: str,
-               settings: dict[str, Any]) -> list[dict[str, Any]]:
-    """The stream's partitions: [{"key", "value", "values"}], one "*" when it has none."""
+               settings: dict[str, Any], read_up_to: list[str] | None = None
+               ) -> list[dict[str, Any]]:
+    """The stream's partitions: [{"key", "value", "values"}], one "*" when it has none.
+
+    With `changed_only`, the parent records loaded after `read_up_to` ([loaded_at, value]),
+    in load order, each with its "mark" for the stream's state.
+    """
     spec = stream.partitions
     if spec is None:
         return [{"key": "*", "value": None, "values": None}]
+    if spec.changed_only:
+        return _changed_parents(conn, spec.field, raw_identifier(slug, source, spec.from_stream),
+                                read_up_to)
     if spec.values is not None:
         values = render(spec.values, {"config": settings})
         values = values if isinstance(values, list) else [values]
@@ -416,6 +473,63 @@ def partitions(conn: psycopg.Connection, stream: Stream, slug: str, source: str,
     chunks = [values[i:i + spec.chunk] for i in range(0, len(values), spec.chunk)]
     return [{"key": ",".join(map(str, chunk)), "value": chunk[0], "values": chunk}
             for chunk in chunks]
+
+
+def _changed_parents(conn: psycopg.Connection, field_name: str, table: sql.Composable,
+                     read_up_to: list[str] | None) -> list[dict[str, Any]]:
+    since, after = (read_up_to or ["-infinity", ""])
+    rows = conn.execute(sql.SQL(
+        "SELECT data #>> {f}, _loaded_at FROM {t} WHERE NOT _deleted AND data #>> {f} IS NOT "
+        "NULL AND (_loaded_at > %(since)s::timestamptz OR (_loaded_at = %(since)s::timestamptz "
+        "AND data #>> {f} > %(after)s)) ORDER BY _loaded_at, 1").format(
+        f=sql.Literal(_json_path(field_name)), t=table), {"since": since, "after": after})
+    return [{"key": value, "value": value, "values": [value],
+             "mark": [loaded_at.isoformat(), value]} for value, loaded_at in rows]
+
+
+def run_check(client: ApiClient, check: Check) -> list[str]:
+    """The messages of a check's expectations that the account does not meet."""
+    request = check.request
+    context = {"config": client.settings}
+    page = client.request(request.method, render(request.path, context),
+                          params=render(request.params, context),
+                          json_body=render(request.json_body, context),
+                          headers=render(request.headers, context))
+    items = get_path(page.body, check.values)
+    if not isinstance(items, list):
+        return [f"{check.name}: the answer has no list at {check.values}, so it cannot be "
+                "checked"]
+    found = {get_path(item, check.field) if check.field else item for item in items}
+    return [expect.message for expect in check.expect if expect.value not in found]
+
+
+def account_warnings(client: ApiClient, stream: str) -> list[str]:
+    """What the manifest's checks found missing that concerns this stream (each check is
+    asked once per client)."""
+    out: list[str] = []
+    for check in client.manifest.checks:
+        if stream not in check.streams:
+            continue
+        if check.name not in client.check_results:
+            client.check_results[check.name] = run_check(client, check)
+        out.extend(client.check_results[check.name])
+    return out
+
+
+BUDGET_STATE = "_calls"  # the extract_state row holding a source's API calls of the day
+
+
+def _load_budget(conn: psycopg.Connection, client: ApiClient, slug: str, source: str) -> None:
+    if client.manifest.budget is not None and client.calls_today is None:
+        _, state = load_state(conn, slug, source, BUDGET_STATE)
+        client.use_budget(str(state.get("day", "")), int(state.get("calls", 0)))
+
+
+def _save_budget(conn: psycopg.Connection, client: ApiClient, slug: str, source: str,
+                 run_id: int) -> None:
+    if client.manifest.budget is not None:
+        save_state(conn, slug, source, BUDGET_STATE, {},
+                   {"day": client.budget_day, "calls": client.calls_today or 0}, run_id)
 
 
 def run_stream(
@@ -445,7 +559,11 @@ def run_stream(
     cursors, state = load_state(conn, slug, source, name)
     if full_refresh:
         cursors = {}
-    reconcile = incremental is None or full_refresh
+        state = {k: v for k, v in state.items() if k != "parents_read"}
+    changed_only = stream.partitions is not None and stream.partitions.changed_only
+    # A stream read for changed parents only never sees the others: nothing to reconcile.
+    reconcile = (incremental is None or full_refresh) and not changed_only
+    _load_budget(conn, client, slug, source)
     seen_table = f"goalpost_seen_{name}" if reconcile else None
     if seen_table is not None:
         conn.execute(sql.SQL("CREATE TEMP TABLE IF NOT EXISTS {} (k text PRIMARY KEY)").format(
@@ -459,7 +577,32 @@ def run_stream(
     retries_before = client.retries
     started = time.monotonic()
 
-    for partition in partitions(conn, stream, slug, source, settings):
+    result.warnings.extend(account_warnings(client, name))
+    try:
+        _read_partitions(conn, client, stream, partitions(
+            conn, stream, slug, source, settings, state.get("parents_read")),
+            cursors, state, known, first_run, loader, result, settings=settings, slug=slug,
+            source=source, name=name, run_id=run_id, sync_start=sync_start, prefetch=prefetch,
+            say=say, started=started)
+    finally:
+        _save_budget(conn, client, slug, source, run_id)
+
+    if reconcile:
+        result.deleted = _reconcile(conn, loader, seen_table, result, force)
+    result.cursor = cursors
+    result.retries = client.retries - retries_before
+    return result
+
+
+def _read_partitions(conn: psycopg.Connection, client: ApiClient, stream: Stream,
+                     parts: list[dict[str, Any]], cursors: dict[str, Any],
+                     state: dict[str, Any], known: set[str], first_run: bool,
+                     loader: PageLoader, result: StreamResult, *, settings: dict[str, Any],
+                     slug: str, source: str, name: str, run_id: int, sync_start: datetime,
+                     prefetch: int, say: Progress, started: float) -> None:
+    """Every partition's pages into raw, each page with the stream's state in one transaction."""
+    incremental = stream.incremental
+    for partition in parts:
         key = partition["key"]
         start: datetime | float | None = None
         if incremental is not None:
@@ -477,6 +620,7 @@ def run_stream(
         pages = fetcher.pages(start, sync_start)
         for fetched in prefetched(pages, prefetch) if prefetch else pages:
             check_deadline()
+            result.warnings.extend(w for w in fetcher.warnings if w not in result.warnings)
             best = _max_cursor(best, fetched.records, incremental)
             fields = {f for record in fetched.records if isinstance(record, dict)
                       for f in record}
@@ -489,8 +633,11 @@ def run_stream(
                 if incremental is not None and best is not None and (
                         incremental.sorted or fetched.last):
                     cursors[key] = best
-                save_state(conn, slug, source, name, cursors,
-                           dict(state, fields=sorted(known)), run_id)
+                if fetched.last and "mark" in partition:
+                    state["parents_read"] = partition["mark"]
+                state["fields"] = sorted(known)
+                save_state(conn, slug, source, name, cursors, state, run_id)
+                _save_budget(conn, client, slug, source, run_id)
             result.pages += 1
             result.records += len(fetched.records)
             result.inserted += inserted
@@ -499,12 +646,6 @@ def run_stream(
                 rate = result.records / max(time.monotonic() - started, 1e-6)
                 say(f"{name}: {result.records:,} records, {result.pages} pages "
                     f"({rate:,.0f}/s)")
-
-    if reconcile:
-        result.deleted = _reconcile(conn, loader, seen_table, result, force)
-    result.cursor = cursors
-    result.retries = client.retries - retries_before
-    return result
 
 
 def _max_cursor(best: Any, records: list[Any], incremental: Incremental | None) -> Any:

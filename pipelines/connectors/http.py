@@ -12,15 +12,17 @@ from __future__ import annotations
 import random
 import socket
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
 import orjson
 
-from goalpost.core.errors import GoalpostError
+from goalpost.core.errors import ConfigError, GoalpostError
 from goalpost.pipelines.connectors.manifest import ErrorRule, Manifest
 from goalpost.pipelines.connectors.secrets import Redactor, store_secret
 from goalpost.pipelines.connectors.templating import TemplateError, get_path, render
@@ -35,6 +37,10 @@ class ExtractError(GoalpostError):
 
     def __init__(self, message: str, hint: str | None = None) -> None:
         super().__init__(Redactor.redact(message), hint=Redactor.redact(hint) if hint else None)
+
+
+class BudgetSpent(ExtractError):
+    """The day's API allowance is used up: the run stops before the vendor refuses it."""
 
 
 class RestartChain(Exception):  # noqa: N818 - a signal, not an error
@@ -52,6 +58,7 @@ class Page:
     body: Any
     headers: httpx.Headers
     url: str
+    warning: str | None = None  # a `warn` error rule matched: loaded, and said in the run
 
 
 class ApiClient:
@@ -59,13 +66,20 @@ class ApiClient:
 
     def __init__(self, manifest: Manifest, settings: dict[str, Any], *, slug: str, source: str,
                  sleep: Callable[[float], None] = time.sleep,
-                 transport: httpx.BaseTransport | None = None) -> None:
+                 transport: httpx.BaseTransport | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.manifest = manifest
         self.settings = settings
         self.slug, self.source = slug, source
-        self.sleep = sleep
+        self.sleep, self.clock = sleep, clock
         self.retries = 0
         self.waited = 0.0
+        self.calls = 0  # API requests sent (token requests aside)
+        self._sent: deque[float] = deque()  # clock of the last minute's requests
+        self.day_budget = _day_budget(manifest, settings)
+        self.budget_day = datetime.now(UTC).date().isoformat()
+        self.calls_today: int | None = None  # set from the stored count before the first call
+        self.check_results: dict[str, list[str]] = {}  # the manifest's checks, asked once
         try:
             base = settings.get("base_url") or render(manifest.base_url, {"config": settings})
         except TemplateError as exc:
@@ -79,7 +93,10 @@ class ApiClient:
                 retries=0, socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)])
         self.http = httpx.Client(base_url=base, timeout=timeout, transport=transport,
                                  headers=render(manifest.headers, {"config": settings}))
+        self._fixed_base = bool(settings.get("base_url"))
         self._access_token: str | None = None
+        self.token_expires_at: datetime | None = None  # the OAuth access token's, when known
+        self.token_answer: dict[str, Any] = {}  # the last token answer, secrets left out
 
     def close(self) -> None:
         self.http.close()
@@ -100,14 +117,43 @@ class ApiClient:
                                    render(auth.password or "", context))
         elif auth.type == "oauth2_refresh":
             if self._access_token is None:
-                self.refresh_token()
+                initial = render(auth.token, context) if auth.token else None
+                if initial:
+                    Redactor.add(initial)
+                    self._access_token = initial
+                else:
+                    self.refresh_token()
             headers[auth.scheme_header] = f"{auth.scheme} {self._access_token}".strip()
         return None
+
+    def read_token_status(self) -> None:
+        """Ask the vendor when the access token in use expires (auth.status_url)."""
+        auth = self.manifest.auth
+        if auth.status_url is None:
+            return
+        page = self.request("POST", render(auth.status_url, {"config": self.settings}),
+                            json_body={})
+        if isinstance(page.body, dict):
+            self.token_expires_at = _expiry(page.body, auth.expires_at_path,
+                                            auth.expires_in_path)
+
+    def can_refresh(self) -> bool:
+        """Whether the source has what an OAuth refresh needs."""
+        auth = self.manifest.auth
+        return auth.type == "oauth2_refresh" and all(
+            self.settings.get(name) not in (None, "") for name in auth.refresh_settings())
 
     def refresh_token(self) -> None:
         """Trade the refresh token for an access token; keep a rotated refresh token."""
         auth = self.manifest.auth
         context = {"config": self.settings}
+        if not self.can_refresh():
+            raise ExtractError(
+                f"{self.source}: the access token was refused (expired or revoked) and no "
+                "refresh token is configured to renew it",
+                hint="set " + ", ".join(auth.refresh_settings()) + " in the source's config "
+                     "(as env:NAME) so that Goalpost renews the token itself, or paste a new "
+                     "access token")
         payload = {"grant_type": "refresh_token",
                    "client_id": render(auth.client_id, context),
                    "client_secret": render(auth.client_secret, context),
@@ -128,6 +174,13 @@ class ApiClient:
                 hint="issue a new refresh token and update the environment variable")
         Redactor.add(token)
         self._access_token = token
+        self.token_answer = {k: v for k, v in body.items()
+                             if k not in (auth.access_token_path, auth.refresh_token_path)}
+        self.token_expires_at = _expiry(body, auth.expires_at_path, auth.expires_in_path)
+        domain = get_path(body, auth.api_domain_path) if auth.api_domain_path else None
+        if isinstance(domain, str) and domain and not self._fixed_base:
+            # The token answer names the API host of the account's data centre.
+            self.http.base_url = domain
         if auth.rotates:
             new_refresh = get_path(body, auth.refresh_token_path)
             setting = (auth.refresh_token or "").strip("{}").removeprefix("config.")
@@ -149,6 +202,7 @@ class ApiClient:
             send_headers = dict(headers or {})
             send_params = dict(params or {})
             auth = self._auth(send_headers, send_params)
+            self._spend()
             try:
                 response = self.http.request(method, url, params=send_params or None,
                                              json=json_body, headers=send_headers, auth=auth)
@@ -156,16 +210,22 @@ class ApiClient:
             except httpx.TimeoutException as exc:
                 attempt = self._backoff(attempt, None, f"timed out ({type(exc).__name__})", url)
                 continue
+            except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
+                # The URL itself is wrong: asking again cannot help.
+                raise ConfigError(
+                    f"{self.source}: {Redactor.redact(url)} is not a URL it can call ({exc})",
+                    hint="check base_url in the client's YAML (http:// or https://, or an "
+                         "env: reference to a variable that holds one)") from None
             except httpx.TransportError as exc:
                 attempt = self._backoff(attempt, None, f"connection failed ({exc})", url)
                 continue
             body = _json_or_none(content)
             action, message = self._classify(response, content, body, [*rules,
                                              *self.manifest.errors])
-            if action == "ok":
+            if action in ("ok", "warn"):
                 self._respect_budget(response.headers)
                 return Page(response.status_code, content, body, response.headers,
-                            str(response.url))
+                            str(response.url), warning=message if action == "warn" else None)
             if action == "ignore":
                 return Page(response.status_code, b"null", None, response.headers,
                             str(response.url))
@@ -188,6 +248,48 @@ class ApiClient:
                     hint="check the token in the environment variable named in the source's "
                          "config; `goalpost source test` tries them without loading")
             raise ExtractError(f"{self.source}: {method} {_path(url)} failed: {message}")
+
+    def use_budget(self, day: str, used: int) -> None:
+        """Start counting the day's calls from what earlier runs of this source spent."""
+        if self.calls_today is None:
+            self.budget_day = datetime.now(UTC).date().isoformat()
+            self.calls_today = used if day == self.budget_day else 0
+
+    def budget_left(self) -> int | None:
+        """Calls the day's allowance still allows (None: the vendor sets no daily cap)."""
+        if self.day_budget is None:
+            return None
+        return max(self.day_budget - (self.calls_today or 0), 0)
+
+    def _spend(self) -> None:
+        """Pace to the per-minute allowance; refuse a call the day's allowance lacks."""
+        budget = self.manifest.budget
+        if budget is None:
+            return
+        today = datetime.now(UTC).date().isoformat()
+        if today != self.budget_day:
+            self.budget_day, self.calls_today = today, 0
+        if self.day_budget is not None and (self.calls_today or 0) >= self.day_budget:
+            raise BudgetSpent(
+                f"{self.source}: the day's API budget of {self.day_budget:,} calls is spent "
+                f"({self.calls_today:,} calls today, UTC); the run stops here rather than be "
+                "refused by the vendor, and the next run goes on from what is loaded",
+                hint="raise the source's daily_budget if the organisation's plan allows more "
+                     "calls, or run again tomorrow")
+        if budget.per_minute:
+            moment = self.clock()
+            while self._sent and self._sent[0] <= moment - 60.0:
+                self._sent.popleft()
+            if len(self._sent) >= budget.per_minute:
+                wait = self._sent[0] + 60.0 - moment
+                self.waited += wait
+                self.sleep(wait)
+                moment = self.clock()
+                while self._sent and self._sent[0] <= moment - 60.0:
+                    self._sent.popleft()
+            self._sent.append(moment)
+        self.calls += 1
+        self.calls_today = (self.calls_today or 0) + 1
 
     def _classify(self, response: httpx.Response, content: bytes, body: Any,
                   rules: list[ErrorRule]) -> tuple[str, str]:
@@ -245,6 +347,33 @@ class ApiClient:
             self.sleep(retry.budget_wait_seconds)
 
 
+def _day_budget(manifest: Manifest, settings: dict[str, Any]) -> int | None:
+    if manifest.budget is None or manifest.budget.per_day is None:
+        return None
+    value = render(manifest.budget.per_day, {"config": settings})
+    try:
+        return int(value) if value is not None else None
+    except (TypeError, ValueError):
+        raise ExtractError(f"the daily API budget must be a number of calls, not {value!r}",
+                           hint="fix daily_budget in the source's config") from None
+
+
+def _expiry(body: dict[str, Any], at_path: str, in_path: str) -> datetime | None:
+    """When a token answer says its access token expires: an RFC 3339 time or seconds."""
+    at = get_path(body, at_path)
+    if isinstance(at, str):
+        try:
+            moment = datetime.fromisoformat(at.replace("Z", "+00:00"))
+        except ValueError:
+            moment = None
+        if moment is not None:
+            return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    seconds = get_path(body, in_path)
+    if isinstance(seconds, (int, float)) and not isinstance(seconds, bool):
+        return datetime.now(UTC) + timedelta(seconds=seconds)
+    return None
+
+
 def _json_or_none(content: bytes) -> Any:
     if not content.strip():
         return None
@@ -270,8 +399,9 @@ def _retry_after(value: str | None) -> float | None:
 
 
 def _excerpt(content: bytes, limit: int = 300) -> str:
-    text = content.decode("utf-8", "replace").strip().replace("\n", " ")
-    return Redactor.redact(text[:limit] + ("..." if len(text) > limit else "")) or "(empty)"
+    # Masked whole, then cut: a secret cut in two would no longer be recognised.
+    text = Redactor.redact(content.decode("utf-8", "replace").strip().replace("\n", " "))
+    return text[:limit] + ("..." if len(text) > limit else "") or "(empty)"
 
 
 def _path(url: str) -> str:

@@ -52,13 +52,18 @@ class Setting(_Strict):
     required: bool = False
     secret: bool = False
     default: Any = None
+    # The values allowed, each with the defaults it gives other settings (a data centre and
+    # its hosts): a setting the source does not give takes the chosen value's.
+    choices: dict[str, dict[str, Any]] | None = None
 
 
 class Auth(_Strict):
     """How requests prove who they are."""
 
     type: Literal["none", "bearer", "header", "query", "basic", "oauth2_refresh"] = "none"
-    token: str | None = None  # bearer, header, query: the credential (a template)
+    # bearer, header, query: the credential (a template); oauth2_refresh: an access token to
+    # use first, when the source has one (renewed from the refresh token once refused)
+    token: str | None = None
     header: str = "Authorization"  # header: the header's name
     prefix: str = ""  # header: written before the token, e.g. "Zoho-oauthtoken "
     param: str | None = None  # query: the parameter's name
@@ -74,6 +79,13 @@ class Auth(_Strict):
     refresh_token_path: str = "refresh_token"
     scheme: str = "Bearer"  # oauth2_refresh: how the access token is sent
     scheme_header: str = "Authorization"
+    expires_at_path: str = "expires_at"  # oauth2_refresh: the token answer's expiry (RFC 3339)
+    expires_in_path: str = "expires_in"  # ... or its lifetime in seconds
+    # oauth2_refresh: where the token answer names the API host to use (Zoho's api_domain)
+    api_domain_path: str | None = None
+    # oauth2_refresh: an endpoint telling an access token's expiry (Square's token status,
+    # POST), for `source test` to say when a token that cannot be renewed stops working
+    status_url: str | None = None
 
     @model_validator(mode="after")
     def _complete(self) -> Auth:
@@ -86,6 +98,16 @@ class Auth(_Strict):
         if missing:
             raise ValueError(f"auth type {self.type} needs {', '.join(missing)}")
         return self
+
+    def refresh_settings(self) -> list[str]:
+        """The source settings an OAuth refresh needs (named in its templates)."""
+        return [name for template in (self.client_id, self.client_secret, self.refresh_token)
+                for name in setting_names(template)]
+
+
+def setting_names(template: str | None) -> list[str]:
+    """The settings a template reads ({config.x})."""
+    return re.findall(r"\{config\.([A-Za-z0-9_]+)\}", template or "")
 
 
 class Retry(_Strict):
@@ -103,6 +125,13 @@ class Retry(_Strict):
     budget_wait_seconds: float = 1.0
 
 
+class Budget(_Strict):
+    """A vendor's call allowance: paced per minute; a run stops before the day's is spent."""
+
+    per_minute: int | None = None
+    per_day: str | None = None  # a template giving the calls allowed per day (a setting)
+
+
 class ErrorRule(_Strict):
     """What to do with a response that matches: checked in order before the defaults."""
 
@@ -111,8 +140,8 @@ class ErrorRule(_Strict):
     equals: Any = None
     contains: str | None = None  # the body text contains this
     action: Literal["retry", "rate_limited", "refresh_token", "restart", "split_window",
-                    "ignore", "fail"]
-    message: str | None = None  # said when the action is fail
+                    "ignore", "fail", "warn"]
+    message: str | None = None  # said when the action is fail or warn (warn: load, and say)
 
 
 class Request(_Strict):
@@ -137,6 +166,10 @@ class Paginator(_Strict):
     start: int = 0  # offset: first offset; page: first page number (set 1 for 1-based)
     has_more_path: str | None = None  # page: stop when this is false
     page_info_path: str | None = None  # graphql: path of pageInfo {hasNextPage, endCursor}
+    # A search that pages through at most `max_total` results: when the first page's total
+    # (at `total_path`) says more matched, the time window is split before paging past it.
+    total_path: str | None = None
+    max_total: int | None = None
 
 
 class Incremental(_Strict):
@@ -152,6 +185,33 @@ class Incremental(_Strict):
     send_end: bool = False  # the window's end is sent too (cursor.end), capped at sync start
 
 
+class Nested(_Strict):
+    """A connection inside each record (GraphQL: lineItems of an order) that has more than the
+    first page: the rest is asked for by the record's id and added to the record."""
+
+    path: str  # the connection in the record: {nodes, pageInfo {hasNextPage endCursor}}
+    query: str  # a GraphQL query taking $id and $after
+    records: str  # where the connection is in its answer, e.g. data.order.lineItems
+    id_field: str = "id"
+
+
+class Expectation(_Strict):
+    value: str  # a value the check's answer should list
+    message: str  # what it means when it does not, and what to do
+
+
+class Check(_Strict):
+    """A question asked of the account once per run and by `goalpost source test`: what access
+    or setting it lacks (a missing scope). A miss is a warning on the streams it concerns."""
+
+    name: str
+    request: Request
+    values: str  # a list in the answer
+    field: str | None = None  # each item's field to compare (the item itself when None)
+    streams: list[str] = Field(default_factory=list)
+    expect: list[Expectation]
+
+
 class Partitions(_Strict):
     """Run the stream once per partition: values from a config list or a parent stream."""
 
@@ -159,6 +219,9 @@ class Partitions(_Strict):
     from_stream: str | None = None  # another stream of the source, loaded first
     field: str = "id"  # the parent record's field
     chunk: int = 1  # partition.values holds up to this many values at once
+    # Only the parent records loaded (new or changed) since this stream last read them, in
+    # load order, with a cursor in the stream's state: a run stopped midway goes on from there.
+    changed_only: bool = False
 
     @model_validator(mode="after")
     def _one_source(self) -> Partitions:
@@ -184,8 +247,10 @@ class Stream(_Strict):
     partitions: Partitions | None = None
     deletes: Deletes | None = None
     errors: list[ErrorRule] = Field(default_factory=list)
+    nested: list[Nested] = Field(default_factory=list)
     description: str = ""
     entity: str | None = None  # the canonical entity its staging model feeds, if any
+    default: bool = True  # read unless the source lists its streams (false: only if listed)
 
 
 class Manifest(_Strict):
@@ -197,7 +262,9 @@ class Manifest(_Strict):
     auth: Auth = Field(default_factory=Auth)
     headers: dict[str, str] = Field(default_factory=dict)
     retry: Retry = Field(default_factory=Retry)
+    budget: Budget | None = None
     errors: list[ErrorRule] = Field(default_factory=list)
+    checks: list[Check] = Field(default_factory=list)
     streams: dict[str, Stream]
 
     @model_validator(mode="after")

@@ -13,7 +13,13 @@ from goalpost.core import registry
 from goalpost.core.errors import ConfigError, GoalpostError, NotFoundError
 from goalpost.core.identifiers import check_name
 from goalpost.core.registry.models import ApiSource
-from goalpost.pipelines.connectors.engine import PageFetcher, parse_cursor
+from goalpost.pipelines.connectors.engine import (
+    BUDGET_STATE,
+    PageFetcher,
+    load_state,
+    parse_cursor,
+    run_check,
+)
 from goalpost.pipelines.connectors.http import ApiClient
 from goalpost.pipelines.connectors.manifest import catalogue, load_manifest
 from goalpost.pipelines.connectors.secrets import Redactor, resolve_settings, settings_problems
@@ -40,8 +46,11 @@ def describe_connectors() -> list[dict[str, Any]]:
     return out
 
 
-def test_api_source(slug: str, source: ApiSource) -> list[StreamCheck]:
-    """Authenticate and read the first page of each stream; write nothing."""
+def test_api_source(slug: str, source: ApiSource,
+                    conn: psycopg.Connection | None = None) -> list[StreamCheck]:
+    """Authenticate and read the first page of each stream, then say what the account lacks
+    before a first run (an `account` check: scopes, data centre, API budget, token expiry);
+    write nothing. `conn` (optional) gives the API calls already spent today."""
     manifest = source.load_manifest()
     checks: list[StreamCheck] = []
     try:
@@ -81,14 +90,84 @@ def test_api_source(slug: str, source: ApiSource) -> list[StreamCheck]:
                 check.ok = False
                 check.problems.append(Redactor.redact(str(exc)))
                 continue
+            check.problems.extend(w for w in fetcher.warnings)
+            check.ok = not check.problems
             records = first.records if first else []
             parents[name] = [r for r in records if isinstance(r, dict)]
             check.sample_rows = len(records)
             check.columns = sorted({k for r in parents[name] for k in r})
             check.dialect = {"format": "api", "connector": manifest.name}
+        checks.append(account_check(client, source.name, conn, slug))
     finally:
         client.close()
     return checks
+
+
+def account_check(client: ApiClient, source: str, conn: psycopg.Connection | None,
+                  slug: str) -> StreamCheck:
+    """What the account lacks or will soon lack, from the manifest's checks, the token answer
+    and the API budget: problems fail `source test`, notes inform."""
+    manifest = client.manifest
+    check = StreamCheck(source, "account", True, dialect={"format": "api",
+                                                          "connector": manifest.name})
+    for spec in manifest.checks:
+        try:
+            check.problems.extend(run_check(client, spec))
+        except GoalpostError as exc:
+            check.problems.append(f"{spec.name}: {Redactor.redact(str(exc))}")
+    check.notes.extend(_data_centre(client))
+    if client.token_expires_at is None:
+        try:
+            client.read_token_status()
+        except GoalpostError as exc:
+            check.notes.append(f"the token's expiry could not be read: {exc}")
+    check.notes.extend(_token_expiry(client))
+    if client.day_budget is not None:
+        used = 0
+        if conn is not None:
+            _, state = load_state(conn, slug, source, BUDGET_STATE)
+            today = datetime.now(UTC).date().isoformat()
+            used = int(state.get("calls", 0)) if state.get("day") == today else 0
+        spent = used + client.calls
+        check.notes.append(
+            f"API budget: {spent:,} of {client.day_budget:,} calls a day spent today (UTC)"
+            + ("" if conn is not None else ", runs not counted: the warehouse was not read")
+            + f", {max(client.day_budget - spent, 0):,} left; a run costs one call per page of "
+              "each stream and one per changed item's detail")
+        if spent >= client.day_budget:
+            check.problems.append("the day's API budget is spent: a run now would stop at once")
+    check.ok = not check.problems
+    return check
+
+
+def _data_centre(client: ApiClient) -> list[str]:
+    """Where the token answer says the account lives, against the configured data centre."""
+    domain = client.token_answer.get(client.manifest.auth.api_domain_path or "")
+    if not isinstance(domain, str):
+        return []
+    for name, spec in client.manifest.settings.items():
+        for choice, implied in (spec.choices or {}).items():
+            if implied.get("api_url") == domain.rstrip("/"):
+                configured = client.settings.get(name)
+                if configured != choice:
+                    return [f"the account is in data centre {choice} (API host {domain}); "
+                            f"the source says {name}: {configured}: set {name}: {choice}"]
+                return [f"data centre {choice}: API host {domain} (from the token answer)"]
+    return [f"API host {domain} (from the token answer)"]
+
+
+def _token_expiry(client: ApiClient) -> list[str]:
+    expires = client.token_expires_at
+    if expires is None:
+        return []
+    left = expires - datetime.now(UTC)
+    hours = left.total_seconds() / 3600
+    when = f"{expires:%Y-%m-%d %H:%M} UTC, in {hours:,.1f} hours" if hours < 48 else \
+        f"{expires:%Y-%m-%d} (in {left.days} days)"
+    if client.can_refresh():
+        return [f"the access token expires {when}; Goalpost renews it from the refresh token"]
+    return [f"the access token expires {when} and cannot be renewed: set "
+            + ", ".join(client.manifest.auth.refresh_settings()) + " to renew it"]
 
 
 def add_api_source(slug: str, name: str, connector: str, config: dict[str, Any],

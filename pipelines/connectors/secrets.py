@@ -3,8 +3,8 @@
 A source's settings resolve here: `env:NAME` takes the environment variable (a clear error
 names the variable when it is unset). OAuth refresh tokens that the vendor rotates are kept in
 the state folder (`.goalpost/secrets/`, owner-only), which then wins over the environment.
-Every resolved secret is registered with `Redactor`, which masks it in any text that leaves
-the process: messages, run records, logs.
+Every resolved secret is registered with `Redactor`, which masks it, in every encoding, in any
+text that leaves the process (goalpost.core.masking: messages, run records, logs).
 """
 
 from __future__ import annotations
@@ -12,39 +12,30 @@ from __future__ import annotations
 import json
 import os
 import re
-import threading
 from pathlib import Path
 from typing import Any
 
+from goalpost.core import masking
 from goalpost.core.errors import ConfigError
 from goalpost.core.paths import state_dir
-from goalpost.pipelines.connectors.manifest import Manifest
+from goalpost.pipelines.connectors.manifest import Manifest, setting_names
 
 ENV_REF = re.compile(r"^env:([A-Za-z_][A-Za-z0-9_]*)$")
-MASK = "***"
+MASK = masking.MASK
 # Settings every REST source takes: another host (a sandbox, an emulator) and a smaller page.
 GENERIC_SETTINGS = ("base_url", "page_size")
 
 
 class Redactor:
-    """Masks every secret value it was told about."""
+    """The connectors' name for goalpost.core.masking: register a secret, mask a text."""
 
-    _values: set[str] = set()
-    _lock = threading.Lock()
+    @staticmethod
+    def add(value: str) -> None:
+        masking.register(value)
 
-    @classmethod
-    def add(cls, value: str) -> None:
-        if value and len(value) >= 4:
-            with cls._lock:
-                cls._values.add(value)
-
-    @classmethod
-    def redact(cls, text: str) -> str:
-        with cls._lock:
-            values = sorted(cls._values, key=len, reverse=True)
-        for value in values:
-            text = text.replace(value, MASK)
-        return text
+    @staticmethod
+    def redact(text: str) -> str:
+        return masking.mask(text)
 
 
 def is_env_ref(value: Any) -> bool:
@@ -57,12 +48,27 @@ def settings_problems(manifest: Manifest, settings: dict[str, Any]) -> list[str]
     problems = []
     for name, spec in manifest.settings.items():
         value = settings.get(name)
+        if spec.choices is not None and value is not None and value not in spec.choices:
+            problems.append(f"config.{name} is {value!r}; connector {manifest.name} knows "
+                            f"{', '.join(map(str, spec.choices))}")
         if value is None and spec.required and spec.default is None:
             problems.append(f"config.{name} is required by connector {manifest.name} "
                             f"({spec.description})")
         if spec.secret and value is not None and not is_env_ref(value):
             problems.append(f"config.{name} is a secret and must not be written in the file: "
                             f"write `{name}: env:SOME_VARIABLE` and set that variable")
+    auth = manifest.auth
+    if auth.type == "oauth2_refresh":
+        given = {name for name, spec in manifest.settings.items()
+                 if settings.get(name, spec.default) not in (None, "")}
+        renewable = set(auth.refresh_settings())
+        initial = set(setting_names(auth.token))
+        if not renewable <= given and not (initial and initial <= given):
+            wanted = " and ".join(sorted(renewable))
+            problems.append(
+                f"connector {manifest.name} needs {wanted} (OAuth, renewed automatically)"
+                + (f", or {' and '.join(sorted(initial))} (an access token, used until it "
+                   "expires)" if initial else ""))
     unknown = sorted(set(settings) - set(manifest.settings) - set(GENERIC_SETTINGS))
     if unknown:
         problems.append(f"unknown setting(s) {', '.join(unknown)} for connector {manifest.name}"
@@ -101,18 +107,30 @@ def resolve_settings(manifest: Manifest, settings: dict[str, Any], *, slug: str,
         value = settings.get(name, spec.default)
         if name in stored:
             value = stored[name]
-        elif is_env_ref(value):
-            variable = ENV_REF.match(value).group(1)
-            if variable not in os.environ:
-                raise ConfigError(
-                    f"source {source} of {slug}: setting {name!r} reads the environment "
-                    f"variable {variable}, which is not set",
-                    hint=f"export {variable}=... before running")
-            value = os.environ[variable]
+        else:
+            value = _from_environment(value, name, slug=slug, source=source)
         if spec.secret and isinstance(value, str):
             Redactor.add(value)
         resolved[name] = value
+    for name, spec in manifest.settings.items():
+        chosen = (spec.choices or {}).get(resolved.get(name))
+        for implied, value in (chosen or {}).items():
+            if settings.get(implied) is None:
+                resolved[implied] = value
     for name in GENERIC_SETTINGS:
         if name in settings:
-            resolved[name] = settings[name]
+            resolved[name] = _from_environment(settings[name], name, slug=slug, source=source)
     return resolved
+
+
+def _from_environment(value: Any, name: str, *, slug: str, source: str) -> Any:
+    """An `env:NAME` setting's value from the environment; any other value as it is."""
+    if not is_env_ref(value):
+        return value
+    variable = ENV_REF.match(value).group(1)
+    if variable not in os.environ:
+        raise ConfigError(
+            f"source {source} of {slug}: setting {name!r} reads the environment "
+            f"variable {variable}, which is not set",
+            hint=f"export {variable}=... before running")
+    return os.environ[variable]

@@ -25,7 +25,7 @@ from goalpost.core import registry
 from goalpost.core.identifiers import LAYERS, schema_name
 from goalpost.core.paths import project_root
 from goalpost.core.warehouse import ready
-from goalpost.sandbox.demo.apis import serving_for, with_ports
+from goalpost.sandbox.demo.apis import demo_apis
 from goalpost.sandbox.demo.generator import generate_panpan
 
 SLUG = "panpan"
@@ -68,11 +68,10 @@ class DemoSummary:
 
 def ensure_client_file() -> Path:
     """Put the worked example in the registry if the consultant has not got one, its API
-    sources on the emulators' ports (GOALPOST_DEMO_API_PORT); an existing file is kept."""
+    sources reading the emulators' URLs from the environment; an existing file is kept."""
     path = registry.client_path(SLUG)
     if not path.exists():
-        template = with_ports(
-            resources.files("goalpost.sandbox.demo").joinpath("panpan.yaml").read_text())
+        template = resources.files("goalpost.sandbox.demo").joinpath("panpan.yaml").read_text()
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(template, encoding="utf-8")
     return path
@@ -124,7 +123,7 @@ def run_demo(*, days: int = 730, scale: float = 1.0, fresh: bool = False,
     ensure_client_file()
     regenerated = ensure_data(days, scale, progress)
     # New exports replace the old ones, so raw is reloaded from them rather than added to.
-    with serving_for(SLUG, registry.load_client(SLUG), demo_data_dir()):
+    with demo_apis(demo_data_dir()):
         result = run_client(SLUG, trigger="demo", full_refresh=regenerated, progress=progress)
     summary = DemoSummary(result.status, result, 0.0, layer_counts(SLUG))
     with ready() as conn:

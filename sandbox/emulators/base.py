@@ -1,8 +1,9 @@
 """The harness every vendor API emulator runs on (served by goalpost.sandbox.http_server).
 
 An emulator stands in for a vendor's API in tests, benchmarks and the demo. It is held to the
-real API's contract as described in ../shared/docs/connectors.md (auth, pagination, incremental
-filters, rate limits, error shapes) and serves the PanPan demo data.
+vendor's published API reference (each emulator's docstring names its pages: auth, pagination,
+incremental filters, rate limits, error shapes), checked by the contract tests against the
+vendor's specification (tests/test_contract_*.py), and serves the PanPan demo data.
 
 Subclasses implement `route(request) -> Response` and the vendor's own error shapes; the
 harness adds what every test needs:
@@ -12,7 +13,9 @@ harness adds what every test needs:
 - fault injection (`inject`): the next matching requests get a 429 (with or without
   Retry-After), a 5xx, a delay longer than the client's timeout, a connection cut mid-body, a
   malformed JSON body, an expired-cursor error or a rejected token;
-- a request log (`requests`), without credentials.
+- a request log (`requests`), without credentials;
+- when `exchanges` is set to a list, every request with the status and body answered, which
+  the contract tests hold to the vendor's specification.
 """
 
 from __future__ import annotations
@@ -84,6 +87,8 @@ class Emulator(ABC):
         self.token = token
         self.now = now or datetime.now(UTC)
         self.requests: list[Request] = []
+        # Set to a list to keep every exchange (request, status, body sent) for contract tests.
+        self.exchanges: list[tuple[Request, int, bytes]] | None = None
         self._faults: deque[Fault] = deque()
         self._lock = threading.Lock()
         self._server: LoopbackServer | None = None
@@ -114,7 +119,10 @@ class Emulator(ABC):
             outcome = Response(500, {"error": f"emulator error: {exc!r}"})
         if isinstance(outcome, Fault):
             return _act_out(outcome)
-        return Reply(outcome.status, outcome.payload(), outcome.headers)
+        payload = outcome.payload()
+        if self.exchanges is not None:
+            self.exchanges.append((request, outcome.status, payload))
+        return Reply(outcome.status, payload, outcome.headers)
 
     def __enter__(self) -> Emulator:
         self.start()

@@ -1,6 +1,8 @@
 """HubSpot CRM v3 emulator: contacts, companies and deals over the PanPan demo data.
 
-What it serves (connectors.md section 6 and the checklist row):
+What it serves follows HubSpot's CRM v3 reference (developers.hubspot.com/docs/api/crm: the
+objects and search guides, usage-details for rate limits, error-handling) and its OpenAPI
+documents (HubSpot/HubSpot-public-api-spec-collection, PublicApiSpecs/CRM/*/Rollouts/424/v3):
 
 - contacts = PanPan customers (they exist from `signed_up`); companies = the PanPan shops
   (present from their opening day, which is long past); deals = the PanPan delivery orders
@@ -31,8 +33,10 @@ Endpoints (also under the date-versioned prefix `/crm/objects/<YYYY-MM>/`):
   type's searchable text properties); `limit` (default 10, 1..200 else 400); `after` (a
   numeric offset string). Answer `{total, results, paging:{next:{after}}}` (no `link`: [U],
   search is a POST). Archived records are left out. Offsets at or past `search_ceiling`
-  (10,000) give 400 VALIDATION_ERROR even though `total` says more exist; the last page
-  before the ceiling still carries `paging.next`, as HubSpot's does.
+  (10,000: "limited to 10,000 total results", developers.hubspot.com/docs/api/crm/search)
+  give a 400 even though `total` says more exist; the last page before the ceiling still
+  carries `paging.next`. HubSpot does not document the 400's text, so this one words it
+  neutrally: a client must read the ceiling from `total`, not from the message.
 
 Choices where the doc is unsure ([U]) or silent:
 
@@ -60,6 +64,10 @@ primary has none), the older createdate of the two, both records' deals, and
 Its modified date is the merge time. The two old records leave lists and search, and are not
 listed as archived [U]; reading one by id gives the merged record, as HubSpot redirects old ids.
 
+Search is an index that lags behind edits (HubSpot's CRM search guide: newly created or
+updated records may take a few moments to appear in search results): `touch(..., search_lag=)`
+makes an edit show in search that much after reads by id and lists show it.
+
 `touch(resource, id, at)` and `archive(resource, id, at)` accept `contacts` (or `customers`),
 `companies` (or `shops`), `deals` (or `orders`), and either the HubSpot id or the PanPan key
 (customer_id, shop_id, receipt_no); `merge` takes contact ids or customer ids. All take effect
@@ -76,7 +84,7 @@ import time
 import uuid
 from collections import deque
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from datetime import time as dtime
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
@@ -168,7 +176,8 @@ class HubSpotEmulator(Emulator):
         self.burst_limit = burst_limit
         self._records: dict[str, dict[str, _Record]] = {kind: {} for kind in TYPES}
         self._by_key: dict[str, dict[str, str]] = {kind: {} for kind in TYPES}
-        self._touches: dict[tuple[str, str], list[datetime]] = {}
+        # (kind, id) -> [(edited at, searchable from)]: search is an index that lags.
+        self._touches: dict[tuple[str, str], list[tuple[datetime, datetime]]] = {}
         self._archived: dict[tuple[str, str], datetime] = {}
         self._merged: dict[tuple[str, str], tuple[str, datetime]] = {}  # -> (new id, at)
         self._state_lock = threading.Lock()
@@ -227,11 +236,14 @@ class HubSpotEmulator(Emulator):
             raise KeyError(f"no {kind} record {record_id!r}")
         return self._records[kind][record_id]
 
-    def touch(self, resource: str, record_id: str, at: datetime) -> None:
-        """Edit the record at `at`: its modified date and updatedAt move there once now >= at."""
+    def touch(self, resource: str, record_id: str, at: datetime,
+              search_lag: timedelta = timedelta(0)) -> None:
+        """Edit the record at `at`: its modified date and updatedAt move there once now >= at;
+        search shows the edit only `search_lag` later (its index lags behind edits)."""
         record = self._find(resource, record_id)
         with self._state_lock:
-            self._touches.setdefault((record.kind, record.id), []).append(at)
+            self._touches.setdefault((record.kind, record.id), []).append(
+                (at, at + search_lag))
 
     def archive(self, resource: str, record_id: str, at: datetime) -> None:
         """Archive (delete) the record at `at`: it leaves lists and search for `archived=true`."""
@@ -278,18 +290,20 @@ class HubSpotEmulator(Emulator):
         return (self._exists(record) and self._archived_at(record) is None
                 and self._merged_into(record) is None)
 
-    def _updated(self, record: _Record) -> datetime:
+    def _updated(self, record: _Record, search: bool = False) -> datetime:
+        """The last modification now: as reads show it, or as the search index has it."""
         touches = self._touches.get((record.kind, record.id), ())
-        return max([record.created, *(t for t in touches if t <= self.now)])
+        return max([record.created, *(at for at, indexed in touches
+                                      if (indexed if search else at) <= self.now)])
 
     def _archived_at(self, record: _Record) -> datetime | None:
         at = self._archived.get((record.kind, record.id))
         return at if at is not None and at <= self.now else None
 
-    def _all_properties(self, record: _Record) -> dict[str, str | None]:
+    def _all_properties(self, record: _Record, search: bool = False) -> dict[str, str | None]:
         """Every property of the record as the clock shows it (a fresh dict each call; built
         once per record and modification time, since searches scan every record)."""
-        updated = self._updated(record)
+        updated = self._updated(record, search)
         cached = self._props_cache.get((record.kind, record.id))
         if cached is None or cached[0] != updated:
             props = dict(record.props)
@@ -308,8 +322,8 @@ class HubSpotEmulator(Emulator):
                       key=lambda r: int(r.id))
 
     def _render(self, record: _Record, wanted: list[str] | None,
-                associations: list[str] | None = None) -> dict[str, Any]:
-        props = self._all_properties(record)
+                associations: list[str] | None = None, search: bool = False) -> dict[str, Any]:
+        props = self._all_properties(record, search)
         if wanted is None:
             names = list(DEFAULT_PROPERTIES[record.kind])
         else:
@@ -321,7 +335,7 @@ class HubSpotEmulator(Emulator):
             "id": record.id,
             "properties": {n: props.get(n) for n in sorted(names)},
             "createdAt": rfc3339(record.created_shown),
-            "updatedAt": rfc3339(self._updated(record)),
+            "updatedAt": rfc3339(self._updated(record, search)),
             "archived": False,
         }
         archived_at = self._archived_at(record)
@@ -543,8 +557,7 @@ class HubSpotEmulator(Emulator):
             return self._error(400, f"Invalid paging cursor: after={body.get('after')!r} is not "
                                     "a numeric offset", "VALIDATION_ERROR")
         if offset >= self.search_ceiling:
-            return self._error(400, f"Paging is limited to {self.search_ceiling} results; "
-                                    f"after={offset} is past that. Narrow the filters instead.",
+            return self._error(400, f"after={offset} is not a valid offset for this search",
                                "VALIDATION_ERROR")
         wanted = body.get("properties")
         if wanted is not None and (not isinstance(wanted, list)
@@ -558,7 +571,7 @@ class HubSpotEmulator(Emulator):
 
         matches = []
         for record in self._visible(kind, archived=False):
-            props = self._all_properties(record)
+            props = self._all_properties(record, search=True)
             if groups and not any(all(_matches(kind, f, props) for f in g) for g in groups):
                 continue
             if query and not any(query.lower() in (props.get(p) or "").lower()
@@ -574,7 +587,8 @@ class HubSpotEmulator(Emulator):
         end = min(offset + limit, self.search_ceiling)
         page = ordered[offset:end]
         out: dict[str, Any] = {"total": len(ordered),
-                               "results": [self._render(r, wanted) for r, _ in page]}
+                               "results": [self._render(r, wanted, search=True)
+                                           for r, _ in page]}
         if end < len(ordered):
             out["paging"] = {"next": {"after": str(end)}}
         return Response(200, out)

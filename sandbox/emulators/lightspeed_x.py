@@ -1,6 +1,7 @@
 """Lightspeed Retail X-Series (formerly Vend) API 2.0 emulator over the PanPan demo data.
 
-What it serves (connectors.md section 3a and the checklist row):
+What it serves follows the X-Series API reference (x-series-api.lightspeedhq.com/docs:
+pagination, rate_limiting, authorization; /reference for the 2.0 collections' records):
 
 - outlets = the PanPan shops, registers = one per outlet, products = the PanPan catalog,
   customers = the PanPan customers, sales = the PanPan receipts, inventory = one record per
@@ -30,6 +31,8 @@ What it serves (connectors.md section 3a and the checklist row):
   off before payment (`cancelled_at`) is voided at that time, as X-Series voids a sale: state
   voided, status VOIDED, a new version and `updated_at` at the void, its lines kept.
 - Times are RFC 3339 with `+00:00` (`2025-01-12T07:06:00+00:00`), as 2.0 writes them.
+  Inventory records have no `created_at` or `updated_at` (the 2.0 inventory reference lists
+  none): a level is known to have changed only by its new `version`.
 
 Endpoints, all `GET /api/2.0/{outlets,registers,products,customers,sales,inventory}` with
 `Authorization: Bearer <token>`:
@@ -54,6 +57,13 @@ secondary source), none otherwise. `enforce_rate_limit=True` applies the documen
 X-RateLimit-Limit / X-RateLimit-Remaining on every response and Retry-After (seconds to the
 window's end) on the 429.
 
+OAuth: `POST /api/1.0/token` (x-series-api.lightspeedhq.com/docs/authorization) takes the
+refresh grant as a form (grant_type=refresh_token, client_id, client_secret, refresh_token)
+and answers `{access_token, token_type, expires, expires_in, refresh_token, domain_prefix}`:
+the access token lasts a day on the emulator clock (then 401), and the refresh token rotates:
+the one used stops working at once. The constructor's `token` is a personal token (never
+expires).
+
 `touch(resource, id, at)` and `delete(resource, id, at)` accept outlets, registers, products,
 customers, sales and inventory, with the X-Series id or the PanPan key (shop_id, sku,
 customer_id, receipt_no; `sku@shop_id` for inventory). Both take effect once the clock
@@ -65,6 +75,7 @@ from __future__ import annotations
 import hashlib
 import heapq
 import re
+import secrets
 import threading
 import time
 import unicodedata
@@ -77,12 +88,15 @@ from decimal import ROUND_HALF_UP, Decimal
 from functools import lru_cache
 from http import HTTPStatus
 from typing import Any
+from urllib.parse import parse_qs
 
 from goalpost.sandbox.emulators.base import SECRET_HEADERS, Emulator, Fault, Request, Response
 from goalpost.sandbox.emulators.base import exact_json as dumps
 from goalpost.sandbox.emulators.panpan import PARIS, Order, PanPanData
 
 PREFIX = "/api/2.0/"
+TOKEN_PATH = "/api/1.0/token"
+TOKEN_TTL = timedelta(days=1)  # [T]: access tokens last about a day
 RESOURCES = ("outlets", "registers", "products", "customers", "sales", "inventory")
 PAGE_SIZE_DEFAULT = 1000
 PAGE_SIZE_MAX = 5000
@@ -139,8 +153,14 @@ class LightspeedXEmulator(Emulator):
     def __init__(self, data: PanPanData, *, token: str = "emulator-token",
                  now: datetime | None = None, tax_rate: Decimal | str = "0.055",
                  history: timedelta | None = None, enforce_rate_limit: bool = False,
-                 rate_limit: int | None = None) -> None:
+                 rate_limit: int | None = None, client_id: str = "ls-client-emulator",
+                 client_secret: str = "ls-secret-emulator",
+                 refresh_token: str = "ls-refresh-emulator",
+                 domain_prefix: str = "panpan") -> None:
         super().__init__(token=token, now=now)
+        self.client_id, self.client_secret = client_id, client_secret
+        self.refresh_token, self.domain_prefix = refresh_token, domain_prefix
+        self._issued: dict[str, datetime] = {}  # OAuth access token -> expiry (emulator clock)
         self.data = data
         self.tax_rate = Decimal(tax_rate)
         self.history = history
@@ -273,6 +293,11 @@ class LightspeedXEmulator(Emulator):
         deleted = next((c.at for c in changes if c.kind == "delete"), None)
         meta = {"created_at": ls_time(changes[0].at), "updated_at": ls_time(latest.at),
                 "deleted_at": ls_time(deleted), "version": latest.version}
+        if resource == "inventory":
+            # Inventory records carry no created_at or updated_at in 2.0 (List inventory
+            # records, x-series-api.lightspeedhq.com/reference/listinventory): only the
+            # version says that a level changed.
+            del meta["created_at"], meta["updated_at"]
         if resource == "outlets":
             shop = self.shops[key]
             body = {"id": ls_id("outlets", key), "name": shop.name, "time_zone": "Europe/Paris",
@@ -349,9 +374,56 @@ class LightspeedXEmulator(Emulator):
             "line_items": lines}
         return sale
 
+    # --- OAuth ----------------------------------------------------------------------------
+
+    def issue_access_token(self, expires_at: datetime) -> str:
+        """An OAuth access token as the token endpoint would have issued it (for tests)."""
+        access = secrets.token_hex(20)
+        with self._state:
+            self._issued[access] = expires_at
+        return access
+
+    def authorized(self, request: Request) -> bool:
+        if request.path == TOKEN_PATH:
+            return True  # the token endpoint authenticates with the client secret instead
+        header = request.headers.get("authorization", "")
+        token = header.removeprefix("Bearer ").strip() if header.startswith("Bearer ") else ""
+        if token == self.token:
+            return True
+        with self._state:
+            expiry = self._issued.get(token)
+        return expiry is not None and self.now < expiry
+
+    def _token(self, request: Request) -> Response:
+        """The refresh grant: a form body with grant_type, client_id, client_secret and
+        refresh_token; a new access token for a day and a new refresh token (the old one
+        stops working)."""
+        form = {k: v[0] for k, v in parse_qs(request.body.decode("utf-8", "replace")).items()}
+        if form.get("grant_type") != "refresh_token":
+            return _error(400, "unsupported_grant_type", "grant_type must be refresh_token")
+        if form.get("client_id") != self.client_id or \
+                form.get("client_secret") != self.client_secret:
+            return _error(401, "invalid_client", "Client authentication failed")
+        with self._state:
+            if form.get("refresh_token") != self.refresh_token:
+                return _error(400, "invalid_grant", "The refresh token is invalid")
+            access = secrets.token_hex(20)
+            expires = self.now + TOKEN_TTL
+            self._issued[access] = expires
+            self.refresh_token = secrets.token_hex(20)
+            refresh = self.refresh_token
+        return Response(200, dumps({
+            "access_token": access, "token_type": "Bearer",
+            "expires": int(expires.timestamp()), "expires_in": int(TOKEN_TTL.total_seconds()),
+            "refresh_token": refresh, "domain_prefix": self.domain_prefix}))
+
     # --- requests -------------------------------------------------------------------------
 
     def route(self, request: Request) -> Response:
+        if request.path == TOKEN_PATH:
+            if request.method != "POST":
+                return _error(405, "Method Not Allowed", f"{request.method} is not allowed here")
+            return self._token(request)
         if not request.path.startswith(PREFIX):
             return _error(404, "Not Found", f"no such endpoint: {request.path}")
         resource = request.path.removeprefix(PREFIX).rstrip("/")

@@ -1,14 +1,18 @@
-"""Shopify's GraphQL Admin API, served from the PanPan data (connectors.md section 2).
+"""Shopify's GraphQL Admin API, served from the PanPan data.
 
+Held to Shopify's published Admin API reference (shopify.dev/docs/api/admin-graphql) and its
+schema (shopify_schema.py: the 2025-01 introspection, with the later fields Goalpost reads).
 One endpoint: `POST /admin/api/<version>/graphql.json` (`YYYY-01|04|07|10` or `unstable`; the
 version is echoed in `X-Shopify-API-Version`, older versions are not forwarded), authenticated
 by `X-Shopify-Access-Token`. The body is `{"query", "variables", "operationName"}` as JSON, or
 the bare query as `application/graphql`. Any other path or method is 404 `{"errors":"Not Found"}`.
 
-This is not a GraphQL engine, but it reads real GraphQL: a small parser (operations, variables
-with defaults, aliases, inline and named fragments, @include/@skip) and a fixed schema of the
-fields below, so a query gets exactly the fields it selects, and an unknown field, argument or
-undeclared variable gets graphql-ruby's validation error (HTTP 200, `errors` only).
+Queries are parsed, validated and executed by graphql-core against that schema: a query gets
+exactly the fields it selects, argument defaults are the schema's (orders go by PROCESSED_AT
+without a sortKey), an invalid query gets graphql-core's validation errors (HTTP 200, `errors`
+only; Shopify words them as graphql-ruby does), custom scalars are checked on the way out, and
+a field of the schema the emulator does not serve resolves to null: an error where the schema
+says non-null, never a made-up value.
 
 Root fields (connections take first/after/last/before/reverse, and query/sortKey where noted):
 - `orders(query, sortKey: ID|CREATED_AT|UPDATED_AT|PROCESSED_AT)`, `order(id)`;
@@ -82,6 +86,14 @@ Other errors: 401 `{"errors":"[API] Invalid API key or access token (unrecognize
 wrong password)"}`; 5xx `{"errors":[{"message":"Internal error. Looks like something went
 wrong on our end.…","extensions":{"code":"INTERNAL_SERVER_ERROR","requestId":…}}]}`; a body
 without a query: 400 `{"errors":{"query":"Required parameter missing or invalid"}}`.
+Accounts that are not the simple case: `scopes` (currentAppInstallation.accessScopes; without
+read_all_orders only orders of the last 60 days exist, as the Order reference says),
+`protected_customer_data=False` (names, emails and phones null with an ACCESS_DENIED error
+each, HTTP 200, the rest of the answer intact), `discount_order` (an order-level discount in
+each line's discountAllocations, not in discountedTotalSet), `remove_units` (an order edit:
+`quantity` stays, `currentQuantity` drops), `deactivate_location` (left out of `locations`
+without includeInactive) and `set_product_status` (`products` lists ACTIVE ones unless the
+query's status term names others).
 Not emulated: mutations (bulk operations), introspection, the 25,000-object pagination cap.
 """
 
@@ -90,7 +102,6 @@ from __future__ import annotations
 import base64
 import json
 import re
-import textwrap
 import threading
 import time
 import unicodedata
@@ -98,438 +109,60 @@ import uuid
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from graphql import (
+    DocumentNode,
+    FieldNode,
+    GraphQLError,
+    GraphQLResolveInfo,
+    OperationDefinitionNode,
+    execute_sync,
+    get_named_type,
+    is_leaf_type,
+    parse,
+    validate,
+)
+
 from .base import Emulator, Request, Response, parse_time
 from .panpan import PARIS, Order, PanPanData
+from .shopify_schema import admin_schema, operation_of, requested_cost
 
 CURRENCY = "EUR"
 MAX_PAGE = 250
+# The access scopes of an app that reads orders, customers, products, locations and stock,
+# with read_all_orders (without it only the last 60 days of orders are visible: Order object
+# reference, shopify.dev/docs/api/admin-graphql/latest/objects/Order).
+SCOPES = ("read_orders", "read_all_orders", "read_customers", "read_products",
+          "read_locations", "read_inventory")
+ORDERS_WITHOUT_ALL = timedelta(days=60)
+ACCESS_DENIED = ("This app is not approved to access the Customer object. See "
+                 "https://partners.shopify.com/apps/customer_data for more details.")
 DOCS = "https://shopify.dev/api/usage/rate-limits"
 _PATH = re.compile(r"^/admin/api/(\d{4}-(?:01|04|07|10)|unstable)/graphql\.json$")
 BAD_TOKEN = "[API] Invalid API key or access token (unrecognized login or wrong password)"
 
 
-# --- a small GraphQL reader ---------------------------------------------------------------
+# --- what the emulator serves of the schema ------------------------------------------------
 
-class GraphQLError(Exception):
-    """An error answered in the `errors` list (`execution` ones come with `data: null`)."""
-
-    def __init__(self, message: str, *, node: Any = None, path: list | None = None,
-                 code: str | None = None, execution: bool = False, **extra: Any) -> None:
-        super().__init__(message)
-        self.message, self.node, self.path, self.code = message, node, path, code
-        self.execution, self.extra = execution, extra
-
-    def as_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"message": self.message}
-        if self.node is not None:
-            out["locations"] = [{"line": self.node.line, "column": self.node.column}]
-        if self.path is not None:
-            out["path"] = self.path
-        if self.code or self.extra:
-            out["extensions"] = {**({"code": self.code} if self.code else {}), **self.extra}
-        return out
-
-
-@dataclass(frozen=True)
-class Var:
-    name: str
-
-
-@dataclass(frozen=True)
-class Enum:
-    name: str
-
-
-@dataclass
-class Field:
-    name: str
-    alias: str | None
-    args: dict[str, Any]
-    directives: list[tuple[str, dict[str, Any]]]
-    selections: list[Any]
-    line: int
-    column: int
-
-    @property
-    def key(self) -> str:
-        return self.alias or self.name
-
-
-@dataclass
-class Fragment:  # inline (`... on T {}`) or a named fragment's body
-    directives: list[tuple[str, dict[str, Any]]]
-    selections: list[Any]
-
-
-@dataclass
-class Spread:  # `...Name`
-    name: str
-    directives: list[tuple[str, dict[str, Any]]]
-    line: int
-    column: int
-
-
-@dataclass
-class Operation:
-    kind: str
-    name: str | None
-    variables: dict[str, tuple[str, Any]]  # name -> (type text, default or _NO_DEFAULT)
-    selections: list[Any]
-    line: int = 1
-    column: int = 1
-
-
-_NO_DEFAULT = object()
-_TOKEN = re.compile(r'''
-    (?P<skip>[\s,\ufeff]+|\#[^\n\r]*)
-  | (?P<block>"""(?:\\"""|(?!""").)*""")
-  | (?P<string>"(?:\\.|[^"\\\n])*")
-  | (?P<number>-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?)
-  | (?P<name>[_A-Za-z][_0-9A-Za-z]*)
-  | (?P<punct>\.\.\.|[!$&():=@\[\]{|}])
-''', re.VERBOSE | re.DOTALL)
-_PUNCT_NAMES = {"{": "LCURLY", "}": "RCURLY", "(": "LPAREN", ")": "RPAREN", "[": "LBRACKET",
-                "]": "RBRACKET", ":": "COLON", "$": "VAR_SIGN", "!": "BANG", "=": "EQUALS",
-                "@": "DIR_SIGN", "...": "ELLIPSIS", "&": "AMP", "|": "PIPE"}
-
-
-@dataclass
-class _Tok:
-    kind: str
-    text: str
-    line: int
-    column: int
-
-
-def _tokens(source: str) -> list[_Tok]:
-    out, pos, line, line_start = [], 0, 1, 0
-    while pos < len(source):
-        match = _TOKEN.match(source, pos)
-        if match is None:
-            raise GraphQLError(f'Parse error on "{source[pos]}" (UNKNOWN_CHAR) at '
-                               f"[{line}, {pos - line_start + 1}]")
-        kind, text = match.lastgroup or "", match.group()
-        if kind != "skip":
-            out.append(_Tok(kind, text, line, pos - line_start + 1))
-        for i, char in enumerate(text):
-            if char == "\n":
-                line, line_start = line + 1, pos + i + 1
-        pos = match.end()
-    return out
-
-
-class _Parser:
-    def __init__(self, source: str) -> None:
-        self.toks = _tokens(source)
-        self.i = 0
-
-    def peek(self, text: str | None = None) -> bool:
-        if self.i >= len(self.toks):
-            return False
-        return text is None or (self.toks[self.i].text == text
-                                and self.toks[self.i].kind in ("punct", "name"))
-
-    def take(self, text: str | None = None, kind: str | None = None) -> _Tok:
-        if self.i >= len(self.toks):
-            raise GraphQLError("Unexpected end of document")
-        tok = self.toks[self.i]
-        if (text is not None and tok.text != text) or (kind is not None and tok.kind != kind):
-            label = {"name": "IDENTIFIER", "string": "STRING", "block": "STRING",
-                     "number": "FLOAT" if "." in tok.text else "INT"}.get(
-                tok.kind, _PUNCT_NAMES.get(tok.text, "UNKNOWN"))
-            shown = tok.text.strip('"') if tok.kind in ("string", "block") else tok.text
-            raise GraphQLError(f'Parse error on "{shown}" ({label}) at [{tok.line}, '
-                               f"{tok.column}]",
-                               node=_Pos(tok.line, tok.column))
-        self.i += 1
-        return tok
-
-    def document(self) -> tuple[list[Operation], dict[str, Fragment]]:
-        operations, fragments = [], {}
-        if not self.toks:
-            raise GraphQLError("Unexpected end of document")
-        while self.peek():
-            tok = self.toks[self.i]
-            if tok.text == "{":
-                operations.append(Operation("query", None, {}, self.selection_set(),
-                                            tok.line, tok.column))
-            elif tok.text == "fragment":
-                self.take()
-                name = self.take(kind="name").text
-                self.take("on")
-                self.take(kind="name")
-                fragments[name] = Fragment(self.directives(), self.selection_set())
-            elif tok.text in ("query", "mutation", "subscription"):
-                self.take()
-                name = self.take(kind="name").text if self.peek() and \
-                    self.toks[self.i].kind == "name" else None
-                variables = self.variable_definitions() if self.peek("(") else {}
-                self.directives()
-                operations.append(Operation(tok.text, name, variables, self.selection_set(),
-                                            tok.line, tok.column))
-            else:
-                self.take("{")
-        return operations, fragments
-
-    def variable_definitions(self) -> dict[str, tuple[str, Any]]:
-        self.take("(")
-        out = {}
-        while not self.peek(")"):
-            self.take("$")
-            name = self.take(kind="name").text
-            self.take(":")
-            type_text = self.type_ref()
-            default: Any = _NO_DEFAULT
-            if self.peek("="):
-                self.take("=")
-                default = self.value(const=True)
-            self.directives()
-            out[name] = (type_text, default)
-        self.take(")")
-        return out
-
-    def type_ref(self) -> str:
-        if self.peek("["):
-            self.take("[")
-            inner = self.type_ref()
-            self.take("]")
-            text = f"[{inner}]"
-        else:
-            text = self.take(kind="name").text
-        if self.peek("!"):
-            self.take("!")
-            text += "!"
-        return text
-
-    def directives(self) -> list[tuple[str, dict[str, Any]]]:
-        out = []
-        while self.peek("@"):
-            self.take("@")
-            out.append((self.take(kind="name").text, self.arguments()))
-        return out
-
-    def arguments(self) -> dict[str, Any]:
-        if not self.peek("("):
-            return {}
-        self.take("(")
-        args = {}
-        while not self.peek(")"):
-            name = self.take(kind="name").text
-            self.take(":")
-            args[name] = self.value()
-        self.take(")")
-        return args
-
-    def selection_set(self) -> list[Any]:
-        self.take("{")
-        out: list[Any] = []
-        while not self.peek("}"):
-            tok = self.toks[self.i] if self.i < len(self.toks) else None
-            if tok is not None and tok.text == "...":
-                self.take()
-                if self.peek("on") or self.peek("{") or self.peek("@"):
-                    if self.peek("on"):
-                        self.take("on")
-                        self.take(kind="name")
-                    out.append(Fragment(self.directives(), self.selection_set()))
-                else:
-                    name = self.take(kind="name")
-                    out.append(Spread(name.text, self.directives(), name.line, name.column))
-                continue
-            first = self.take(kind="name")
-            name, alias = first.text, None
-            if self.peek(":"):
-                self.take(":")
-                alias, name = name, self.take(kind="name").text
-            args = self.arguments()
-            directives = self.directives()
-            selections = self.selection_set() if self.peek("{") else []
-            out.append(Field(name, alias, args, directives, selections, first.line,
-                             first.column))
-        self.take("}")
-        if not out:
-            raise GraphQLError("Parse error on \"}\" (RCURLY)")
-        return out
-
-    def value(self, const: bool = False) -> Any:
-        tok = self.take()
-        if tok.kind == "punct":
-            if tok.text == "$" and not const:
-                return Var(self.take(kind="name").text)
-            if tok.text == "[":
-                items = []
-                while not self.peek("]"):
-                    items.append(self.value(const))
-                self.take("]")
-                return items
-            if tok.text == "{":
-                obj = {}
-                while not self.peek("}"):
-                    key = self.take(kind="name").text
-                    self.take(":")
-                    obj[key] = self.value(const)
-                self.take("}")
-                return obj
-            self.i -= 1
-            self.take(kind="name")  # raises the parse error
-        if tok.kind == "number":
-            return float(tok.text) if any(c in tok.text for c in ".eE") else int(tok.text)
-        if tok.kind == "string":
-            return json.loads(tok.text)
-        if tok.kind == "block":
-            return textwrap.dedent(tok.text[3:-3].replace('\\"""', '"""')).strip("\n")
-        literals = {"true": True, "false": False, "null": None}
-        return literals[tok.text] if tok.text in literals else Enum(tok.text)
-
-
-@dataclass
-class _Pos:
-    line: int
-    column: int
-
-
-# --- the schema served ---------------------------------------------------------------------
-
-_SDL = """
-QueryRoot: shop Shop, orders OrderConnection, order Order, customers CustomerConnection,
-  customer Customer, products ProductConnection, product Product,
-  locations LocationConnection, location Location,
-  inventoryItems InventoryItemConnection, inventoryItem InventoryItem
-Mutation:
-Shop: id ID, name String, currencyCode CurrencyCode, ianaTimezone String,
-  myshopifyDomain String, taxesIncluded Boolean
-MoneyBag: shopMoney MoneyV2, presentmentMoney MoneyV2
-MoneyV2: amount Decimal, currencyCode CurrencyCode
-PageInfo: hasNextPage Boolean, hasPreviousPage Boolean, startCursor String, endCursor String
-Order: id ID, legacyResourceId UnsignedInt64, name String, email String, createdAt DateTime,
-  updatedAt DateTime, processedAt DateTime, closedAt DateTime, closed Boolean,
-  cancelledAt DateTime, cancelReason OrderCancelReason, test Boolean,
-  currencyCode CurrencyCode, presentmentCurrencyCode CurrencyCode, taxesIncluded Boolean,
-  displayFinancialStatus OrderDisplayFinancialStatus,
-  displayFulfillmentStatus OrderDisplayFulfillmentStatus, sourceName String,
-  totalPriceSet MoneyBag, subtotalPriceSet MoneyBag, totalDiscountsSet MoneyBag,
-  totalRefundedSet MoneyBag, currentTotalPriceSet MoneyBag, currentSubtotalPriceSet MoneyBag,
-  customer Customer, physicalLocation Location, retailLocation Location,
-  lineItems LineItemConnection, refunds Refund
-LineItem: id ID, sku String, name String, title String, variantTitle String, vendor String,
-  quantity Int, currentQuantity Int, originalUnitPriceSet MoneyBag, originalTotalSet MoneyBag,
-  discountedTotalSet MoneyBag, totalDiscountSet MoneyBag, product Product,
-  variant ProductVariant
-Refund: id ID, legacyResourceId UnsignedInt64, createdAt DateTime, updatedAt DateTime,
-  note String, totalRefundedSet MoneyBag, refundLineItems RefundLineItemConnection
-RefundLineItem: id ID, quantity Int, restockType RefundLineItemRestockType,
-  restocked Boolean, lineItem LineItem, location Location, priceSet MoneyBag,
-  subtotalSet MoneyBag
-Customer: id ID, legacyResourceId UnsignedInt64, firstName String, lastName String,
-  displayName String, email String, phone String, state CustomerState, tags String,
-  createdAt DateTime, updatedAt DateTime, defaultEmailAddress CustomerEmailAddress,
-  defaultPhoneNumber CustomerPhoneNumber
-CustomerEmailAddress: emailAddress String
-CustomerPhoneNumber: phoneNumber String
-Product: id ID, legacyResourceId UnsignedInt64, title String, handle String,
-  productType String, vendor String, status ProductStatus, createdAt DateTime,
-  updatedAt DateTime, variants ProductVariantConnection
-ProductVariant: id ID, legacyResourceId UnsignedInt64, sku String, title String, price Money,
-  createdAt DateTime, updatedAt DateTime, product Product, inventoryItem InventoryItem
-InventoryItem: id ID, legacyResourceId UnsignedInt64, sku String, tracked Boolean,
-  createdAt DateTime, updatedAt DateTime, unitCost MoneyV2, variant ProductVariant,
-  inventoryLevels InventoryLevelConnection
-Location: id ID, legacyResourceId UnsignedInt64, name String, isActive Boolean,
-  address LocationAddress, inventoryLevels InventoryLevelConnection
-LocationAddress: address1 String, city String, zip String, country String,
-  countryCode CountryCode
-InventoryLevel: id ID, createdAt DateTime, updatedAt DateTime, location Location,
-  item InventoryItem, quantities InventoryQuantity
-InventoryQuantity: id ID, name String, quantity Int, updatedAt DateTime
-"""
-
-
-def _schema(sdl: str) -> dict[str, dict[str, str]]:
-    types: dict[str, dict[str, str]] = {}
-    for block in re.split(r"\n(?=\S)", sdl.strip()):
-        name, _, body = block.partition(":")
-        types[name] = dict(part.split() for part in body.replace("\n", " ").split(",")
-                           if part.strip())
-    return types
-
-
-SCHEMA = _schema(_SDL)
-_PAGING = {"first": "Int", "after": "String", "last": "Int", "before": "String",
-           "reverse": "Boolean"}
 SORT_KEYS = {
     "orders": ("OrderSortKeys", ("ID", "CREATED_AT", "UPDATED_AT", "PROCESSED_AT")),
     "customers": ("CustomerSortKeys", ("ID", "CREATED_AT", "UPDATED_AT")),
     "products": ("ProductSortKeys", ("ID", "CREATED_AT", "UPDATED_AT", "TITLE")),
     "locations": ("LocationSortKeys", ("ID", "NAME")),
 }
-ARGS: dict[tuple[str, str], dict[str, str]] = {
-    **{("QueryRoot", root): {**_PAGING, "query": "String", "sortKey": SORT_KEYS[root][0]}
-       for root in SORT_KEYS},
-    ("QueryRoot", "inventoryItems"): {**_PAGING, "query": "String"},
-    **{("QueryRoot", one): {"id": "ID!"}
-       for one in ("order", "customer", "product", "location", "inventoryItem")},
-    ("Order", "lineItems"): _PAGING, ("Refund", "refundLineItems"): _PAGING,
-    ("Product", "variants"): _PAGING,
-    ("Location", "inventoryLevels"): {**_PAGING, "query": "String"},
-    ("InventoryItem", "inventoryLevels"): {**_PAGING, "query": "String"},
-    ("Order", "refunds"): {"first": "Int"},
-    # Since 2024-04; PanPan discounts are all line discounts, so both values give the same.
-    ("LineItem", "discountedTotalSet"): {"withCodeDiscounts": "Boolean"},
-    ("InventoryLevel", "quantities"): {"names": "[String!]!"},
-}
 SEARCH_FIELDS = {
     "orders": {"updated_at", "created_at", "processed_at", "id", "status"},
     "customers": {"updated_at", "created_at", "id"},
-    "products": {"updated_at", "created_at", "id"},
+    "products": {"updated_at", "created_at", "id", "status"},
     "inventoryItems": {"updated_at", "created_at", "id", "sku"},
     "locations": {"id"},
     "levels": {"updated_at", "created_at", "id"},
 }
 QUANTITY_NAMES = ("available", "committed", "damaged", "incoming", "on_hand",
                   "quality_control", "reserved", "safety_stock")
-
-
-def _fields(type_name: str) -> dict[str, str] | None:
-    """The fields of an object type (connections and edges are generic), None for a scalar."""
-    if type_name.endswith("Connection"):
-        base = type_name.removesuffix("Connection")
-        return {"edges": base + "Edge", "nodes": base, "pageInfo": "PageInfo"}
-    if type_name.endswith("Edge"):
-        return {"cursor": "String", "node": type_name.removesuffix("Edge")}
-    return SCHEMA.get(type_name)
-
-
-def _base_type(type_text: str) -> str:
-    return type_text.replace("[", "").replace("]", "").replace("!", "")
-
-
-def _type_ok(value: Any, type_text: str) -> bool:
-    """Whether a resolved argument value fits an input type (enums take names or strings)."""
-    if value is None:
-        return not type_text.endswith("!")
-    inner = type_text.removesuffix("!")
-    if inner.startswith("["):
-        items = value if isinstance(value, list) else [value]
-        return all(_type_ok(item, inner[1:-1]) for item in items)
-    if inner == "Int":
-        return isinstance(value, int) and not isinstance(value, bool) and \
-            -2**31 <= value < 2**31
-    if inner == "Boolean":
-        return isinstance(value, bool)
-    if inner in ("String", "ID"):
-        return isinstance(value, str) or (inner == "ID" and isinstance(value, int)
-                                          and not isinstance(value, bool))
-    return isinstance(value, Enum | str)
-
-
-def _show(value: Any) -> str:
-    if isinstance(value, Enum):
-        return value.name
-    return json.dumps(value) if not isinstance(value, Var) else f"${value.name}"
 
 
 # --- wire formats -------------------------------------------------------------------------
@@ -599,51 +232,17 @@ class _OrderRec:
     refunds: list[tuple[int, Order]]  # (refund id, the RET- receipt)
 
 
+@dataclass
 class _Context:
-    """One request's execution state: variables, fragments and the cost of what was built."""
+    """One request's execution: the cost of what was built and the search notes."""
 
-    def __init__(self, variables: dict[str, Any], fragments: dict[str, Fragment]) -> None:
-        self.variables, self.fragments = variables, fragments
-        self.cost = 0
-        self.search: list[dict[str, Any]] = []
+    cost: int = 0
+    search: list[dict[str, Any]] = field(default_factory=list)
 
-    def value(self, raw: Any) -> Any:
-        """An argument's value: variables substituted, enum literals as their names."""
-        if isinstance(raw, Var):
-            return self.variables.get(raw.name)
-        if isinstance(raw, Enum):
-            return raw.name
-        if isinstance(raw, list):
-            return [self.value(item) for item in raw]
-        if isinstance(raw, dict):
-            return {key: self.value(item) for key, item in raw.items()}
-        return raw
 
-    def included(self, directives: list[tuple[str, dict[str, Any]]]) -> bool:
-        for name, args in directives:
-            flag = bool(self.value(args.get("if")))
-            if (name == "skip" and flag) or (name == "include" and not flag):
-                return False
-        return True
-
-    def collect(self, selections: list[Any], everything: bool = False) -> list[Field]:
-        """The fields of a selection set, fragments flattened, @skip/@include applied."""
-        out: list[Field] = []
-        for item in selections:
-            if not everything and not self.included(item.directives):
-                continue
-            if isinstance(item, Field):
-                out.append(item)
-            elif isinstance(item, Fragment):
-                out.extend(self.collect(item.selections, everything))
-            else:
-                fragment = self.fragments.get(item.name)
-                if fragment is None:
-                    raise GraphQLError(f"Fragment {item.name} was used, but not defined",
-                                       node=item, code="useAndDefineFragment")
-                if everything or self.included(fragment.directives):
-                    out.extend(self.collect(fragment.selections, everything))
-        return out
+def _fail(message: str) -> GraphQLError:
+    """An error of a field's resolution, answered in `errors` with the field's path."""
+    return GraphQLError(message)
 
 
 # --- the emulator ---------------------------------------------------------------------------
@@ -657,8 +256,17 @@ class ShopifyEmulator(Emulator):
                  now: datetime | None = None, shop: str = "panpan",
                  throttle_status: int = 200, max_query_cost: int | None = 1000,
                  bucket_size: float = 2000.0, restore_rate: float = 100.0,
-                 enforce_bucket: bool = False) -> None:
+                 enforce_bucket: bool = False, scopes: tuple[str, ...] = SCOPES,
+                 protected_customer_data: bool = True) -> None:
         super().__init__(token=token, now=now)
+        self.scopes = scopes
+        self.protected_customer_data = protected_customer_data
+        # Order edits and order-level discounts: receipt -> ...; locations deactivated;
+        # product statuses other than ACTIVE.
+        self._order_discounts: dict[str, tuple[Decimal, datetime]] = {}
+        self._removed: dict[tuple[str, int], tuple[int, datetime]] = {}
+        self._deactivated: dict[str, datetime] = {}
+        self._statuses: dict[str, tuple[str, datetime]] = {}
         if throttle_status not in (200, 429):
             raise ValueError("throttle_status is 200 or 429")
         self.data, self.shop = data, shop
@@ -670,7 +278,7 @@ class ShopifyEmulator(Emulator):
         self._touches: dict[tuple[str, str], list[datetime]] = {}
         self._version = 0
         self._cache: dict[tuple, tuple[list, list[_Row]]] = {}
-        self._context = _Context({}, {})  # the request being answered (search warnings)
+        self._context = _Context()  # the request being answered (search warnings)
         self._index()
 
     def _index(self) -> None:
@@ -716,6 +324,65 @@ class ShopifyEmulator(Emulator):
                 at.astimezone(UTC).replace(microsecond=0))
             self._version += 1
 
+    def discount_order(self, receipt_no: str, amount: Decimal, at: datetime) -> None:
+        """An order-level discount of `amount` on the whole order (a code or a manual
+        discount on the cart), allocated across its lines by their value after line
+        discounts, as Shopify allocates it; an edit of the order at `at`."""
+        self.touch("orders", receipt_no, at)
+        with self._work:
+            self._order_discounts[receipt_no] = (Decimal(amount), at)
+
+    def remove_units(self, receipt_no: str, line_no: int, quantity: int, at: datetime) -> None:
+        """An order edit that takes `quantity` units off a line: the line keeps its
+        `quantity`, its `currentQuantity` drops, as Shopify shows an edited order."""
+        self.touch("orders", receipt_no, at)
+        with self._work:
+            self._removed[(receipt_no, line_no)] = (quantity, at)
+
+    def deactivate_location(self, shop_id: str, at: datetime) -> None:
+        """Deactivate a location at `at`: `locations` then leaves it out unless
+        includeInactive is true."""
+        if shop_id not in self._locations:
+            raise KeyError(f"no location {shop_id!r}")
+        with self._work:
+            self._deactivated[shop_id] = at
+            self._version += 1
+
+    def set_product_status(self, sku: str, status: str, at: datetime) -> None:
+        """Set a product's status (ACTIVE, ARCHIVED or DRAFT) at `at`, an edit of it:
+        `products` lists only ACTIVE ones unless the query's status term says otherwise."""
+        if status not in ("ACTIVE", "ARCHIVED", "DRAFT"):
+            raise ValueError(f"unknown product status {status!r}")
+        self.touch("products", sku, at)
+        with self._work:
+            self._statuses[sku] = (status, at)
+
+    def _order_discount(self, order: Order) -> dict[int, Decimal]:
+        """The order-level discount allocated to each line by its value after line
+        discounts, to the cent, the last line taking the rounding."""
+        discount = self._order_discounts.get(order.receipt_no)
+        if discount is None or discount[1] > self.now:
+            return {}
+        amount, _ = discount
+        base = sum((line.line_total for line in order.lines), Decimal("0"))
+        shares: dict[int, Decimal] = {}
+        for line in order.lines[:-1]:
+            shares[line.line_no] = (amount * line.line_total / base).quantize(Decimal("0.01"))
+        shares[order.lines[-1].line_no] = amount - sum(shares.values(), Decimal("0"))
+        return shares
+
+    def _removed_units(self, receipt_no: str, line_no: int) -> int:
+        removed = self._removed.get((receipt_no, line_no))
+        return removed[0] if removed is not None and removed[1] <= self.now else 0
+
+    def _status(self, sku: str) -> str:
+        status = self._statuses.get(sku)
+        return status[0] if status is not None and status[1] <= self.now else "ACTIVE"
+
+    def _inactive_since(self, shop_id: str) -> datetime | None:
+        at = self._deactivated.get(shop_id)
+        return at if at is not None and at <= self.now else None
+
     def _edited(self, resource: str, record_id: str, base: datetime) -> datetime:
         edits = [t for t in self._touches.get((resource, record_id), ()) if t <= self.now]
         return max([base, *edits])
@@ -746,10 +413,13 @@ class ShopifyEmulator(Emulator):
     def _rows(self, resource: str) -> list[_Row]:
         now = self.now
         if resource == "orders":
+            # Without read_all_orders an app sees the last 60 days of orders only.
+            oldest = None if "read_all_orders" in self.scopes else now - ORDERS_WITHOUT_ALL
             return [_Row(rec.id, rec.order.sold_at, self._order_updated(rec),
                          rec.order.receipt_no, _bind(self._order_node, rec),
                          {"processed_at": rec.order.sold_at})
-                    for rec in self._orders if rec.order.sold_at <= now]
+                    for rec in self._orders if rec.order.sold_at <= now
+                    and (oldest is None or rec.order.sold_at >= oldest)]
         if resource == "customers":
             return [_Row(n, c.signed_up, self._edited("customers", c.customer_id, c.signed_up),
                          f"{c.last_name} {c.first_name}", _bind(self._customer_node, c.customer_id))
@@ -757,10 +427,11 @@ class ShopifyEmulator(Emulator):
         if resource in ("products", "inventoryItems"):
             node = self._product_node if resource == "products" else self._item_node
             return [_Row(n, self.epoch, self._edited("products", p.sku, self.epoch), p.name,
-                         _bind(node, p.sku), {"sku": p.sku})
+                         _bind(node, p.sku), {"sku": p.sku, "status": self._status(p.sku)})
                     for n, p in self._products.values()]
         if resource == "locations":
-            return [_Row(n, self.epoch, self.epoch, s.name, _bind(self._location_node, s.shop_id))
+            return [_Row(n, self.epoch, self.epoch, s.name, _bind(self._location_node, s.shop_id),
+                         {"active": self._inactive_since(s.shop_id) is None})
                     for n, s in self._locations.values()]
         raise KeyError(resource)
 
@@ -791,8 +462,10 @@ class ShopifyEmulator(Emulator):
 
     def _location_node(self, shop_id: str) -> dict[str, Any]:
         number, shop = self._locations[shop_id]
+        inactive = self._inactive_since(shop_id)
         return {"id": gid("Location", number), "legacyResourceId": str(number),
-                "name": shop.name, "isActive": True,
+                "name": shop.name, "isActive": inactive is None,
+                "deactivatedAt": timestamp(inactive) if inactive else None,
                 "address": {"address1": None, "city": shop.city, "zip": None,
                             "country": "France", "countryCode": "FR"},
                 "inventoryLevels": lambda args, path: self._connection(
@@ -801,7 +474,7 @@ class ShopifyEmulator(Emulator):
     def _customer_node(self, customer_id: str) -> dict[str, Any]:
         number, c = self._customers[customer_id]
         email, phone = c.email or None, _e164(c.phone)
-        return {"id": gid("Customer", number), "legacyResourceId": str(number),
+        node = {"id": gid("Customer", number), "legacyResourceId": str(number),
                 "firstName": c.first_name or None, "lastName": c.last_name or None,
                 "displayName": f"{c.first_name} {c.last_name}".strip(), "email": email,
                 "phone": phone, "state": "DISABLED",
@@ -810,6 +483,12 @@ class ShopifyEmulator(Emulator):
                 "updatedAt": timestamp(self._edited("customers", customer_id, c.signed_up)),
                 "defaultEmailAddress": {"emailAddress": email} if email else None,
                 "defaultPhoneNumber": {"phoneNumber": phone} if phone else None}
+        if not self.protected_customer_data:
+            # An app not approved for protected customer data gets 200, these fields null
+            # and an error per field (Shopify's protected customer data requirements).
+            for name in PROTECTED_FIELDS:
+                node[name] = _denied
+        return node
 
     def _product_node(self, sku: str) -> dict[str, Any]:
         number, p = self._products[sku]
@@ -817,7 +496,8 @@ class ShopifyEmulator(Emulator):
         variant = _bind(self._variant_node, sku)
         return {"id": gid("Product", number), "legacyResourceId": str(number),
                 "title": p.name, "handle": _handle(p.name), "productType": p.category,
-                "vendor": "PanPan", "status": "ACTIVE", "createdAt": timestamp(self.epoch),
+                "vendor": "PanPan", "status": self._status(sku),
+                "createdAt": timestamp(self.epoch),
                 "updatedAt": updated,
                 "variants": lambda args, path: self._connection(
                     [_Row(number, self.epoch, self.epoch, sku, variant)], "ID", args, path)}
@@ -852,8 +532,7 @@ class ShopifyEmulator(Emulator):
             names = args["names"] if isinstance(args["names"], list) else [args["names"]]
             for name in names:
                 if name not in QUANTITY_NAMES:
-                    raise GraphQLError(f"'{name}' is not a valid inventory quantity name.",
-                                       path=path, execution=True)
+                    raise _fail(f"'{name}' is not a valid inventory quantity name.")
             return [{"id": f"gid://shopify/InventoryQuantity/{location}?inventory_item_id="
                            f"{item}&name={name}", "name": name,
                      "quantity": count.on_hand if name in ("available", "on_hand") else 0,
@@ -882,18 +561,29 @@ class ShopifyEmulator(Emulator):
                 if line is not None:
                     returned[line.line_no] = returned.get(line.line_no, 0) - int(ret_line.quantity)
 
+        order_discount = self._order_discount(order)
+
         def line_node(line: Any) -> dict[str, Any]:
             sku = line.sku
             known = sku in self._products
+            removed = self._removed_units(order.receipt_no, line.line_no)
+            allocations = []
+            if line.discount:
+                allocations.append(_allocation(line.discount, "LINE_ITEM", "EXPLICIT", "ONE"))
+            if order_discount.get(line.line_no):
+                allocations.append(_allocation(order_discount[line.line_no], "LINE_ITEM",
+                                               "ALL", "ACROSS"))
             return {"id": gid("LineItem", line_ids[line.line_no]), "sku": sku or None,
                     "name": line.name, "title": line.name, "variantTitle": None,
                     "vendor": "PanPan", "quantity": int(line.quantity),
                     "currentQuantity": 0 if cancelled else
-                    int(line.quantity) - returned.get(line.line_no, 0),
+                    int(line.quantity) - returned.get(line.line_no, 0) - removed,
                     "originalUnitPriceSet": money_bag(line.unit_price),
                     "originalTotalSet": money_bag(line.unit_price * line.quantity),
+                    # Line-level discounts only: an order-level one is in discountAllocations.
                     "discountedTotalSet": money_bag(line.line_total),
                     "totalDiscountSet": money_bag(line.discount),
+                    "discountAllocations": allocations,
                     "product": (lambda a, p: self._product_node(sku)) if known else None,
                     "variant": (lambda a, p: self._variant_node(sku)) if known else None}
 
@@ -919,7 +609,13 @@ class ShopifyEmulator(Emulator):
         status = "PAID" if not refunds else \
             ("REFUNDED" if refunded >= total else "PARTIALLY_REFUNDED")
         # Called off before payment: the authorization is voided, nothing remains to pay.
-        current = Decimal("0") if cancelled else total - refunded
+        cart_discount = sum(order_discount.values(), Decimal("0"))
+        edited_off = sum((line.line_total / line.quantity
+                          * self._removed_units(order.receipt_no, line.line_no)
+                          for line in order.lines if line.quantity), Decimal("0"))
+        total -= cart_discount
+        current = Decimal("0") if cancelled else (total - refunded - edited_off).quantize(
+            Decimal("0.01"))
         if cancelled:
             status = "VOIDED"
         location = (lambda a, p: self._location_node(order.shop_id)) \
@@ -941,7 +637,8 @@ class ShopifyEmulator(Emulator):
             "sourceName": "web" if order.channel == "livraison" else "pos",
             "totalPriceSet": money_bag(total), "subtotalPriceSet": money_bag(total),
             "totalDiscountsSet": money_bag(sum((x.discount for x in order.lines),
-                                               Decimal("0"))),
+                                               Decimal("0")) + cart_discount),
+            "cartDiscountAmountSet": money_bag(cart_discount) if cart_discount else None,
             "totalRefundedSet": money_bag(refunded),
             "currentTotalPriceSet": money_bag(current),
             "currentSubtotalPriceSet": money_bag(current),
@@ -959,11 +656,17 @@ class ShopifyEmulator(Emulator):
                 sort = args.get("sortKey") or "ID"
                 enum, allowed = SORT_KEYS.get(resource, ("", ("ID",)))
                 if sort not in allowed:
-                    raise GraphQLError(
-                        f"Argument 'sortKey' on Field '{path[-1]}' has an invalid value "
-                        f"({sort}). Expected type '{enum}'.", path=path, execution=True,
-                        code="argumentLiteralsIncompatible")
+                    raise _fail(f"sortKey {sort} of {enum} is not one the emulator serves "
+                                f"({', '.join(allowed)})")
                 keys, rows = self._sorted(resource, sort)
+                if resource == "products" and "status:" not in (args.get("query") or ""):
+                    # `products` lists ACTIVE products unless the query names statuses (the
+                    # query argument's `status` filter defaults to ACTIVE).
+                    args = dict(args, query=" AND ".join(
+                        filter(None, [args.get("query"), "status:ACTIVE"])))
+                if resource == "locations" and not args.get("includeInactive"):
+                    kept = [i for i, row in enumerate(rows) if row.search["active"]]
+                    keys, rows = [keys[i] for i in kept], [rows[i] for i in kept]
                 return self._connection(rows, sort, args, path, keys=keys, resource=resource)
             return resolve
 
@@ -971,14 +674,17 @@ class ShopifyEmulator(Emulator):
             def resolve(args: dict[str, Any], path: list) -> Any:
                 match = re.fullmatch(rf"gid://shopify/{kind}/(\d+)", str(args["id"]))
                 if match is None:
-                    raise GraphQLError(f"Invalid global id '{args['id']}'", path=path,
-                                       execution=True)
+                    raise _fail(f"Invalid global id '{args['id']}'")
                 _, rows = self._sorted(resource, "ID")
                 row = next((r for r in rows if r.id == int(match.group(1))), None)
                 return row.build() if row else None
             return resolve
 
-        return {"shop": {"id": gid("Shop", 1), "name": "PanPan", "currencyCode": CURRENCY,
+        installation = {"id": "gid://shopify/AppInstallation/1",
+                        "accessScopes": [{"handle": h, "description": h.replace("_", " ")}
+                                         for h in self.scopes]}
+        return {"currentAppInstallation": installation,
+                "shop": {"id": gid("Shop", 1), "name": "PanPan", "currencyCode": CURRENCY,
                          "ianaTimezone": "Europe/Paris", "taxesIncluded": True,
                          "myshopifyDomain": f"{self.shop}.myshopify.com"},
                 **{name: connection(name) for name in ("orders", "customers", "products",
@@ -1000,15 +706,12 @@ class ShopifyEmulator(Emulator):
         """
         first, last = args.get("first"), args.get("last")
         if first is None and last is None:
-            raise GraphQLError("you must provide one of first or last", path=path,
-                               execution=True)
+            raise _fail("you must provide one of first or last")
         for label, size in (("first", first), ("last", last)):
             if size is not None and size > MAX_PAGE:
-                raise GraphQLError(f"{label} must be less than or equal to {MAX_PAGE}",
-                                   path=path, execution=True)
+                raise _fail(f"{label} must be less than or equal to {MAX_PAGE}")
             if size is not None and size < 0:
-                raise GraphQLError(f"{label} must be greater than or equal to 0", path=path,
-                                   execution=True)
+                raise _fail(f"{label} must be greater than or equal to 0")
         if keys is None:
             keys, rows = _order_rows(rows, sort)
         wanted: Callable[[_Row], bool] = _always
@@ -1080,9 +783,8 @@ class ShopifyEmulator(Emulator):
             match = term.match(text, pos)
             if match is None:
                 word = text[pos:].split()[0]
-                raise GraphQLError(f"Search syntax not supported by the emulator near "
-                                   f"'{word}' (only field:value terms joined by AND)",
-                                   path=path, execution=True)
+                raise _fail(f"Search syntax not supported by the emulator near '{word}' "
+                            "(only field:value terms joined by AND)")
             pos = match.end()
             negate, name, op, value = match.groups()
             value = value[1:-1] if value[:1] in ("'", '"') else value
@@ -1147,19 +849,22 @@ class ShopifyEmulator(Emulator):
             "extensions": {"cost": self._cost(requested, None)}}, headers)
 
     def expired_cursor(self, request: Request) -> Response:
-        where: Any = _Pos(2, 3)
-        root, requested = "orders", 0
+        """The cursor error, at the query's first root field, whatever the body was."""
+        error: dict[str, Any] = {"message": "Invalid cursor for current pagination sort."}
+        requested = 0
         try:
-            operation, _ = _parse_body(request.json())
-            first = next(s for s in operation.selections if isinstance(s, Field))
-            where, root = first, first.key
-            requested = self._requested_for(request)
-        except Exception:  # whatever the body, the answer is the cursor error
+            document, operation, variables = _read_body(request.json())
+            first = next(f for f in operation.selection_set.selections
+                         if isinstance(f, FieldNode))
+            error["locations"] = [{"line": first.loc.start_token.line,
+                                   "column": first.loc.start_token.column}]
+            error["path"] = [(first.alias or first.name).value]
+            requested = requested_cost(admin_schema(), document, operation, variables)
+        except (GraphQLError, ValueError, StopIteration, AttributeError, TypeError):
             pass
-        return Response(200, {"errors": [GraphQLError(
-            "Invalid cursor for current pagination sort.", node=where,
-            path=[root]).as_dict()], "data": None,
-            "extensions": {"cost": self._cost(requested, requested)}}, self._headers(request))
+        return Response(200, {"errors": [error], "data": None,
+                              "extensions": {"cost": self._cost(requested, requested)}},
+                        self._headers(request))
 
     def _refill(self) -> None:
         moment = time.monotonic()
@@ -1198,32 +903,23 @@ class ShopifyEmulator(Emulator):
         return Response(200, answer, headers)
 
     def _requested_for(self, request: Request) -> int:
-        operation, fragments = _parse_body(request.json())
-        context = _Context({k: v for k, v in (request.json().get("variables") or {}).items()},
-                           fragments)
-        return _requested_cost(context, self._root_type(operation), operation.selections)
-
-    @staticmethod
-    def _root_type(operation: Operation) -> str:
-        return "Mutation" if operation.kind == "mutation" else "QueryRoot"
+        document, operation, variables = _read_body(request.json())
+        return requested_cost(admin_schema(), document, operation, variables)
 
     def _answer(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Parse, validate, cost and run a query against Shopify's Admin schema."""
+        schema = admin_schema()
         try:
-            operation, fragments = _parse_body(body)
-            variables = body.get("variables") or {}
-            if isinstance(variables, str):
-                variables = json.loads(variables or "{}")
-            if not isinstance(variables, dict):
-                raise GraphQLError("Variables must be an object")
-            context = _Context({}, fragments)
-            errors = _validate(context, operation, self._root_type(operation))
-            if errors:
-                return {"errors": [e.as_dict() for e in errors]}
-            context.variables = _coerce_variables(operation, variables)
-            requested = _requested_cost(context, self._root_type(operation),
-                                        operation.selections)
+            document, operation, variables = _read_body(body)
         except GraphQLError as error:
-            return {"errors": [error.as_dict()]}
+            return {"errors": [error.formatted]}
+        errors = validate(schema, document)
+        if errors:
+            return {"errors": [e.formatted for e in errors]}
+        if operation.operation.value != "query":
+            return {"errors": [{"message": f"The emulator answers queries only, not "
+                                           f"{operation.operation.value}s"}]}
+        requested = requested_cost(schema, document, operation, variables)
         if self.max_query_cost is not None and requested > self.max_query_cost:
             return {"errors": [{
                 "message": f"Query cost is {requested}, which exceeds the single query max cost "
@@ -1237,59 +933,76 @@ class ShopifyEmulator(Emulator):
         if self.enforce_bucket and requested > self._available:
             return {"errors": [{"message": "Throttled", "extensions": {"code": "THROTTLED"}}],
                     "extensions": {"cost": {"requestedQueryCost": requested}}}
-        self._context = context
-        try:
-            data = self._project(self._root(), self._root_type(operation),
-                                 operation.selections, [], context)
-        except GraphQLError as error:
-            self._available -= requested
-            return {"errors": [error.as_dict()], "data": None,
-                    "extensions": {"cost": self._cost(requested, requested)}}
-        self._available -= context.cost
-        extensions: dict[str, Any] = {"cost": self._cost(requested, context.cost)}
+        context = self._context = _Context()
+        result = execute_sync(schema, document, root_value=self._root(),
+                              variable_values=variables, operation_name=body.get(
+                                  "operationName"), field_resolver=_resolver(context))
+        actual = requested if result.errors and result.data is None else context.cost
+        self._available -= actual
+        answer: dict[str, Any] = {}
+        if result.errors:
+            answer["errors"] = [e.formatted for e in result.errors]
+        answer["data"] = result.data
+        extensions: dict[str, Any] = {"cost": self._cost(requested, actual)}
         if context.search:
             extensions["search"] = context.search
-        return {"data": data, "extensions": extensions}
-
-    def _project(self, value: Any, type_name: str, selections: list[Any], path: list,
-                 context: _Context) -> Any:
-        """The selected fields of `value` (a dict whose lazy fields are callables)."""
-        if value is None:
-            return None
-        if isinstance(value, list):
-            return [self._project(item, type_name, selections, [*path, i], context)
-                    for i, item in enumerate(value)]
-        fields = _fields(type_name) or {}
-        if type_name.endswith("Connection"):
-            context.cost += 2
-        elif not type_name.endswith("Edge") and type_name not in ("PageInfo", "QueryRoot"):
-            context.cost += 1
-        out: dict[str, Any] = {}
-        for item in context.collect(selections):
-            if item.name == "__typename":
-                out[item.key] = type_name
-                continue
-            field_type = fields[item.name]
-            raw = value.get(item.name)
-            here = [*path, item.key]
-            if callable(raw):
-                args = {name: context.value(v) for name, v in item.args.items()}
-                try:
-                    raw = raw(args, here)
-                except GraphQLError as error:
-                    error.node = error.node or item
-                    raise
-            if _fields(field_type) is not None:
-                out[item.key] = self._project(raw, field_type, item.selections, here, context)
-            else:
-                out[item.key] = raw
-        return out
+        answer["extensions"] = extensions
+        return answer
 
 
 # --- helpers ---------------------------------------------------------------------------------
 
 def _bind(function: Callable[..., Any], *args: Any) -> Callable[[], Any]:
     return lambda: function(*args)
+
+
+PROTECTED_FIELDS = ("firstName", "lastName", "email", "phone", "defaultEmailAddress",
+                    "defaultPhoneNumber")
+
+
+def _denied(args: dict[str, Any], path: list) -> Any:
+    raise GraphQLError(ACCESS_DENIED, extensions={"code": "ACCESS_DENIED"})
+
+
+def _allocation(amount: Decimal, target: str, selection: str, method: str) -> dict[str, Any]:
+    """A DiscountAllocation with its (manual) DiscountApplication."""
+    return {"allocatedAmountSet": money_bag(amount),
+            "discountApplication": {"__typename": "ManualDiscountApplication",
+                                    "targetType": target, "targetSelection": selection,
+                                    "allocationMethod": method, "index": 0,
+                                    "title": "Remise", "description": None,
+                                    "value": {"__typename": "MoneyV2", **money(amount)}}}
+
+
+def _read_body(body: Any) -> tuple[DocumentNode, OperationDefinitionNode, dict[str, Any]]:
+    """The parsed query of a request body, its operation and variables."""
+    if not isinstance(body, dict) or not isinstance(body.get("query"), str):
+        raise GraphQLError("Required parameter missing or invalid")
+    document = parse(body["query"])
+    variables = body.get("variables") or {}
+    if isinstance(variables, str):
+        variables = json.loads(variables or "{}")
+    if not isinstance(variables, dict):
+        raise GraphQLError("Variables must be an object")
+    return document, operation_of(document, body.get("operationName")), variables
+
+
+def _resolver(context: _Context) -> Callable[..., Any]:
+    """graphql-core's field resolver over the emulator's nodes: dicts whose lazy fields are
+    callables taking (arguments, path); it tallies Shopify's actual cost as it goes (an object
+    1, a connection 2; edges and pageInfo nothing)."""
+    def resolve(source: Any, info: GraphQLResolveInfo, **args: Any) -> Any:
+        value = source.get(info.field_name) if isinstance(source, dict) else None
+        if callable(value):
+            value = value(args, info.path.as_list())
+        kind = get_named_type(info.return_type)
+        if value is not None and not is_leaf_type(kind):
+            if kind.name.endswith("Connection"):
+                context.cost += 2
+            elif not kind.name.endswith("Edge") and kind.name != "PageInfo":
+                context.cost += len(value) if isinstance(value, list) else 1
+        return value
+    return resolve
 
 
 def _is_throttled(body: dict[str, Any]) -> bool:
@@ -1345,8 +1058,7 @@ def _decode_cursor(cursor: Any, sort: str, path: list) -> tuple[Any, int]:
             return parse_time(text), number
         return text, number
     except (ValueError, KeyError, TypeError):
-        raise GraphQLError("Invalid cursor for current pagination sort.", path=path,
-                           execution=True) from None
+        raise _fail("Invalid cursor for current pagination sort.") from None
 
 
 def _term(name: str, op: str,
@@ -1355,8 +1067,11 @@ def _term(name: str, op: str,
     compare = {"": lambda a, b: a == b, ">": lambda a, b: a > b, ">=": lambda a, b: a >= b,
                "<": lambda a, b: a < b, "<=": lambda a, b: a <= b}[op]
     if name == "status":
+        wanted = {part.strip().upper() for part in value.split(",")}
         everything = value.lower() in ("any", "closed")
-        return (lambda row: everything), None
+        # A product's status is one of a list; an order's any/closed matches every order.
+        return (lambda row: row.search["status"] in wanted if "status" in row.search
+                else everything), None
     if name == "sku":
         return (lambda row: compare(row.search.get("sku"), value)), None
     if name == "id":
@@ -1389,185 +1104,3 @@ def _take(positions: range | Any, rows: list[_Row], wanted: Callable[[_Row], boo
             if len(out) >= count:
                 break
     return out
-
-
-def _parse_body(body: dict[str, Any]) -> tuple[Operation, dict[str, Fragment]]:
-    operations, fragments = _Parser(body["query"]).document()
-    wanted = body.get("operationName")
-    if wanted:
-        chosen = [op for op in operations if op.name == wanted]
-        if not chosen:
-            raise GraphQLError(f'No operation named "{wanted}"')
-        return chosen[0], fragments
-    if len(operations) != 1:
-        raise GraphQLError("An operation name is required" if operations else
-                           "Unexpected end of document")
-    return operations[0], fragments
-
-
-def _validate(context: _Context, operation: Operation, root: str) -> list[GraphQLError]:
-    """Static checks, as graphql-ruby does them before running anything."""
-    errors: list[GraphQLError] = []
-    label = f"query {operation.name}" if operation.name else "anonymous query"
-    if operation.kind == "subscription":
-        return [GraphQLError("Subscriptions are not supported", node=operation,
-                             code="subscriptionsNotSupported")]
-
-    def walk(type_name: str, selections: list[Any], path: list) -> None:
-        fields = _fields(type_name) or {}
-        try:
-            collected = context.collect(selections, everything=True)
-        except GraphQLError as error:
-            errors.append(error)
-            return
-        for item in collected:
-            here = [*path, item.key]
-            if item.name == "__typename":
-                continue
-            if item.name not in fields:
-                errors.append(GraphQLError(
-                    f"Field '{item.name}' doesn't exist on type '{type_name}'", node=item,
-                    path=here, code="undefinedField", typeName=type_name, fieldName=item.name))
-                continue
-            field_type = fields[item.name]
-            allowed = ARGS.get((type_name, item.name), {})
-            for name, value in item.args.items():
-                if name not in allowed:
-                    errors.append(GraphQLError(
-                        f"Field '{item.name}' doesn't accept argument '{name}'", node=item,
-                        path=[*here, name], code="argumentNotAccepted", name=item.name,
-                        typeName="Field", argumentName=name))
-                    continue
-                for var in _variables_in(value):
-                    if var.name not in operation.variables:
-                        errors.append(GraphQLError(
-                            f"Variable ${var.name} is used by {label} but not declared",
-                            node=item, path=[*here, name], code="variableNotDefined",
-                            variableName=var.name))
-                    elif _base_type(operation.variables[var.name][0]) != \
-                            _base_type(allowed[name]) and not isinstance(value, list):
-                        declared = operation.variables[var.name][0]
-                        errors.append(GraphQLError(
-                            f"Type mismatch on variable ${var.name} and argument {name} "
-                            f"({declared} / {allowed[name]})", node=item,
-                            path=[*here, name], code="variableMismatch"))
-                if not isinstance(value, Var) and not _variables_in(value) and \
-                        not _literal_ok(value, allowed[name]):
-                    errors.append(GraphQLError(
-                        f"Argument '{name}' on Field '{item.name}' has an invalid value "
-                        f"({_show(value)}). Expected type '{allowed[name]}'.", node=item,
-                        path=[*here, name], code="argumentLiteralsIncompatible",
-                        typeName="Field", argumentName=name))
-            missing = [name for name, kind in allowed.items()
-                       if kind.endswith("!") and name not in item.args]
-            if missing:
-                errors.append(GraphQLError(
-                    f"Field '{item.name}' is missing required arguments: {', '.join(missing)}",
-                    node=item, path=here, code="missingRequiredArguments",
-                    className="Field", name=item.name, arguments=", ".join(missing)))
-            is_object = _fields(field_type) is not None
-            if is_object and not item.selections:
-                errors.append(GraphQLError(
-                    f"Field must have selections (field '{item.name}' returns {field_type} but "
-                    f"has no selections. Did you mean '{item.name} {{ ... }}'?)", node=item,
-                    path=here, code="selectionMismatch", nodeName=item.name,
-                    typeName=field_type))
-            elif not is_object and item.selections:
-                errors.append(GraphQLError(
-                    f"Selections can't be made on scalars (field '{item.name}' returns "
-                    f"{field_type} but has selections [{', '.join(_names(item.selections))}])",
-                    node=item, path=here, code="selectionMismatch", nodeName=item.name,
-                    typeName=field_type))
-            elif is_object:
-                walk(field_type, item.selections, here)
-
-    walk(root, operation.selections, [operation.kind])
-    used = {var.name for item in _all_fields(context, operation.selections)
-            for value in item.args.values() for var in _variables_in(value)}
-    used |= {var.name for item in _all_fields(context, operation.selections)
-             for _, args in item.directives for value in args.values()
-             for var in _variables_in(value)}
-    for name in operation.variables:
-        if name not in used:
-            errors.append(GraphQLError(f"Variable ${name} is declared by {label} but not used",
-                                       node=operation, path=[operation.kind],
-                                       code="variableNotUsed", variableName=name))
-    return errors
-
-
-def _all_fields(context: _Context, selections: list[Any]) -> list[Field]:
-    try:
-        fields = context.collect(selections, everything=True)
-    except GraphQLError:
-        return []
-    return [f for item in fields for f in (item, *_all_fields(context, item.selections))]
-
-
-def _names(selections: list[Any]) -> list[str]:
-    return [s.name for s in selections if isinstance(s, Field | Spread)]
-
-
-def _variables_in(value: Any) -> list[Var]:
-    if isinstance(value, Var):
-        return [value]
-    if isinstance(value, list):
-        return [v for item in value for v in _variables_in(item)]
-    if isinstance(value, dict):
-        return [v for item in value.values() for v in _variables_in(item)]
-    return []
-
-
-def _literal_ok(value: Any, type_text: str) -> bool:
-    if type_text.endswith("SortKeys"):
-        return isinstance(value, Enum) or value is None
-    if isinstance(value, Enum):
-        return False
-    return _type_ok(value, type_text)
-
-
-def _coerce_variables(operation: Operation, given: dict[str, Any]) -> dict[str, Any]:
-    """The operation's variables from the request, defaults filled in and types checked."""
-    out = {}
-    for name, (type_text, default) in operation.variables.items():
-        if name in given:
-            value = given[name]
-        elif default is not _NO_DEFAULT:
-            value = default.name if isinstance(default, Enum) else default
-        else:
-            value = None
-        if not _type_ok(value, type_text):
-            problem = "Expected value to not be null" if value is None else \
-                f"Could not coerce value {json.dumps(value)} to {_base_type(type_text)}"
-            raise GraphQLError(
-                f"Variable ${name} of type {type_text} was provided invalid value",
-                node=operation, code="INVALID_VARIABLE", value=value,
-                problems=[{"path": [], "explanation": problem}])
-        out[name] = value
-    return out
-
-
-def _requested_cost(context: _Context, type_name: str, selections: list[Any]) -> int:
-    """Shopify's calculated cost: objects 1, connections 2 + size × node, scalars 0."""
-    total = 0
-    fields = _fields(type_name) or {}
-    for item in context.collect(selections):
-        field_type = fields.get(item.name)
-        if field_type is None or _fields(field_type) is None:
-            continue
-        if field_type.endswith("Connection"):
-            args = {name: context.value(v) for name, v in item.args.items()}
-            size = args.get("first") if args.get("first") is not None else args.get("last")
-            size = size if isinstance(size, int) and not isinstance(size, bool) else 0
-            base = field_type.removesuffix("Connection")
-            node = 0
-            for part in context.collect(item.selections):
-                if part.name == "nodes":
-                    node += 1 + _requested_cost(context, base, part.selections)
-                elif part.name == "edges":
-                    for inner in context.collect(part.selections):
-                        if inner.name == "node":
-                            node += 1 + _requested_cost(context, base, inner.selections)
-            total += 2 + size * node
-        elif field_type != "PageInfo":
-            total += 1 + _requested_cost(context, field_type, item.selections)
-    return total

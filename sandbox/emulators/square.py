@@ -1,13 +1,19 @@
 """Square (POS) emulator: the PanPan shops as Square locations, sales as Orders, loyalty
 customers as Customers, products as catalog ITEMs and stock counts as InventoryCounts.
 
-Contract (../shared/docs/connectors.md section 1 and the emulator checklist):
+Contract: Square's API reference (developer.squareup.com/reference/square: Locations,
+Orders SearchOrders, Customers SearchCustomers, Catalog SearchCatalogObjects, Inventory
+BatchRetrieveInventoryCounts, OAuth ObtainToken and RetrieveTokenStatus; build-basics for
+versioning, pagination and errors) and its OpenAPI document (square/connect-api-specification
+api.json, Release 2025-08-20), which tests/test_contract_square.py holds every answer to:
 
 - Auth: `Authorization: Bearer <token>`; the constructor's `token` is a personal access token
   (never expires). `POST /oauth2/token` (grant_type=refresh_token) issues OAuth access tokens
   that expire 30 days later on the emulator clock (then 401 ACCESS_TOKEN_EXPIRED) and rotates
   the refresh token: the old one stops working at once. Rotation is what Square does for PKCE
   clients (code-flow refresh tokens are long-lived); the brief asks for rotation.
+  `POST /oauth2/token/status` (RetrieveTokenStatus) tells a token's scopes and, for an OAuth
+  token, its expires_at.
 - `Square-Version: YYYY-MM-DD` is echoed on every 2xx; absent, the app's pinned version
   (`square_version`) is used; a malformed or impossible date is 400
   INVALID_SQUARE_VERSION_FORMAT. Any real calendar date is accepted (we cannot list every
@@ -39,10 +45,20 @@ VAT-inclusive and the exports carry no rate); customer `reference_id` = PanPan c
 catalog versions are epoch milliseconds of updated_at. Ids are stable hashes of PanPan keys;
 `locations`, `customer_ids`, `item_ids`, `variation_ids` and `order_id()` map them.
 
+SearchCustomers reads an index that lags behind edits ("newly created or updated customer
+profiles become available for the search operation in well under 30 seconds... can take
+closer to one minute or longer", developer.squareup.com/reference/square/customers-api/
+search-customers): `touch("customers", id, at, search_lag=...)` makes an edit show in
+SearchCustomers that much later than in ListCustomers.
+
 touch(resource, record_id, at) resources (edits take effect once now >= at):
   "orders"     Square order id or PanPan receipt_no
   "customers"  Square customer id or PanPan customer_id
   "catalog"    item id, variation id or sku (alias "items"); the item and its variation move
+  "variations" the same ids: the variation alone moves (its version and updated_at; the
+               item's stay, as when only a variation is edited); so does
+               set_location_threshold(sku, shop_id, threshold, at), which gives the variation
+               a location override with its own inventory_alert_threshold
   "inventory"  "<shop_id or location id>/<sku or variation id>": a recount, same quantity
 """
 
@@ -67,6 +83,10 @@ from .base import Emulator, Request, Response, parse_time, rfc3339
 from .panpan import PARIS, Customer, Order, PanPanData, Product
 
 CURRENCY = "EUR"
+# The permissions a read-only connector needs (OAuth permissions reference): locations,
+# orders, customers, the catalog and inventory.
+READ_SCOPES = ("MERCHANT_PROFILE_READ", "ORDERS_READ", "CUSTOMERS_READ", "ITEMS_READ",
+               "INVENTORY_READ")
 TOKEN_LIFETIME = timedelta(days=30)  # [U] in the doc; Square's documented OAuth lifetime
 ORDERS_LIMIT = (500, 1000)  # (default, max) for SearchOrders
 CUSTOMERS_LIMIT = (100, 100)
@@ -305,8 +325,10 @@ class SquareEmulator(Emulator):
                  now: datetime | None = None, square_version: str = "2025-01-23",
                  client_id: str = "sq0idp-panpan-emulator",
                  client_secret: str = "sq0csp-panpan-emulator-secret",
-                 refresh_token: str = "EQAA-panpan-emulator-refresh") -> None:
+                 refresh_token: str = "EQAA-panpan-emulator-refresh",
+                 scopes: tuple[str, ...] = READ_SCOPES) -> None:
         super().__init__(token=token, now=now)
+        self.scopes = scopes
         self.data = data
         self._order_cache: dict[str, tuple[Any, bytes]] = {}
         self.square_version = square_version
@@ -316,7 +338,10 @@ class SquareEmulator(Emulator):
         self.merchant_id = "ML" + _opaque("merchant", "panpan", 11)
         self._state = threading.Lock()
         self._access_tokens: dict[str, datetime] = {}  # OAuth access token -> expires_at
+        self._thresholds: dict[tuple[str, str], tuple[datetime, int]] = {}  # (sku, shop)
         self._touches: dict[tuple[str, str], list[datetime]] = {}
+        # Customer edits reach SearchCustomers' index later than ListCustomers: edit -> when.
+        self._indexed: dict[tuple[str, str, datetime], datetime] = {}
 
         self.locations = {s.shop_id: "L" + _opaque("location", s.shop_id, 12)
                           for s in data.shops}
@@ -369,12 +394,16 @@ class SquareEmulator(Emulator):
         """The Square order id serving a PanPan receipt (also for unknown receipts)."""
         return self._receipt_ids.get(receipt_no) or _order_id(receipt_no)
 
-    def touch(self, resource: str, record_id: str, at: datetime) -> None:
+    def touch(self, resource: str, record_id: str, at: datetime,
+              search_lag: timedelta = timedelta(0)) -> None:
         """Edit a record at `at`: once now >= at its updated_at/version move and incremental
-        queries return it again. Resources: see the module docstring."""
+        queries return it again; SearchCustomers sees a customer edit `search_lag` later.
+        Resources: see the module docstring."""
         kind, key = self._touch_key(resource, record_id)
+        moment = _ms(at.astimezone(UTC))
         with self._state:
-            self._touches.setdefault((kind, key), []).append(_ms(at.astimezone(UTC)))
+            self._touches.setdefault((kind, key), []).append(moment)
+            self._indexed[(kind, key, moment)] = moment + search_lag
 
     def _touch_key(self, resource: str, record_id: str) -> tuple[str, str]:
         if resource == "orders":
@@ -385,10 +414,10 @@ class SquareEmulator(Emulator):
             cid = self.customer_ids.get(record_id, record_id)
             if cid in self._customers:
                 return "customers", cid
-        elif resource in ("catalog", "items"):
+        elif resource in ("catalog", "items", "variations"):
             sku = record_id if record_id in self.products else self._sku_of.get(record_id)
             if sku:
-                return "catalog", sku
+                return ("variation" if resource == "variations" else "catalog"), sku
         elif resource in ("inventory", "inventory_counts"):
             where, _, what = record_id.partition("/")
             shop = where if where in self.locations else self._shop_of.get(where)
@@ -397,13 +426,14 @@ class SquareEmulator(Emulator):
                 return "inventory", f"{shop}/{sku}"
         else:
             raise ValueError(f"unknown resource {resource!r}; one of orders, customers, "
-                             "catalog, inventory")
+                             "catalog, variations, inventory")
         raise KeyError(f"no {resource} record {record_id!r}")
 
-    def _edits(self, kind: str, key: str) -> list[datetime]:
-        """The edits of a record that have happened by now."""
+    def _edits(self, kind: str, key: str, search: bool = False) -> list[datetime]:
+        """The edits of a record that have happened by now (that search has indexed)."""
         with self._state:
-            return [t for t in self._touches.get((kind, key), ()) if t <= self.now]
+            return [t for t in self._touches.get((kind, key), ())
+                    if (self._indexed.get((kind, key, t), t) if search else t) <= self.now]
 
     # --- auth and dispatch ----------------------------------------------------------------
 
@@ -484,6 +514,7 @@ class SquareEmulator(Emulator):
             "/v2/catalog/search": ("POST", self._search_catalog),
             "/v2/inventory/counts/batch-retrieve": ("POST", self._inventory_counts),
             "/oauth2/token": ("POST", self._obtain_token),
+            "/oauth2/token/status": ("POST", self._token_status),
         }
         path = request.path.rstrip("/") or "/"
         if path.startswith("/v2/locations/") and path.count("/") == 3:
@@ -560,6 +591,26 @@ class SquareEmulator(Emulator):
             "refresh_token_expires_at": (_ms(self.now) + timedelta(days=90)).strftime(
                 "%Y-%m-%dT%H:%M:%SZ"),
         })
+
+    def issue_access_token(self, expires_at: datetime) -> str:
+        """An OAuth access token as ObtainToken would have issued it, expiring at `expires_at`
+        on the emulator clock (a test's token that is already, or soon, expired)."""
+        access = "EAAA" + secrets.token_urlsafe(45)
+        with self._state:
+            self._access_tokens[access] = _ms(expires_at.astimezone(UTC))
+        return access
+
+    def _token_status(self, request: Request) -> Response:
+        """RetrieveTokenStatus: the token's scopes, and its expiry for an OAuth token (a
+        personal access token has none)."""
+        token = self._bearer(request) or ""
+        with self._state:
+            expires = self._access_tokens.get(token)
+        answer: dict[str, Any] = {"scopes": list(self.scopes), "client_id": self.client_id,
+                                  "merchant_id": self.merchant_id}
+        if expires is not None:
+            answer["expires_at"] = expires.strftime("%Y-%m-%dT%H:%M:%SZ")
+        return Response(200, answer)
 
     # --- locations ------------------------------------------------------------------------
 
@@ -885,13 +936,13 @@ class SquareEmulator(Emulator):
     # --- customers ------------------------------------------------------------------------
 
     def _customer_rows(self, sort_field: str, desc: bool,
-                       keep: Callable[[Customer, datetime], bool]
+                       keep: Callable[[Customer, datetime], bool], search: bool = False
                        ) -> list[tuple[tuple[Any, ...], dict[str, Any]]]:
         rows = []
         for cid, customer in self._customers.items():
             if customer.signed_up > self.now:
                 continue
-            edits = self._edits("customers", cid)
+            edits = self._edits("customers", cid, search)
             updated = max([customer.signed_up, *edits])
             if not keep(customer, updated):
                 continue
@@ -970,7 +1021,7 @@ class SquareEmulator(Emulator):
 
         digest = _digest(body)
         cursor = _decode_cursor(body.get("cursor"), "customers/search", digest)
-        rows = self._customer_rows(sort_field, desc, keep)
+        rows = self._customer_rows(sort_field, desc, keep, search=True)
         extra = {"count": len(rows)} if count else None
         return self._page("customers/search", digest, rows, cursor, desc, limit, "customers",
                           extra)
@@ -1000,7 +1051,30 @@ class SquareEmulator(Emulator):
     # --- catalog --------------------------------------------------------------------------
 
     def _catalog_time(self, sku: str) -> datetime:
+        """When the item was last edited (an edit of the item moves its variation too)."""
         return max([self.catalog_created, *self._edits("catalog", sku)])
+
+    def _variation_time(self, sku: str) -> datetime:
+        """When the variation was last edited: with its item, or on its own."""
+        return max([self._catalog_time(sku), *self._edits("variation", sku)])
+
+    def set_location_threshold(self, sku: str, shop_id: str, threshold: int,
+                               at: datetime) -> None:
+        """Give a variation its own stock alert threshold at one location (a location
+        override), at `at`: an edit of the variation alone, which does not move its item."""
+        if sku not in self.products or shop_id not in self.locations:
+            raise KeyError(f"no variation {sku!r} or location {shop_id!r}")
+        with self._state:
+            self._thresholds[(sku, shop_id)] = (_ms(at.astimezone(UTC)), threshold)
+        self.touch("variations", sku, at)
+
+    def _overrides(self, sku: str) -> list[dict[str, Any]]:
+        with self._state:
+            known = sorted((shop, value) for (item, shop), (at, value) in
+                           self._thresholds.items() if item == sku and at <= self.now)
+        return [{"location_id": self.locations[shop], "track_inventory": True,
+                 "inventory_alert_type": "LOW_QUANTITY", "inventory_alert_threshold": value}
+                for shop, value in known]
 
     @staticmethod
     def _stamp(moment: datetime) -> dict[str, Any]:
@@ -1011,7 +1085,7 @@ class SquareEmulator(Emulator):
     def _variation(self, product: Product, moment: datetime) -> dict[str, Any]:
         return {
             "type": "ITEM_VARIATION", "id": self.variation_ids[product.sku],
-            **self._stamp(moment), "created_at": rfc3339(self.catalog_created),
+            **self._stamp(moment),
             "item_variation_data": {
                 "item_id": self.item_ids[product.sku], "name": "Regular",
                 "sku": product.sku, "ordinal": 0, "pricing_type": "FIXED_PRICING",
@@ -1019,6 +1093,8 @@ class SquareEmulator(Emulator):
                 "inventory_alert_type": "LOW_QUANTITY",
                 "inventory_alert_threshold": product.reorder_point,
                 "sellable": True, "stockable": True,
+                **({"location_overrides": overrides}
+                   if (overrides := self._overrides(product.sku)) else {}),
             },
         }
 
@@ -1026,18 +1102,17 @@ class SquareEmulator(Emulator):
         category = self.category_ids[product.category]
         return {
             "type": "ITEM", "id": self.item_ids[product.sku], **self._stamp(moment),
-            "created_at": rfc3339(self.catalog_created),
             "item_data": {
                 "name": product.name, "category_id": category,
                 "categories": [{"id": category, "ordinal": 0}], "product_type": "REGULAR",
-                "variations": [self._variation(product, moment)],
+                "variations": [self._variation(product,
+                                               self._variation_time(product.sku))],
             },
         }
 
     def _category(self, name: str) -> dict[str, Any]:
         return {"type": "CATEGORY", "id": self.category_ids[name],
                 **self._stamp(self.catalog_created),
-                "created_at": rfc3339(self.catalog_created),
                 "category_data": {"name": name}}
 
     def _search_catalog(self, request: Request) -> Response:
@@ -1078,9 +1153,11 @@ class SquareEmulator(Emulator):
                 rows.append(((_us(moment), rank["ITEM"], self.item_ids[product.sku]),
                              self._item(product, moment)))
             if "ITEM_VARIATION" in wanted:
-                rows.append(((_us(moment), rank["ITEM_VARIATION"],
+                changed = self._variation_time(product.sku)
+                latest = max(latest, changed)
+                rows.append(((_us(changed), rank["ITEM_VARIATION"],
                               self.variation_ids[product.sku]),
-                             self._variation(product, moment)))
+                             self._variation(product, changed)))
         if begin is not None:
             rows = [row for row in rows if row[0][0] > _us(begin)]
         rows.sort(key=lambda row: row[0])

@@ -1,8 +1,13 @@
-"""Zoho Inventory v1 emulator: items and warehouses over the PanPan demo data.
+"""Zoho Inventory v1 emulator: items, locations (or legacy warehouses) over the PanPan data.
 
-What it serves (connectors.md section 9, the Zoho CRM notes of section 8 and the checklist):
+What it serves follows Zoho's Inventory API reference (zoho.com/inventory/api/v1: introduction
+for data centres, organization_id, errors and rate limits; items, locations and
+organizations, as Zoho's OpenAPI documents mirrored in api-evangelist/zoho-inventory have
+them) and Zoho accounts' OAuth pages (zoho.com/accounts/protocol/oauth):
 
-- warehouses = the PanPan shops (the first one is primary); items = the PanPan products, with
+- locations (or, for an organisation not yet on Locations, `stock_by="warehouses"`, the
+  legacy warehouses) = the PanPan shops (the first one is primary); items = the PanPan
+  products, with
   `rate` (selling price) and `purchase_rate` (unit cost) as JSON numbers written from the
   Decimal's exact text (1.20 stays `1.20`), `reorder_level` and `stock_on_hand`, the sum over
   the warehouses of each one's latest stock count at `now` (0 before its first count).
@@ -28,18 +33,27 @@ every path but `/organizations` needs `organization_id`; the token endpoint need
   Status.Active, Status.Inactive). Ties are broken by item_id, so pages are stable. Answer
   `{code:0, message:"success", items:[...], page_context:{page, per_page, has_more_page,
   report_name, applied_filter, sort_column, sort_order}}`; a page past the end is empty with
-  has_more_page false. There is no modified-since filter: Zoho documents none, so a connector
-  does a full refresh (or sorts by last_modified_time descending and stops early).
-- `GET /items/{item_id}`: `{code:0, message:"success", item:{..., warehouses:[{warehouse_id,
-  warehouse_name, status, is_primary, warehouse_stock_on_hand, warehouse_available_stock,
-  warehouse_actual_available_stock}]}}`; an unknown id gives 404 code 1002.
+  has_more_page false. `last_modified_time` (yyyy-MM-ddTHH:mm:ssZ, e.g.
+  2025-01-12T08:06:00+0100) keeps the items modified after it (the list's documented filter).
+- `GET /items/{item_id}`: `{code:0, message:"success", item:{..., locations:[{location_id,
+  location_name, status, is_primary, location_stock_on_hand, location_available_stock,
+  location_actual_available_stock}]}}` with the quantities as decimal strings, as the items
+  reference's `locations` schema has them; on a warehouses organisation `warehouses:
+  [{warehouse_id, warehouse_name, ..., warehouse_stock_on_hand: a number}]` instead. An
+  unknown id gives 404 code 1002.
+- `GET /locations`: `{code:0, message:"success", locations:[{location_id, location_name, type,
+  address{...}, ...}]}` (List all locations), not paginated; on a warehouses organisation
+  400 code 2 (Locations not enabled [U: wording]).
 - `GET /settings/warehouses`: `{code:0, message:"success", warehouses:[...]}`, not paginated
-  (settings lists are not). `/inventory/v1/warehouses` is not served (404 code 5): the doc
-  and Airbyte's manifest name `settings/warehouses`.
+  (settings lists are not), on a warehouses organisation; on a Locations one 400 code 2 [U].
+  `/inventory/v1/warehouses` is not served (404 code 5): the doc and Airbyte's manifest name
+  `settings/warehouses`.
 - `POST /oauth/v2/token` (the accounts server, here on the same host): grant_type=
   refresh_token with client_id, client_secret and refresh_token, read from the query string
   (Zoho's documented style), a form body or a JSON body. Answer `{access_token, api_domain,
-  token_type:"Bearer", expires_in:3600}`; Zoho does not rotate refresh tokens, so none is
+  token_type:"Bearer", expires_in:3600}` (api_domain: this server, or `api_domain` when
+  given, as an EU organisation's answer names https://www.zohoapis.eu); Zoho does not
+  rotate refresh tokens, so none is
   returned. Issued access tokens expire `expires_in` seconds later on the emulator clock; the
   constructor's `token` never expires. Failures follow Zoho accounts: HTTP 200 [U] with
   `{"error": "invalid_client" | "invalid_code" | "unsupported_grant_type"}`.
@@ -57,6 +71,9 @@ Errors (Zoho's `{code, message}` envelope; the codes are [U] where the doc is si
   ignores them.
 - unknown path: 404 code 5 "Invalid URL Passed"; wrong method: 405 code 37.
 - rate limit: 429 code 45 "API call limit exceeded", Retry-After only when one is given.
+  With `per_minute_limit` (Zoho: 100 requests a minute per organisation, on `clock`) a call
+  past it gets 429 code 44; with `daily_limit` (the plan's daily cap, on the emulator clock's
+  organisation-local day) 429 code 45 [U: the codes]. `api_calls` counts the API calls.
 - server error: the status asked for with code 1000 "Internal error".
 - expired cursor: Zoho pages have no cursor to expire, so the `expired_cursor` fault answers
   what Zoho says of a page it cannot serve: 400 code 2 "Invalid value passed for page".
@@ -72,7 +89,10 @@ from __future__ import annotations
 import hashlib
 import re
 import threading
+import time
 from bisect import bisect_right
+from collections import deque
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs
@@ -115,8 +135,19 @@ class ZohoInventoryEmulator(Emulator):
                  now: datetime | None = None, organization_id: str = "10234695",
                  client_id: str = "1000.EMULATORCLIENT", client_secret: str = "emulator-secret",
                  refresh_token: str = "1000.emulator.refresh",
-                 time_zone: str = "Europe/Paris") -> None:
+                 time_zone: str = "Europe/Paris", stock_by: str = "locations",
+                 per_minute_limit: int | None = None, daily_limit: int | None = None,
+                 clock: Callable[[], float] = time.monotonic,
+                 api_domain: str | None = None) -> None:
         super().__init__(token=token, now=now)
+        if stock_by not in ("locations", "warehouses"):
+            raise ValueError("stock_by is locations (the current API) or warehouses (legacy)")
+        self.stock_by = stock_by
+        self.api_domain = api_domain  # what the token answer names (default: this server)
+        self.per_minute_limit, self.daily_limit, self.clock = per_minute_limit, daily_limit, clock
+        self.api_calls = 0  # calls to the Inventory API (not the accounts server)
+        self._minute: deque[float] = deque()
+        self._daily: dict[str, int] = {}  # organisation-local date -> calls
         self.data = data
         self.organization_id = organization_id
         self.client_id = client_id
@@ -233,7 +264,8 @@ class ZohoInventoryEmulator(Emulator):
             digest = hashlib.sha256(f"{self.token}:{serial}".encode()).hexdigest()
             access = f"1000.{digest[:32]}.{digest[32:64]}"
             self._issued[access] = self.now + timedelta(seconds=TOKEN_TTL)
-        return Response(200, dumps({"access_token": access, "api_domain": self.url,
+        return Response(200, dumps({"access_token": access,
+                                    "api_domain": self.api_domain or self.url,
                                     "token_type": "Bearer", "expires_in": TOKEN_TTL}))
 
     # --- routing --------------------------------------------------------------------------
@@ -245,10 +277,13 @@ class ZohoInventoryEmulator(Emulator):
                 return _error(405, 37, "The HTTP method GET is not allowed for the requested "
                                        "resource")
             return self._token(request)
+        refused = self._count_call()
+        if refused is not None:
+            return refused
         if not path.startswith(PREFIX + "/"):
             return _error(404, 5, "Invalid URL Passed")
         resource = path.removeprefix(PREFIX + "/")
-        known = resource in ("organizations", "items", "settings/warehouses") or \
+        known = resource in ("organizations", "items", "settings/warehouses", "locations") or \
             re.fullmatch(r"(items|organizations)/[^/]+", resource) is not None
         if not known:
             return _error(404, 5, "Invalid URL Passed")
@@ -272,11 +307,45 @@ class ZohoInventoryEmulator(Emulator):
             return _error(403, 6041, "This user is not associated with the "
                                      f"CompanyID/CompanyName:{org}.")
         if resource == "settings/warehouses":
+            if self.stock_by == "locations":
+                return _error(400, 2, "Warehouses are replaced by Locations in this "
+                                      "organization: use the Locations API")
             return self._ok("warehouses", [self._warehouse(wid, shop)
                                            for wid, shop in self.warehouses.items()])
+        if resource == "locations":
+            if self.stock_by == "warehouses":
+                return _error(400, 2, "Locations are not enabled for this organization")
+            return self._ok("locations", [self._location(wid, shop)
+                                          for wid, shop in self.warehouses.items()])
         if resource == "items":
             return self._list_items(request)
         return self._get_item(resource.removeprefix("items/"))
+
+    def _count_call(self) -> Response | None:
+        """Count an API call against the per-minute and daily limits; the refusal if over."""
+        with self._lock:
+            self.api_calls += 1
+            moment = self.clock()
+            while self._minute and self._minute[0] <= moment - 60.0:
+                self._minute.popleft()
+            day = self.now.astimezone(self.zone).date().isoformat()
+            if self.daily_limit is not None and self._daily.get(day, 0) >= self.daily_limit:
+                return _error(429, 45, "API call limit for the day exceeded for this "
+                                       "organization")
+            if self.per_minute_limit is not None and len(self._minute) >= \
+                    self.per_minute_limit:
+                return _error(429, 44, "Too many requests within a minute for this "
+                                       "organization")
+            self._minute.append(moment)
+            self._daily[day] = self._daily.get(day, 0) + 1
+        return None
+
+    def _location(self, location_id: str, shop: Shop) -> dict[str, Any]:
+        return {"location_id": location_id, "location_name": shop.name, "type": "general",
+                "email": "", "phone": "", "parent_location_id": "",
+                "address": {"attention": "", "street_address1": "", "street_address2": "",
+                            "city": shop.city, "state": "", "state_code": "",
+                            "country": "France"}}
 
     def _organization(self) -> dict[str, Any]:
         return {"organization_id": self.organization_id, "name": "PanPan",
@@ -292,13 +361,24 @@ class ZohoInventoryEmulator(Emulator):
         levels = self.stock()
         item = self._item(item_id, levels)
         sku = self.items[item_id].sku
-        item["warehouses"] = [
-            {"warehouse_id": wid, "warehouse_name": shop.name, "status": "active",
-             "is_primary": wid == next(iter(self.warehouses)),
-             "warehouse_stock_on_hand": levels.get((shop.shop_id, sku), 0),
-             "warehouse_available_stock": levels.get((shop.shop_id, sku), 0),
-             "warehouse_actual_available_stock": levels.get((shop.shop_id, sku), 0)}
-            for wid, shop in self.warehouses.items()]
+        primary = next(iter(self.warehouses))
+        if self.stock_by == "locations":
+            # Location stock is a decimal string (the items reference's `locations` schema).
+            item["locations"] = [
+                {"location_id": wid, "location_name": shop.name, "status": "active",
+                 "is_primary": wid == primary,
+                 "location_stock_on_hand": str(levels.get((shop.shop_id, sku), 0)),
+                 "location_available_stock": str(levels.get((shop.shop_id, sku), 0)),
+                 "location_actual_available_stock": str(levels.get((shop.shop_id, sku), 0))}
+                for wid, shop in self.warehouses.items()]
+        else:
+            item["warehouses"] = [
+                {"warehouse_id": wid, "warehouse_name": shop.name, "status": "active",
+                 "is_primary": wid == primary,
+                 "warehouse_stock_on_hand": levels.get((shop.shop_id, sku), 0),
+                 "warehouse_available_stock": levels.get((shop.shop_id, sku), 0),
+                 "warehouse_actual_available_stock": levels.get((shop.shop_id, sku), 0)}
+                for wid, shop in self.warehouses.items()]
         return self._ok("item", item)
 
     def _list_items(self, request: Request) -> Response:
@@ -317,8 +397,16 @@ class ZohoInventoryEmulator(Emulator):
         applied = request.param("filter_by", "Status.All")
         if applied not in FILTERS:
             return _invalid("filter_by")
+        since = request.param("last_modified_time")
+        after: datetime | None = None
+        if since is not None:
+            try:
+                after = datetime.strptime(since, "%Y-%m-%dT%H:%M:%S%z")
+            except ValueError:
+                return _invalid("last_modified_time")
         levels = self.stock()
-        items = [self._item(item_id, levels) for item_id in self.items]
+        items = [self._item(item_id, levels) for item_id in self.items
+                 if after is None or self._modified(item_id) > after]
         if applied != "Status.All":
             wanted = applied.removeprefix("Status.").lower()
             items = [i for i in items if i["status"] == wanted]

@@ -1,7 +1,8 @@
 """Metabase's OpenAPI spec, and checking a request against it.
 
-The spec is Metabase's own `docs/api.json` (see PROVISIONING.md in the shared reference),
-shipped gzipped beside this module. The stand-in (metabase.standin) refuses every request
+The spec is Metabase's own `docs/api.json` (metabase/metabase at commit
+001e7eaa6d520f3fab0134e18f3e7bd926eb74aa), shipped gzipped beside this module. The stand-in
+(goalpost.sandbox.metabase_standin.server) refuses every request
 this module finds wrong, so that what Goalpost sends is shown to be what Metabase accepts.
 
 The spec is generated from Metabase's Malli schemas, and two readings follow Metabase rather

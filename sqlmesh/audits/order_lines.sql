@@ -51,3 +51,22 @@ WHERE
   OR l.order_id IS NULL
   OR o.items IS DISTINCT FROM l.items
   OR o.total IS DISTINCT FROM l.total;
+
+AUDIT (
+  name one_kind_per_order,
+  blocking TRUE
+);
+/* An order is one thing: a sale, a return or an adjustment. When a source gives order_kind,
+   every line of the order gives the same one (a mapped column that says "sale" on one line
+   and nothing or "refund" on another cannot be classified without guessing). */
+SELECT
+  source,
+  order_id,
+  STRING_AGG(DISTINCT COALESCE(LOWER(TRIM(order_kind)), '(empty)'), ', ') AS kinds
+FROM @this_model
+GROUP BY
+  source,
+  order_id
+HAVING
+  COUNT(order_kind) > 0
+  AND (COUNT(DISTINCT LOWER(TRIM(order_kind))) > 1 OR COUNT(order_kind) < COUNT(*));

@@ -4,15 +4,23 @@ Config variables, set by goalpost.transform.sqlmesh_config, each keyed by client
 - `goalpost_clients`: {slug: {"connectors": [...]}}: who gets a blueprint.
 - `goalpost_staging`: {slug: {entity: [connector, ...]}}: whose `stg_<connector>__<entity>`
   models a canonical entity unions.
-- `goalpost_files`: {slug: {"currency", "streams": [{"source", "stream", "entity", "columns"}]}}:
-  the file streams, with the registry's column mapping {field: file column}.
+- `goalpost_files`: {slug: {"currency", "streams": [{"source", "stream", "entity", "columns",
+  "attributes"}]}}: the file streams, with the registry's column mapping {field: file column}
+  and the file columns the client's dimensions read that no field holds (into `attributes`).
 - `goalpost_api`: {slug: {connector: {stream: {"read": [source, ...], "fed": [source, ...]}}}}:
   the API sources selecting each stream, and those among them whose records feed the stream's
   canonical entity (a source may be the truth for some entities only).
 - `goalpost_timezones`: {slug: IANA timezone}: vendor timestamps are UTC, staging shows local
   wall time.
-- `goalpost_calling_codes`: {slug: the country calling code of the client's country}: phone
-  numbers written the national way are matched with international ones.
+- `goalpost_countries`: {slug: the client's country}: phone numbers written the national way
+  are read in it (models/staging/phone_numbers.py).
+- `goalpost_currencies`: {digits: [ISO 4217 codes]}: the currencies whose minor unit is not
+  the hundredth (goalpost.core.money), for vendor amounts in minor units.
+- `goalpost_metrics`: {slug: [{"name", "value", "dimensions": [[name, "order" or "line",
+  column of staging.sales_receipts or dated_order_lines], ...]}]}: what kpi_daily computes.
+- `goalpost_dimensions`: {slug: [{"name", "entity", "field", "column", "order_level"}]} and
+  `goalpost_mart_columns`: {slug: {mart: [dimension names it adds a column for]}}: the
+  client's own dimensions (goalpost.core.dimensions).
 and `goalpost_entities`: {entity: [[field, type, derived SQL or ""], ...]}, goalpost.canonical
 as data.
 
@@ -40,6 +48,9 @@ SQL_TYPES = {
 # Entities that carry money: their rows get the client's currency next to the amounts.
 MONEY_ENTITIES = ("products", "order_lines")
 LINEAGE = (("source", "TEXT"), ("_key", "TEXT"), ("_loaded_at", "TIMESTAMPTZ"))
+# Every staging entity ends with `attributes`: the row's file columns that the client's
+# dimensions read and no canonical field holds ({header: value}; NULL from API sources).
+ATTRIBUTES = ("attributes", "JSONB")
 
 
 def _name(value: t.Any) -> str:
@@ -74,6 +85,7 @@ def _columns(evaluator: MacroEvaluator, entity: str) -> list[tuple[str, str]]:
     columns += [(name, SQL_TYPES[kind]) for name, kind in _fields(evaluator, entity)]
     if entity in MONEY_ENTITIES:
         columns.append(("currency", "TEXT"))
+    columns.append(ATTRIBUTES)
     return columns
 
 
@@ -137,6 +149,12 @@ def _parsed_stream(
         return (f"JSONB_EXTRACT_PATH_TEXT(raw.data, "
                 f"JSONB_EXTRACT_PATH_TEXT(f.dialect, 'positions', {column}))")
 
+    extra = stream.get("attributes") or []
+    pairs = ", ".join(f"{_lit(column)}, NULLIF(BTRIM({cell(_lit(column))}), '')"
+                      for column in extra)
+    inner.append(f"JSONB_STRIP_NULLS(JSONB_BUILD_OBJECT({pairs})) AS attributes" if extra
+                 else "CAST(NULL AS JSONB) AS attributes")
+    outer.append("r.attributes")
     for field, kind in fields:
         if mapping.get(field, "").startswith("="):
             # A constant the registry gives for a field the files do not hold.
@@ -236,14 +254,6 @@ def files_staging(evaluator: MacroEvaluator, client: t.Any, entity: t.Any,
 
 RAW_COLUMNS = (("source", "TEXT"), ("_key", "TEXT"), ("_loaded_at", "TIMESTAMPTZ"),
                ("_deleted", "BOOLEAN"), ("data", "JSONB"))
-# ISO 4217 currencies whose minor unit is not the cent (vendor APIs send integer minor units).
-MINOR_UNIT_DIGITS = {
-    0: ("BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF", "UGX", "VND",
-        "VUV", "XAF", "XOF", "XPF"),
-    3: ("BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"),
-}
-
-
 def _raw_union(evaluator: MacroEvaluator, client: t.Any, connector: t.Any, stream: t.Any,
                which: str) -> exp.Expr:
     slug, connector_name, stream_name = _name(client), _name(connector), _name(stream)
@@ -290,32 +300,12 @@ def local_time(evaluator: MacroEvaluator, client: t.Any, value: exp.Expr) -> exp
 
 
 @macro()
-def normalised_phone(evaluator: MacroEvaluator, client: t.Any, value: exp.Expr) -> exp.Expr:
-    """A phone number as its international digits (+33 6 12..., 0033 6 12... and 06 12... in
-    France all give 33612...), or NULL when fewer than 8 digits remain. A national number
-    (trunk 0, or no prefix at all) gets the client's country calling code."""
-    code = (evaluator.var("goalpost_calling_codes") or {}).get(_name(client))
-    if code is None:
-        raise ValueError(f"client {_name(client)!r} is not in the goalpost_calling_codes variable")
-    text = f"TRIM({value.sql(dialect='postgres')})"
-    digits = f"REGEXP_REPLACE({text}, '[^0-9]', '', 'g')"
-    international = (
-        f"CASE WHEN {text} LIKE '+%' THEN {digits} "
-        f"WHEN {digits} LIKE '00%' THEN SUBSTRING({digits} FROM 3) "
-        f"WHEN {digits} LIKE '0%' THEN {_lit(code)} || SUBSTRING({digits} FROM 2) "
-        f"WHEN {digits} LIKE {_lit(code + '%')} AND LENGTH({digits}) > 10 THEN {digits} "
-        f"ELSE {_lit(code)} || {digits} END")
-    return evaluator.parse_one(
-        f"CASE WHEN LENGTH({digits}) >= 8 THEN {international} END")
-
-
-@macro()
 def minor_units(evaluator: MacroEvaluator, money: exp.Expr) -> exp.Expr:
     """A vendor money object {amount: integer minor units, currency} as a decimal amount."""
     value = money.sql(dialect="postgres")
     cases = " ".join(
         f"WHEN {value} ->> 'currency' IN ({', '.join(_lit(c) for c in codes)}) THEN {digits}"
-        for digits, codes in sorted(MINOR_UNIT_DIGITS.items()))
+        for digits, codes in sorted((evaluator.var("goalpost_currencies") or {}).items()))
     return evaluator.parse_one(
         f"CAST({value} ->> 'amount' AS NUMERIC) / POWER(10, CASE {cases} ELSE 2 END)")
 
@@ -365,13 +355,40 @@ def canonical_union(evaluator: MacroEvaluator, client: t.Any, entity: t.Any) -> 
     return t.cast(exp.Query, evaluator.parse_one(" UNION ALL ".join(parts)))
 
 
+# The columns of staging.orders (orders.sql) a metric may read besides items, lines and total.
+ORDER_COLUMNS = ("source", "order_id", "ordered_at", "order_date", "location_id", "channel",
+                 "customer_id", "customer_key", "kind", "is_return", "returned_order_id",
+                 "currency")
+
+
 @macro()
 def kpi_daily(evaluator: MacroEvaluator, client: t.Any) -> exp.Query:
     """The query of `kpi_daily`: every metric of the client's registry per day, in total
-    (dimension 'all') and per value of each of its dimensions, in long form."""
+    (dimension 'all') and per value of each of its dimensions, in long form, over the sales
+    and return receipts (staging.sales_receipts).
+
+    A metric is an aggregate over receipts. Per value of an order-level dimension (location,
+    channel, the client's on orders, customers or locations) the receipts are grouped by
+    their value. Per value of a line-level one (on order lines or products) each receipt
+    counts with the part of it that has that value: its items, lines and total are those of
+    its lines with the value, the rest (date, customer, kind) its own."""
     slug = _name(client)
     metrics = (evaluator.var("goalpost_metrics") or {}).get(slug, [])
-    orders = f"{_ident(slug + '_staging')}.{_ident('orders')}"
+    staging = _ident(slug + "_staging")
+    orders = f"{staging}.{_ident('sales_receipts')}"
+    line_level = sorted({column for metric in metrics
+                         for _, level, column in metric["dimensions"] if level == "line"})
+    ctes = []
+    for column in line_level:
+        dims = [f"o.{_ident('dim_' + d['name'])}"
+                for d in _dimensions(evaluator, client, ORDER_LEVEL)]
+        keys = ", ".join([*(f"o.{_ident(c)}" for c in ORDER_COLUMNS), *dims])
+        ctes.append(
+            f"{_ident('slices_' + column)} AS (SELECT {keys}, l.{_ident(column)} AS "
+            "dimension_value, SUM(l.quantity) AS items, COUNT(*) AS lines, "
+            f"SUM(l.line_total) AS total FROM {staging}.{_ident('dated_order_lines')} AS l "
+            f"JOIN {orders} AS o ON o.source = l.source AND o.order_id = l.order_id "
+            f"GROUP BY {keys}, l.{_ident(column)})")
     parts = []
     for metric in metrics:
         name, value = _lit(metric["name"]), metric["value"]
@@ -379,7 +396,13 @@ def kpi_daily(evaluator: MacroEvaluator, client: t.Any) -> exp.Query:
             f"SELECT {name} AS metric, order_date AS date, 'all' AS dimension, 'all' AS "
             f"dimension_value, CAST({value} AS NUMERIC) AS value FROM {orders} GROUP BY "
             "order_date")
-        for dimension, column in metric["dimensions"]:
+        for dimension, level, column in metric["dimensions"]:
+            if level == "line":
+                parts.append(
+                    f"SELECT {name}, order_date, {_lit(dimension)}, COALESCE(dimension_value, "
+                    f"'(none)'), CAST({value} AS NUMERIC) FROM {_ident('slices_' + column)} "
+                    "GROUP BY order_date, dimension_value")
+                continue
             col = _ident(column)
             parts.append(
                 f"SELECT {name}, order_date, {_lit(dimension)}, COALESCE({col}, '(none)'), "
@@ -389,7 +412,142 @@ def kpi_daily(evaluator: MacroEvaluator, client: t.Any) -> exp.Query:
                  "CAST(NULL AS TEXT) AS dimension, CAST(NULL AS TEXT) AS dimension_value, "
                  "CAST(NULL AS NUMERIC) AS value WHERE FALSE"]
     body = " UNION ALL ".join(parts)
-    sql = ("SELECT CAST(metric AS TEXT) AS metric, CAST(date AS DATE) AS date, "
-           "CAST(dimension AS TEXT) AS dimension, CAST(dimension_value AS TEXT) AS "
-           f"dimension_value, CAST(value AS NUMERIC) AS value FROM ({body}) AS kpis")
+    sql = (("WITH " + ", ".join(ctes) + " ") if ctes else "") + (
+        "SELECT CAST(metric AS TEXT) AS metric, CAST(date AS DATE) AS date, "
+        "CAST(dimension AS TEXT) AS dimension, CAST(dimension_value AS TEXT) AS "
+        f"dimension_value, CAST(value AS NUMERIC) AS value FROM ({body}) AS kpis")
     return t.cast(exp.Query, evaluator.parse_one(sql))
+
+
+# -- dimensions ----------------------------------------------------------------------------
+# `goalpost_dimensions`: {slug: [{"name", "entity", "field", "column", "order_level"}]}, the
+# client's own dimensions (goalpost.core.dimensions). Staging carries each as a text column
+# `dim_<name>` (so no dimension name can clash with a staging column); the marts name it as
+# the dimension, with '(none)' for no value.
+ORDER_LEVEL = ("orders", "customers", "locations")
+
+
+def _dimensions(evaluator: MacroEvaluator, client: t.Any,
+                entities: t.Iterable[str] | None = None) -> list[dict[str, t.Any]]:
+    slug = _name(client)
+    found = (evaluator.var("goalpost_dimensions") or {}).get(slug, [])
+    wanted = set(entities) if entities is not None else None
+    return [d for d in found if wanted is None or d["entity"] in wanted]
+
+
+def _entities(value: t.Any) -> list[str]:
+    """A macro argument naming one entity or several ('orders', or ('orders', 'customers'))."""
+    if isinstance(value, exp.Tuple | exp.Array):
+        return [_name(v) for v in value.expressions]
+    return [_name(value)]
+
+
+def _dimension_expr(dimension: dict[str, t.Any], alias: str | None = None) -> str:
+    """The dimension's value on a row of its entity's staging (text, NULL when empty)."""
+    prefix = f"{_ident(alias)}." if alias else ""
+    if dimension.get("column"):
+        value = f"{prefix}attributes ->> {_lit(dimension['column'])}"
+    else:
+        value = f"CAST({prefix}{_ident(dimension['field'])} AS TEXT)"
+    return f"NULLIF(BTRIM({value}), '')"
+
+
+def _projections(evaluator: MacroEvaluator, items: list[str]) -> list[exp.Expr]:
+    return [evaluator.parse_one(item) for item in items]
+
+
+@macro()
+def latest_dimensions(evaluator: MacroEvaluator, client: t.Any, entity: t.Any,
+                      order_by: t.Any) -> list[exp.Expr]:
+    """In a query grouping an entity's rows by their key: each of the client's dimensions on
+    that entity as `dim_<name>`, the first non-empty value in `order_by` (a string of SQL:
+    the latest load first for lists, the first line for an order)."""
+    order = _name(order_by)
+    return _projections(evaluator, [
+        f"CAST((ARRAY_AGG({_dimension_expr(d)} ORDER BY {order}) FILTER (WHERE "
+        f"{_dimension_expr(d)} IS NOT NULL))[1] AS TEXT) AS {_ident('dim_' + d['name'])}"
+        for d in _dimensions(evaluator, client, [_name(entity)])])
+
+
+@macro()
+def line_dimensions(evaluator: MacroEvaluator, client: t.Any, alias: t.Any) -> list[exp.Expr]:
+    """The client's dimensions on order lines, read from the line `alias`, as `dim_<name>`."""
+    return _projections(evaluator, [
+        f"CAST({_dimension_expr(d, _name(alias))} AS TEXT) AS {_ident('dim_' + d['name'])}"
+        for d in _dimensions(evaluator, client, ["order_lines"])])
+
+
+@macro()
+def carried_dimensions(evaluator: MacroEvaluator, client: t.Any, entities: t.Any,
+                       alias: t.Any) -> list[exp.Expr]:
+    """The `dim_<name>` columns of the dimensions on `entities`, taken from `alias`."""
+    return _projections(evaluator, [
+        f"CAST({_ident(_name(alias))}.{_ident('dim_' + d['name'])} AS TEXT) AS "
+        f"{_ident('dim_' + d['name'])}"
+        for d in _dimensions(evaluator, client, _entities(entities))])
+
+
+def _mart_dimensions(evaluator: MacroEvaluator, client: t.Any, mart: str
+                     ) -> list[dict[str, t.Any]]:
+    carried = {
+        "daily_sales": ORDER_LEVEL, "monthly_sales": ORDER_LEVEL,
+        "product_sales_daily": (*ORDER_LEVEL, "order_lines", "products"),
+        "customers": ("customers",), "customers_monthly": ("customers",),
+    }
+    if mart not in carried:
+        raise ValueError(f"mart {mart!r} carries no dimensions")
+    new = (evaluator.var("goalpost_mart_columns") or {}).get(_name(client), {}).get(mart)
+    return [d for d in _dimensions(evaluator, client, carried[mart])
+            if new is None or d["name"] in new]
+
+
+@macro()
+def mart_dimensions(evaluator: MacroEvaluator, client: t.Any, mart: t.Any,
+                    alias: t.Any) -> list[exp.Expr]:
+    """The columns a mart adds for the client's dimensions: each named as the dimension,
+    '(none)' for no value, from the `dim_<name>` columns of `alias`."""
+    return _projections(evaluator, [
+        f"CAST(COALESCE({_ident(_name(alias))}.{_ident('dim_' + d['name'])}, '(none)') AS TEXT)"
+        f" AS {_ident(d['name'])}"
+        for d in _mart_dimensions(evaluator, client, _name(mart))])
+
+
+@macro()
+def mart_dimension_keys(evaluator: MacroEvaluator, client: t.Any, mart: t.Any,
+                        alias: t.Any) -> list[exp.Expr]:
+    """What a mart's GROUP BY adds for the client's dimensions (see mart_dimensions)."""
+    return _projections(evaluator, [
+        f"COALESCE({_ident(_name(alias))}.{_ident('dim_' + d['name'])}, '(none)')"
+        for d in _mart_dimensions(evaluator, client, _name(mart))])
+
+
+@macro()
+def mart_grain(evaluator: MacroEvaluator, client: t.Any, mart: t.Any,
+               *columns: t.Any) -> exp.Tuple:
+    """A mart's grain: its own key `columns` and the columns it adds for dimensions."""
+    names = [_name(c) for c in columns] + [
+        d["name"] for d in _mart_dimensions(evaluator, client, _name(mart))]
+    return exp.Tuple(expressions=[exp.column(name) for name in names])
+
+
+@macro()
+def dimension_source(evaluator: MacroEvaluator, client: t.Any, entity: t.Any) -> exp.Expr:
+    """What a query joins for the client's dimensions on `entity` (customers, locations or
+    products): a subquery of the entity's key and its `dim_<name>` columns, one row per key;
+    without such a dimension an empty one, so that the query does not read (and is not
+    rebuilt for) an entity none of its columns comes from."""
+    slug, name = _name(client), _name(entity)
+    keys = {"customers": ("customer_key", "current_customers"),
+            "locations": ("location_id", "current_locations"),
+            "products": ("product_id", "current_products")}
+    if name not in keys:
+        raise ValueError(f"no dimension source for {name!r}")
+    key, view = keys[name]
+    found = _dimensions(evaluator, client, [name])
+    if not found:
+        return exp.paren(evaluator.parse_one(
+            f"SELECT CAST(NULL AS TEXT) AS {_ident(key)} WHERE FALSE"), copy=False)
+    columns = ", ".join(_ident("dim_" + d["name"]) for d in found)
+    return exp.paren(evaluator.parse_one(
+        f"SELECT {_ident(key)}, {columns} FROM {_ident(slug + '_staging')}.{_ident(view)}"),
+        copy=False)

@@ -11,7 +11,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from ruamel.yaml import YAML
 
-DIMENSIONS = {"location": "location_id", "channel": "channel"}
+from goalpost.core.dimensions import BUILT_IN
+
 _SAFE_SQL = re.compile(r"^[A-Za-z0-9_ (),.*/+\-<>=!']+$")
 
 
@@ -37,8 +38,9 @@ class Metric(BaseModel):
     owner_role: str = "owner"
     tags: list[str] = Field(default_factory=list)
     value: str
-    dimensions: list[Literal["location", "channel"]] = Field(
-        default_factory=lambda: ["location", "channel"])
+    dimensions: list[str] | None = Field(
+        default=None, description="the dimensions it is computed per in kpi_daily (default: "
+        "every dimension of the client)")
     drivers: Drivers | None = None
     target: float | None = None
 
@@ -78,10 +80,13 @@ def standard_metrics() -> dict[str, Metric]:
     return {name: Metric.model_validate(dict(spec, name=name)) for name, spec in data.items()}
 
 
-def resolve(overrides: dict[str, MetricOverride]) -> dict[str, Metric]:
-    """The client's metrics: the standard ones with its overrides, plus its own.
+def resolve(overrides: dict[str, MetricOverride],
+            dimensions: list[str] | None = None) -> dict[str, Metric]:
+    """The client's metrics: the standard ones with its overrides, plus its own, each with
+    the dimensions it is computed per (`dimensions`, the client's, when it names none).
 
     Raises ValueError naming the metric and field when a result is not a valid metric."""
+    known = list(dimensions if dimensions is not None else BUILT_IN)
     metrics = dict(standard_metrics())
     for name, override in overrides.items():
         changes = override.model_dump(exclude_none=True)
@@ -92,7 +97,13 @@ def resolve(overrides: dict[str, MetricOverride]) -> dict[str, Metric]:
             problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}"
                                  for e in exc.errors())
             raise ValueError(f"metric {name}: {problems}") from None
-    for metric in metrics.values():
+    for name, metric in metrics.items():
+        if metric.dimensions is None:
+            metrics[name] = metric = metric.model_copy(update={"dimensions": known})
+        unknown = [d for d in metric.dimensions or () if d not in known]
+        if unknown:
+            raise ValueError(f"metric {metric.name}: dimensions: unknown dimension(s) "
+                             f"{', '.join(unknown)}; the client's are {', '.join(known)}")
         if metric.drivers:
             unknown = [p for p in metric.drivers.parts if p not in metrics]
             if unknown:

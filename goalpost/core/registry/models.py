@@ -29,6 +29,7 @@ from pydantic import (
 
 from goalpost.core import codes, schedules, vocabulary
 from goalpost.core.canonical import ENTITIES, ENTITY_NAMES
+from goalpost.core.dimensions import Dimension, dimension_names
 from goalpost.core.errors import GoalpostError
 from goalpost.core.identifiers import NAME_RE
 from goalpost.core.metrics import Metric, MetricOverride, resolve, standard_metrics
@@ -157,7 +158,7 @@ class ApiSource(_Strict):
     `connector` names a shipped manifest (see `goalpost connectors`), or is `rest` with the
     manifest written inline under `manifest:` (the low-code path). `config` holds the
     manifest's settings; secrets are written `env:NAME`, never as values. `streams` picks some
-    of the manifest's streams (all by default).
+    of the manifest's streams (by default every stream not marked `default: false`).
     """
 
     name: Name
@@ -219,7 +220,7 @@ class ApiSource(_Strict):
     def stream_names(self) -> list[str]:
         """The selected streams, parents first (a partitioned stream needs its parent)."""
         spec = self.load_manifest()
-        wanted = set(self.streams or spec.streams)
+        wanted = set(self.streams or [n for n, s in spec.streams.items() if s.default])
         for name in list(wanted):
             partitions = spec.streams[name].partitions
             if partitions is not None and partitions.from_stream:
@@ -485,6 +486,10 @@ class Client(_Strict):
     schedule: str = "0 6 * * *"
     owners: list[Owner] = Field(default_factory=list)
     sources: list[Source] = Field(default_factory=list)
+    dimensions: dict[Name, Dimension] = Field(
+        default_factory=dict, description="the client's own dimensions beside location and "
+        "channel (country, category, region, payment method...): on orders, order_lines, "
+        "customers, products or locations, from a canonical `field` or a file `column`")
     metrics: dict[Name, MetricOverride] = Field(
         default_factory=dict, description="overrides of standard metrics (label, direction, "
         "target, ...) and the client's own metrics")
@@ -511,8 +516,10 @@ class Client(_Strict):
         metrics: dict[str, Metric] | str | None = None
         if isinstance(data, dict):
             try:
+                declared = data.get("dimensions") or {}
                 metrics = resolve({name: MetricOverride.model_validate(spec or {})
-                                   for name, spec in (data.get("metrics") or {}).items()})
+                                   for name, spec in (data.get("metrics") or {}).items()},
+                                  dimension_names(dict(declared)))
             except (ValueError, ValidationError, AttributeError, TypeError):
                 metrics = _UNCHECKED
         token = _GOAL_METRICS.set(metrics)
@@ -575,10 +582,21 @@ class Client(_Strict):
                              f"{', '.join(known)} (`goalpost extensions list`)")
         return list(dict.fromkeys(value))
 
+    @field_validator("dimensions", mode="before")
+    @classmethod
+    def _named(cls, value: Any) -> Any:
+        """Each dimension knows its name (its key), which its validation checks."""
+        if isinstance(value, dict):
+            return {name: dict(spec, name=name) if isinstance(spec, dict) else spec
+                    for name, spec in value.items()}
+        return value
+
     @field_validator("metrics")
     @classmethod
-    def _metrics(cls, value: dict[str, MetricOverride]) -> dict[str, MetricOverride]:
-        resolve(value)  # ValueError naming the metric and its field
+    def _metrics(cls, value: dict[str, MetricOverride],
+                 info: ValidationInfo) -> dict[str, MetricOverride]:
+        # ValueError naming the metric and its field
+        resolve(value, dimension_names(info.data.get("dimensions")))
         return value
 
     @field_validator("goals")
@@ -605,7 +623,7 @@ class Client(_Strict):
 
     def metric_registry(self) -> dict[str, Metric]:
         """The client's metrics: standard ones with its overrides, plus its own."""
-        return resolve(self.metrics)
+        return resolve(self.metrics, dimension_names(self.dimensions))
 
     def source(self, name: str) -> Source | None:
         return next((source for source in self.sources if source.name == name), None)

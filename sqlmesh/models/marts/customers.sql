@@ -10,21 +10,18 @@ MODEL (
 );
 
 /* One row per person across sources (see staging.customer_keys for the matching).
-   Contact details are the most recently loaded non-empty ones (email lower-cased). first_seen_on is the earliest
+   Contact details are the most recently loaded non-empty ones (email lower-cased,
+   staging.current_customers); customer is how a list names them: their name, else their
+   email, else their id (as the source that first knew them writes it). first_seen_on is the earliest
    of the dates any source recorded the person (customer created_at) and their first sales
    receipt; acquisition_source is the source of that first sighting (a record's creation wins
    over a sale on the same day, then the source name decides). orders and revenue count sales
-   receipts, revenue net of returns. */
+   receipts, revenue net of returns (staging.sales_receipts: adjustments are no purchase).
+   The client's dimensions on customers are columns, as in current_customers. */
 WITH records AS (
   SELECT
     k.customer_key,
     c.source,
-    c._loaded_at,
-    c.first_name,
-    c.last_name,
-    k.email,
-    c.phone,
-    c.country,
     c.created_at
   FROM @{client}_staging.customers AS c
   JOIN @{client}_staging.customer_keys AS k
@@ -36,7 +33,7 @@ WITH records AS (
     MAX(order_date) FILTER(WHERE NOT is_return) AS last_order_on,
     COUNT(*) FILTER(WHERE NOT is_return) AS orders,
     SUM(total) AS revenue
-  FROM @{client}_staging.orders
+  FROM @{client}_staging.sales_receipts
   WHERE
     NOT customer_key IS NULL
   GROUP BY
@@ -61,7 +58,7 @@ WITH records AS (
       MIN(order_date),
       1,
       source
-    FROM @{client}_staging.orders
+    FROM @{client}_staging.sales_receipts
     WHERE
       NOT customer_key IS NULL AND NOT is_return
     GROUP BY
@@ -73,19 +70,6 @@ WITH records AS (
     seen_on,
     kind,
     source
-), profiles AS (
-  SELECT
-    customer_key,
-    (ARRAY_AGG(first_name ORDER BY _loaded_at DESC) FILTER(WHERE first_name <> ''))[1]
-      AS first_name,
-    (ARRAY_AGG(last_name ORDER BY _loaded_at DESC) FILTER(WHERE last_name <> ''))[1]
-      AS last_name,
-    (ARRAY_AGG(email ORDER BY _loaded_at DESC) FILTER(WHERE NOT email IS NULL))[1] AS email,
-    (ARRAY_AGG(phone ORDER BY _loaded_at DESC) FILTER(WHERE phone <> ''))[1] AS phone,
-    (ARRAY_AGG(country ORDER BY _loaded_at DESC) FILTER(WHERE country <> ''))[1] AS country
-  FROM records
-  GROUP BY
-    customer_key
 ), keys AS (
   SELECT
     customer_key,
@@ -102,6 +86,13 @@ SELECT
   CAST(p.email AS TEXT) AS email,
   CAST(p.phone AS TEXT) AS phone,
   CAST(p.country AS TEXT) AS country,
+  CAST(
+    COALESCE(
+      NULLIF(CONCAT_WS(' ', p.first_name, p.last_name), ''),
+      p.email,
+      SUBSTRING(k.customer_key FROM POSITION(':' IN k.customer_key) + 1)
+    ) AS TEXT
+  ) AS customer,
   CAST(s.seen_on AS DATE) AS first_seen_on,
   CAST(s.source AS TEXT) AS acquisition_source,
   CAST(k.sources AS TEXT) AS sources,
@@ -109,9 +100,10 @@ SELECT
   CAST(b.first_order_on AS DATE) AS first_order_on,
   CAST(b.last_order_on AS DATE) AS last_order_on,
   CAST(COALESCE(b.orders, 0) AS BIGINT) AS orders,
-  CAST(COALESCE(b.revenue, 0) AS NUMERIC) AS revenue
+  CAST(COALESCE(b.revenue, 0) AS NUMERIC) AS revenue,
+  @mart_dimensions(@client, 'customers', p)
 FROM keys AS k
-LEFT JOIN profiles AS p
+LEFT JOIN @{client}_staging.current_customers AS p
   ON p.customer_key = k.customer_key
 LEFT JOIN sightings AS s
   ON s.customer_key = k.customer_key

@@ -14,13 +14,15 @@ MODEL (
    on_hand is the latest count (last_counted_on; a day's count as in staging.stock_counts),
    not adjusted for sales since.
    product_name and the product's own reorder point: staging.current_products; location_name:
-   staging.current_locations.
+   staging.current_locations; a product or location without a name shows its id.
    avg_daily_units = units sold at the location, net of returns, over the 28 days ending at
    as_of, divided by 28 (days without sales count as zero; 4 decimals).
    days_of_cover = on_hand (0 if negative) / avg_daily_units, 1 decimal; NULL when nothing
    (net) was sold in those 28 days.
-   reorder_point = the product's own (reorder_point_source 'product') when products gives one,
-   else a week of average sales, CEIL(avg_daily_units x 7) ('derived', 0 when nothing sold).
+   reorder_point = the location's own, from its latest count (reorder_point_source
+   'location': a source that sets one per location, such as Square's location overrides),
+   else the product's own ('product') when products gives one, else a week of average
+   sales, CEIL(avg_daily_units x 7) ('derived', 0 when nothing sold).
    below_reorder: on_hand < reorder_point, strictly, as the canonical reorder_point is "the
    units under which to reorder" (so a derived point of 0 never flags an idle product). */
 WITH latest AS (
@@ -28,7 +30,8 @@ WITH latest AS (
     counted_on,
     location_id,
     product_id,
-    on_hand
+    on_hand,
+    reorder_point
   FROM @{client}_staging.stock_counts
   ORDER BY
     location_id,
@@ -50,14 +53,22 @@ WITH latest AS (
   SELECT
     a.as_of,
     c.location_id,
-    n.name AS location_name,
+    COALESCE(n.name, c.location_id) AS location_name,
     c.product_id,
-    p.name AS product_name,
+    COALESCE(p.name, c.product_id) AS product_name,
     c.counted_on,
     c.on_hand,
     COALESCE(s.units, 0) AS units,
-    COALESCE(p.reorder_point, CEIL(GREATEST(COALESCE(s.units, 0), 0) * 7 / 28)) AS reorder_point,
-    p.reorder_point IS NULL AS derived
+    COALESCE(
+      c.reorder_point, p.reorder_point, CEIL(GREATEST(COALESCE(s.units, 0), 0) * 7 / 28)
+    ) AS reorder_point,
+    CASE
+      WHEN c.reorder_point IS NOT NULL
+      THEN 'location'
+      WHEN p.reorder_point IS NOT NULL
+      THEN 'product'
+      ELSE 'derived'
+    END AS reorder_point_source
   FROM latest AS c
   CROSS JOIN @{client}_staging.data_as_of AS a
   LEFT JOIN sold AS s
@@ -80,6 +91,6 @@ SELECT
   CAST(CASE WHEN units > 0 THEN ROUND(GREATEST(on_hand, 0) * 28 / units, 1) END AS NUMERIC)
     AS days_of_cover,
   CAST(reorder_point AS NUMERIC) AS reorder_point,
-  CAST(CASE WHEN derived THEN 'derived' ELSE 'product' END AS TEXT) AS reorder_point_source,
+  CAST(reorder_point_source AS TEXT) AS reorder_point_source,
   CAST(on_hand < reorder_point AS BOOLEAN) AS below_reorder
 FROM status

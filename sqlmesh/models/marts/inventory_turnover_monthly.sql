@@ -14,7 +14,8 @@ MODEL (
    a count of the product there up to the month of the client's latest data (as_of,
    staging.data_as_of), so months that sold nothing show a turnover of 0 rather than no row.
    complete_month is false for that last, partial month. product_name and unit_cost (with its
-   currency): staging.current_products; location_name: staging.current_locations.
+   currency): staging.current_products; location_name: staging.current_locations; a product or
+   location without a name shows its id.
    units_sold: net of returns (0 when nothing sold). cost_of_goods_sold = units_sold x the
    product's unit_cost (its latest known one), NULL when the cost is unknown.
    average_inventory: the mean of the month's stock counts (stock_counts of them, one a day as
@@ -103,9 +104,9 @@ WITH sales AS (
     s.month + INTERVAL '1 MONTH' - INTERVAL '1 DAY' <= a.as_of AS complete_month,
     EXTRACT(DAY FROM s.month + INTERVAL '1 MONTH' - INTERVAL '1 DAY') AS days_in_month,
     s.location_id,
-    n.name AS location_name,
+    COALESCE(n.name, s.location_id) AS location_name,
     s.product_id,
-    p.name AS product_name,
+    COALESCE(p.name, s.product_id) AS product_name,
     COALESCE(u.units, 0) AS units,
     p.unit_cost,
     p.cost_currency AS currency,

@@ -16,7 +16,8 @@ MODEL (
    client's latest local date of a sale or a count, staging.data_as_of). Counts are all we
    know: the shelf may have emptied before the first empty count and been refilled before the
    count that ends the episode.
-   product_name: staging.current_products; location_name: staging.current_locations.
+   product_name: staging.current_products; location_name: staging.current_locations; a
+   product or location without a name shows its id.
    estimated_units_lost = avg_daily_units_before x days, 1 decimal, where
    avg_daily_units_before = units sold there, net of returns, in the 28 days before started_on
    (started_on - 28 .. started_on - 1) / 28, 0 if negative; days without sales count as zero. */
@@ -69,9 +70,9 @@ WITH numbered AS (
 ), measured AS (
   SELECT
     e.location_id,
-    n.name AS location_name,
+    COALESCE(n.name, e.location_id) AS location_name,
     e.product_id,
-    p.name AS product_name,
+    COALESCE(p.name, e.product_id) AS product_name,
     e.started_on,
     e.ended_on,
     e.empty_counts,

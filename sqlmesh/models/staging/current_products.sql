@@ -11,7 +11,8 @@ MODEL (
    rows where it is not NULL, so a source that leaves a field empty does not hide another's
    value. A product no list knows, or knows without a name, is named as on its latest sales
    line (latest ordered_at, then the highest order_id). unit_price and unit_cost each come with
-   the currency of the row they were taken from (price_currency, cost_currency). */
+   the currency of the row they were taken from (price_currency, cost_currency). The client's
+   dimensions on products (dim_<name>) are taken like the other attributes. */
 WITH listed AS (
   SELECT
     product_id,
@@ -27,7 +28,8 @@ WITH listed AS (
     (ARRAY_AGG(currency ORDER BY _loaded_at DESC, source) FILTER(WHERE unit_cost IS NOT NULL))[1]
       AS cost_currency,
     (ARRAY_AGG(reorder_point ORDER BY _loaded_at DESC, source)
-      FILTER(WHERE reorder_point IS NOT NULL))[1] AS reorder_point
+      FILTER(WHERE reorder_point IS NOT NULL))[1] AS reorder_point,
+    @latest_dimensions(@client, 'products', '_loaded_at DESC, source')
   FROM @{client}_staging.products
   GROUP BY
     product_id
@@ -48,7 +50,8 @@ SELECT
   CAST(p.price_currency AS TEXT) AS price_currency,
   CAST(p.unit_cost AS NUMERIC) AS unit_cost,
   CAST(p.cost_currency AS TEXT) AS cost_currency,
-  CAST(p.reorder_point AS NUMERIC) AS reorder_point
+  CAST(p.reorder_point AS NUMERIC) AS reorder_point,
+  @carried_dimensions(@client, 'products', p)
 FROM listed AS p
 FULL JOIN sold AS s
   ON s.product_id = p.product_id

@@ -13,7 +13,7 @@ MODEL (
 
    Every customer record, and every customer id an order names, is a node "<source>:<id>".
    Two nodes are the same person when they share a normalised email (trimmed, lower-cased) or
-   phone (international digits, see @normalised_phone), directly or through a chain of such
+   phone (its E.164 form, see phone_numbers.py), directly or through a chain of such
    links: the key is the smallest node of the connected component. An email or phone held by
    more than 20 records does not identify anyone (a shop's own number typed in for walk-ins, a
    placeholder address) and links nothing. A node the customers entity does not hold (an id
@@ -23,8 +23,10 @@ WITH RECURSIVE records AS (
     source,
     customer_id,
     CASE WHEN POSITION('@' IN email) > 1 THEN LOWER(TRIM(email)) END AS email,
-    @normalised_phone(@client, phone) AS phone
-  FROM @{client}_staging.customers
+    p.e164 AS phone
+  FROM @{client}_staging.customers AS c
+  LEFT JOIN @{client}_staging.phone_numbers AS p
+    ON p.written = TRIM(c.phone)
   WHERE
     customer_id IS NOT NULL
 ), nodes AS (

@@ -6,7 +6,8 @@ MODEL (
     not_null(
       columns := (source, _key, order_id, ordered_at, location_id, product_id, quantity, line_total)
     ),
-    non_negative_quantities_except_returns
+    non_negative_quantities_except_returns,
+    one_kind_per_order
   )
 );
 

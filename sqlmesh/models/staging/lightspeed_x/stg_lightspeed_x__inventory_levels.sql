@@ -11,9 +11,11 @@ MODEL (
 
 /* Lightspeed X-Series inventory: one record per product and outlet holding its current
    level (the version feed sends it again whenever it changes, and the raw table keeps the
-   latest), so this is the latest level, not a history. counted_on is the local date of the
-   record's updated_at, when the level last changed. Products are named by SKU through the
-   product feed; deleted records are left out. */
+   latest), so this is the latest level, not a history. Inventory records carry no
+   created_at or updated_at, only a version, and raw rewrites a row (with a new _loaded_at)
+   only when the record changed: counted_on is the local date of the extract that first
+   read the level. Products are named by SKU through the product feed; deleted records are
+   left out. */
 @canonical_select(
   'inventory_levels',
   (
@@ -28,9 +30,7 @@ MODEL (
         r.source AS source,
         r._key AS _key,
         r._loaded_at AS _loaded_at,
-        CAST(
-          @local_time(@client, COALESCE(r.data ->> 'updated_at', r.data ->> 'created_at')) AS DATE
-        ) AS counted_on,
+        CAST(@local_time(@client, r._loaded_at) AS DATE) AS counted_on,
         r.data ->> 'outlet_id' AS location_id,
         COALESCE(p.product_id, r.data ->> 'product_id') AS product_id,
         CAST(r.data ->> 'inventory_level' AS NUMERIC) AS on_hand

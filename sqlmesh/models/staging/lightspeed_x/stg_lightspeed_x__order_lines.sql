@@ -25,7 +25,8 @@ MODEL (
    tax), rounded to cents; unit_price is the tax-included price before discount. Products are named by SKU through
    the product feed. The sale time is sale_date in the client's timezone. The channel is how
    the sale was fulfilled: 'delivery' or 'pickup' (the sale's attribute, or its legacy status),
-   else 'in_store'; a return takes the channel of the sale it returns. */
+   else 'in_store'; a return takes the channel of the sale it returns. order_kind: a closed
+   sale is a sale (one given away at zero too), a return when its lines add up below zero. */
 @canonical_select(
   'order_lines',
   (
@@ -142,6 +143,11 @@ MODEL (
         l.discount AS discount,
         l.paid AS line_total,
         l.data ->> 'return_for' AS returned_order_id,
+        CASE
+          WHEN SUM(l.paid) OVER (PARTITION BY l.source, l.data ->> 'id') < 0
+          THEN 'return'
+          ELSE 'sale'
+        END AS order_kind,
         o.currency AS currency
     FROM priced AS l
     LEFT JOIN outlets AS o

@@ -9,8 +9,10 @@ MODEL (
   )
 );
 
-/* Shopify customers (GraphQL Customer, by last update): the gid is the id orders name. Empty
-   names, emails and phones are NULL; createdAt in the client's timezone. */
+/* Shopify customers (GraphQL Customer, by last update): the gid is the id orders name. The
+   email and phone are the customer's default ones (defaultEmailAddress, defaultPhoneNumber);
+   empty names, emails and phones are NULL, as they are when the app lacks access to
+   protected customer data (the run warns then); createdAt in the client's timezone. */
 @canonical_select(
   'customers',
   (
@@ -21,8 +23,8 @@ MODEL (
         r.data ->> 'id' AS customer_id,
         NULLIF(r.data ->> 'firstName', '') AS first_name,
         NULLIF(r.data ->> 'lastName', '') AS last_name,
-        NULLIF(r.data ->> 'email', '') AS email,
-        NULLIF(r.data ->> 'phone', '') AS phone,
+        NULLIF(r.data #>> '{defaultEmailAddress,emailAddress}', '') AS email,
+        NULLIF(r.data #>> '{defaultPhoneNumber,phoneNumber}', '') AS phone,
         @local_time(@client, r.data ->> 'createdAt') AS created_at
     FROM @raw_stream(@client, 'shopify', 'customers') AS r
     WHERE

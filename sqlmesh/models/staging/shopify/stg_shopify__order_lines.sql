@@ -19,11 +19,18 @@ MODEL (
      are lines with negative quantity and amount, returned_order_id naming the order, at the
      location the refund line says (where the goods came back) else the order's. Refunds of
      money only (no refund line items: shipping, goodwill) carry no goods and are not staged.
+   What was sold is what remains after order edits: a line's quantity counts the units an
+   edit removed and the units refunded, its currentQuantity neither, so the units sold are
+   currentQuantity plus the units its refunds took back (those come back as refund lines).
    Money is shopMoney (the shop's currency), decimal strings. line_total is what the customer
-   paid for the line: discountedTotalSet with code discounts (after every line discount, tax
-   included as the shop's prices are); a refunded line's is its subtotalSet. unit_price is the
-   original unit price, discount the difference. The sale time is processedAt (createdAt if
-   missing) in the client's timezone; the channel is Shopify's sourceName (pos, web, ...). */
+   paid for the units sold: the line's originalTotalSet less every discount allocated to it
+   (discountAllocations: line discounts, codes, and order-level discounts spread across the
+   lines, which discountedTotalSet leaves out), in proportion to the units sold when an edit
+   removed some (to the cent); a refunded line's is its subtotalSet. Tax is included as the
+   shop's prices are. unit_price is the original unit price, discount the difference. The sale
+   time is processedAt (createdAt if missing) in the client's timezone; the location is the
+   order's retailLocation; the channel is Shopify's sourceName (pos, web, ...).
+   order_kind: a refund is a return, an order a sale (one discounted to zero too). */
 @canonical_select(
   'order_lines',
   (
@@ -33,7 +40,7 @@ MODEL (
         r._key,
         r._loaded_at,
         r.data,
-        COALESCE(r.data #>> '{retailLocation,id}', r.data #>> '{physicalLocation,id}') AS location_id
+        r.data #>> '{retailLocation,id}' AS location_id
       FROM @raw_stream(@client, 'shopify', 'orders') AS r
       WHERE
         NOT r._deleted
@@ -49,14 +56,44 @@ MODEL (
         COALESCE(o.data ->> 'processedAt', o.data ->> 'createdAt') AS sold_at,
         o.location_id,
         li.value AS item,
-        CAST(li.value ->> 'quantity' AS NUMERIC) AS quantity,
-        CAST(li.value #>> '{discountedTotalSet,shopMoney,amount}' AS NUMERIC) AS paid,
-        li.value #>> '{discountedTotalSet,shopMoney,currencyCode}' AS currency,
+        s.units AS quantity,
+        CASE
+          WHEN s.units = s.ordered
+          THEN s.after_discounts
+          WHEN s.ordered = 0
+          THEN 0
+          ELSE ROUND(s.after_discounts * s.units / s.ordered, 2)
+        END AS paid,
+        li.value #>> '{originalTotalSet,shopMoney,currencyCode}' AS currency,
         CAST(NULL AS TEXT) AS returned_order_id,
         0 AS part,
         li.ordinality AS position
       FROM orders AS o
       CROSS JOIN LATERAL JSONB_ARRAY_ELEMENTS(COALESCE(o.data #> '{lineItems,nodes}', '[]')) WITH ORDINALITY AS li
+      /* Units sold (current, plus what refunds took back) and the total after discounts. */
+      CROSS JOIN LATERAL (
+        SELECT
+          CAST(li.value ->> 'quantity' AS NUMERIC) AS ordered,
+          CAST(li.value ->> 'currentQuantity' AS NUMERIC) + COALESCE(
+            (
+              SELECT
+                SUM(CAST(rli.value ->> 'quantity' AS NUMERIC))
+              FROM JSONB_ARRAY_ELEMENTS(COALESCE(o.data -> 'refunds', '[]')) AS ref
+              CROSS JOIN LATERAL JSONB_ARRAY_ELEMENTS(COALESCE(ref.value #> '{refundLineItems,nodes}', '[]')) AS rli
+              WHERE
+                rli.value #>> '{lineItem,id}' = li.value ->> 'id'
+            ),
+            0
+          ) AS units,
+          CAST(li.value #>> '{originalTotalSet,shopMoney,amount}' AS NUMERIC) - COALESCE(
+            (
+              SELECT
+                SUM(CAST(a.value #>> '{allocatedAmountSet,shopMoney,amount}' AS NUMERIC))
+              FROM JSONB_ARRAY_ELEMENTS(COALESCE(li.value -> 'discountAllocations', '[]')) AS a
+            ),
+            0
+          ) AS after_discounts
+      ) AS s
       UNION ALL
       SELECT
         o.source,
@@ -104,6 +141,9 @@ MODEL (
         l.quantity * CAST(l.item #>> '{originalUnitPriceSet,shopMoney,amount}' AS NUMERIC) - l.paid AS discount,
         l.paid AS line_total,
         l.returned_order_id AS returned_order_id,
+        CASE
+          WHEN SUM(l.paid) OVER (PARTITION BY l.source, l.order_id) < 0 THEN 'return' ELSE 'sale'
+        END AS order_kind,
         COALESCE(l.currency, l.data #>> '{totalPriceSet,shopMoney,currencyCode}') AS currency
     FROM lines AS l
   )

@@ -18,7 +18,8 @@ MODEL (
      returned_order_id is that order.
    Amounts are Square's integer minor units as decimals; line_total is the line's total_money
    (after discounts, tax included). The sale time is closed_at (created_at if missing) in the
-   client's timezone; the channel is the order's source name. */
+   client's timezone; the channel is the order's source name. order_kind: a COMPLETED order
+   is a sale (one comped to zero too), a return when its lines add up below zero. */
 @canonical_select(
   'order_lines',
   (
@@ -33,11 +34,10 @@ MODEL (
         NOT r._deleted AND r.data ->> 'state' = 'COMPLETED'
     ), variations AS (
       SELECT
-        c.source,
-        v.value ->> 'id' AS variation_id,
-        COALESCE(NULLIF(v.value #>> '{item_variation_data,sku}', ''), v.value ->> 'id') AS product_id
-      FROM @raw_lookup(@client, 'square', 'catalog') AS c
-      CROSS JOIN LATERAL JSONB_ARRAY_ELEMENTS(COALESCE(c.data #> '{item_data,variations}', '[]')) AS v
+        v.source,
+        v.variation_id,
+        v.product_id
+      FROM @{client}_staging.stg_square__catalog_variations AS v
     ), lines AS (
       SELECT
         o.source,
@@ -89,6 +89,13 @@ MODEL (
         l.sign * @minor_units(l.line -> 'total_discount_money') AS discount,
         l.sign * @minor_units(l.line -> 'total_money') AS line_total,
         l.returned_order_id AS returned_order_id,
+        CASE
+          WHEN SUM(l.sign * @minor_units(l.line -> 'total_money')) OVER (
+            PARTITION BY l.source, l.data ->> 'id'
+          ) < 0
+          THEN 'return'
+          ELSE 'sale'
+        END AS order_kind,
         l.line #>> '{total_money,currency}' AS currency
     FROM lines AS l
     LEFT JOIN variations AS v

@@ -10,10 +10,13 @@ MODEL (
 );
 
 /* Square catalog: one product per item variation, identified by its SKU (the variation id when
-   it has none, as Square order lines and counts refer to variations). A variation other than
-   the default 'Regular' is named "<item> (<variation>)". Deleted items and variations are left
-   out. The category is the item's (first) catalog category, read in the same stream. Square
-   has no unit cost; the reorder point is the variation's stock alert threshold. */
+   it has none, as Square order lines and counts refer to variations), from the latest version
+   of each variation (stg_square__catalog_variations: a variation edited on its own is newer
+   than its item's copy). A variation other than the default 'Regular' is named
+   "<item> (<variation>)". Deleted items and variations are left out. The category is the
+   item's (first) catalog category, read in the same stream. Square has no unit cost; the
+   reorder point is the variation's stock alert threshold (a location's own threshold is on
+   its stock counts). */
 @canonical_select(
   'products',
   (
@@ -21,18 +24,19 @@ MODEL (
         r.source AS source,
         r._key AS _key,
         r._loaded_at AS _loaded_at,
-        COALESCE(NULLIF(v.value #>> '{item_variation_data,sku}', ''), v.value ->> 'id') AS product_id,
+        v.product_id AS product_id,
         CASE
-          WHEN COALESCE(v.value #>> '{item_variation_data,name}', 'Regular') = 'Regular'
+          WHEN COALESCE(v.variation #>> '{item_variation_data,name}', 'Regular') = 'Regular'
           THEN r.data #>> '{item_data,name}'
-          ELSE CONCAT(r.data #>> '{item_data,name}', ' (', v.value #>> '{item_variation_data,name}', ')')
+          ELSE CONCAT(r.data #>> '{item_data,name}', ' (', v.variation #>> '{item_variation_data,name}', ')')
         END AS name,
         c.data #>> '{category_data,name}' AS category,
-        @minor_units(v.value #> '{item_variation_data,price_money}') AS unit_price,
-        CAST(v.value #>> '{item_variation_data,inventory_alert_threshold}' AS NUMERIC) AS reorder_point,
-        v.value #>> '{item_variation_data,price_money,currency}' AS currency
+        @minor_units(v.variation #> '{item_variation_data,price_money}') AS unit_price,
+        CAST(v.variation #>> '{item_variation_data,inventory_alert_threshold}' AS NUMERIC) AS reorder_point,
+        v.variation #>> '{item_variation_data,price_money,currency}' AS currency
     FROM @raw_stream(@client, 'square', 'catalog') AS r
-    CROSS JOIN LATERAL JSONB_ARRAY_ELEMENTS(COALESCE(r.data #> '{item_data,variations}', '[]')) AS v
+    JOIN @{client}_staging.stg_square__catalog_variations AS v
+      ON v.source = r.source AND v.item_id = r.data ->> 'id'
     LEFT JOIN @raw_lookup(@client, 'square', 'catalog') AS c
       ON c.source = r.source
       AND c.data ->> 'type' = 'CATEGORY'
@@ -42,6 +46,6 @@ MODEL (
     WHERE
       NOT r._deleted
       AND r.data ->> 'type' = 'ITEM'
-      AND COALESCE(CAST(v.value ->> 'is_deleted' AS BOOLEAN), FALSE) = FALSE
+      AND NOT v.is_deleted
   )
 )
