@@ -229,6 +229,8 @@ def test_a_client_currency_or_country_outside_iso_is_refused():
 
     assert Client.model_validate({"name": "x", "currency": "gbp", "country": "gb"}).currency \
         == "GBP"
-    for field, value in (("currency", "XYZ"), ("currency", "XXX"), ("country", "XX")):
-        with pytest.raises(ValidationError, match="is not an ISO"):
+    for field, value, message in (("currency", "XYZ", "is not an ISO 4217 currency code"),
+                                  ("currency", "XXX", "transactions without a currency"),
+                                  ("country", "XX", "is not an ISO 3166 country code")):
+        with pytest.raises(ValidationError, match=message):
             Client.model_validate({"name": "x", field: value})

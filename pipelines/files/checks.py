@@ -27,7 +27,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from goalpost.core.canonical import ENTITIES, Field
-from goalpost.core.codes import is_country
+from goalpost.core.countries import is_country
 from goalpost.pipelines.files.dialect import ISO, Dialect, parse_iso
 
 MAX_REMEMBERED = 50_000

@@ -1,22 +1,17 @@
-"""ISO code lists: currencies (ISO 4217, from the iso4217 package) and countries (ISO 3166
-alpha-2 with their English names, from Babel's CLDR data)."""
+"""ISO 3166 countries (alpha-2 codes with their English names, from Babel's CLDR data).
+
+Currencies are in goalpost.core.money (ISO 4217).
+"""
 
 from __future__ import annotations
 
 from functools import cache
 
 from babel import Locale
-from iso4217 import Currency
 
 # CLDR territories that are not countries: the European Union, the euro area, the United
 # Nations, "outlying Oceania", pseudo-locales and "unknown region".
 _NOT_COUNTRIES = {"EU", "EZ", "UN", "QO", "XA", "XB", "ZZ"}
-
-
-@cache
-def currencies() -> frozenset[str]:
-    """The ISO 4217 currency codes in force."""
-    return frozenset(currency.code for currency in Currency)
 
 
 @cache
