@@ -11,16 +11,14 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from file_loads import Load, stream_loader
 
 from goalpost.core.registry.models import FileStream
-from goalpost.core.warehouse import tenants
-from goalpost.pipelines.files.loader import FileStreamResult, load_file_stream
 from goalpost.pipelines.files.probe import probe_stream
 
 HEADER = "receipt_no,sold_at,shop_id,sku,quantity,line_total\n"
 COLUMNS = {"order_id": "receipt_no", "ordered_at": "sold_at", "location_id": "shop_id",
            "product_id": "sku"}
-_runs = iter(range(1, 1000))
 
 
 def sales(key: tuple[str, ...] = ("receipt_no", "sku"), **settings: object) -> FileStream:
@@ -39,14 +37,8 @@ def folder(project: Path) -> Path:
 
 
 @pytest.fixture
-def load(conn: psycopg.Connection, project: Path):
-    tenants.provision(conn, "shop")
-
-    def run(stream: FileStream | None = None, **kwargs: object) -> FileStreamResult:
-        return load_file_stream(conn, slug="shop", source="pos", stream=stream or sales(),
-                                root=project, run_id=next(_runs), **kwargs)
-
-    return run
+def load(conn: psycopg.Connection, project: Path) -> Load:
+    return stream_loader(conn, project, sales)
 
 
 def keys_of(conn: psycopg.Connection) -> list[str]:
@@ -106,7 +98,46 @@ def test_shops_without_a_key_are_keyed_by_their_id(folder, load, conn):
     (folder / "shops_2.csv").write_text("id,label\nS1,Centre\nS1,Centre-ville\n")
     (problem,) = load(stream).problems
     assert "the field location_id (column 'id') is not unique in the file: 2 rows" in problem
-    assert "each location_id should appear once per file" in problem
+    assert "a file should hold each shop once" in problem
+
+
+def test_stock_counts_are_keyed_by_day_shop_and_product(folder, load, conn):
+    """A re-count in a later export replaces the earlier count, whatever else its row says
+    (keyed by content, both counts would reach staging, whose uniqueness audit then stops
+    the inventory build); two counts of one product on one day in one file are refused."""
+    stream = FileStream(name="sales", path="sales/*", entity="inventory_levels",
+                        columns={"counted_on": "day", "location_id": "shop",
+                                 "product_id": "sku", "on_hand": "stock"})
+    (folder / "a.csv").write_text("day,shop,sku,stock,note\n2024-03-01,S1,P1,10,\n"
+                                  "2024-03-01,S1,P2,4,\n")
+    assert load(stream).rows_loaded == 2
+    (folder / "b.csv").write_text("day,shop,sku,stock,note\n2024-03-01,S1,P1 ,8,recount\n")
+    assert load(stream).rows_loaded == 1
+    assert keys_of(conn) == ['["2024-03-01","S1","P1"]', '["2024-03-01","S1","P2"]',
+                             '["2024-03-01","S1","P1"]']
+
+    (folder / "c.csv").write_text("day,shop,sku,stock\n2024-03-02,S1,P1,7\n"
+                                  "2024-03-02,S1,P1,9\n")
+    (problem,) = load(stream).problems
+    assert problem.startswith("sales/c.csv the fields counted_on, location_id, product_id "
+                              "(columns 'day', 'shop', 'sku') is not unique in the file")
+    assert "a file should hold each stock count once" in problem
+
+    # A declared key that is not the day, shop and product would let two counts through.
+    (problem,) = load(stream.model_copy(update={"primary_key": ["day", "sku"]})).problems
+    assert problem == (
+        "sales/c.csv has primary_key [day, sku], but staging keeps one stock count per "
+        "counted_on (column 'day'), location_id (column 'shop'), product_id (column 'sku'): "
+        "another key would let two rows of one stock count through, which staging refuses; "
+        "set `primary_key: [day, shop, sku]` on the stream, or leave it out (the same by "
+        "default)")
+
+
+def test_key_cells_are_read_trimmed_as_staging_reads_them(folder, load, conn):
+    (folder / "a.csv").write_text(HEADER + line(1) + line(1).replace(",P1,", ", P1 ,"))
+    (problem,) = load().problems
+    assert '2 rows share their key with another row (1 key repeat), e.g. ["R1","P1"]' in problem
+    assert keys_of(conn) == []
 
 
 def test_full_refresh_keeps_the_load_order_and_the_rows_of_files_gone(folder, load, conn):
@@ -121,18 +152,19 @@ def test_full_refresh_keeps_the_load_order_and_the_rows_of_files_gone(folder, lo
                                      "sales/c_more.csv"]
     (folder / "c_more.csv").rename(folder.parent / "c_more.csv")  # moved out of the folder
     refreshed = load(full_refresh=True)
-    assert refreshed.problems == [] and refreshed.full_refresh
-    assert refreshed.files_missing == ["sales/c_more.csv"]
-    assert "1 loaded file(s) are no longer found: sales/c_more.csv; their rows are kept" in \
-        refreshed.warnings[0]
-    assert conn.execute("SELECT path, id FROM goalpost.source_files ORDER BY id").fetchall() \
-        == order
+    # The correction is still loaded after the original, and the moved file's row is kept.
     rows = conn.execute("SELECT _file, _key, data ->> 4 FROM shop_raw.pos__sales "
                         "ORDER BY _file_id, _row").fetchall()
     assert rows == [("sales/b_sales.csv", '["R1","P1"]', "5"),
                     ("sales/b_sales.csv", '["R2","P1"]', "1"),
                     ("sales/a_correction.csv", '["R1","P1"]', "4"),
                     ("sales/c_more.csv", '["R3","P1"]', "1")]
+    assert conn.execute("SELECT path, id FROM goalpost.source_files ORDER BY id").fetchall() \
+        == order
+    assert refreshed.problems == [] and refreshed.full_refresh
+    assert refreshed.files_missing == ["sales/c_more.csv"]
+    assert "1 loaded file(s) are no longer found: sales/c_more.csv; their rows are kept" in \
+        refreshed.warnings[0]
 
     # With another key the rows of the missing file could not be matched: refused.
     refused = load(sales(key=("receipt_no",)), full_refresh=True)
@@ -193,19 +225,18 @@ def test_an_endless_line_is_refused_at_once_naming_the_line(folder, load, conn):
     assert problem.startswith("sales/quote.csv has a cell longer than 1,048,576 characters")
 
 
-def test_step_time_limit_stops_a_load_between_blocks(folder, load, conn, monkeypatch):
-    from goalpost.core import runs
+def test_step_time_limit_stops_a_load_between_blocks(folder, load, conn, database_url):
+    from goalpost.core.runs import RunRecorder
 
     (folder / "a.csv").write_text(HEADER + "".join(line(n) for n in range(1, 20_000)))
-
-    def expired() -> None:
-        raise runs.StepTimeout("the step took longer than its limit of 1 s")
-
-    monkeypatch.setattr("goalpost.pipelines.files.readers.check_deadline", expired)
-    with pytest.raises(runs.StepTimeout):
+    recorder = RunRecorder(database_url, "shop", step_timeout=1e-9)
+    with recorder.step("extract pos.sales", "extract") as step:
         load()
+    assert step.status == "failed"
+    assert step.error.startswith("the step took longer than its limit of 0 s")
     assert keys_of(conn) == []
     assert conn.execute("SELECT count(*) FROM goalpost.source_files").fetchone() == (0,)
+    recorder.finish({})
 
 
 def test_unknown_countries_are_kept_and_named_in_a_warning(folder, load, conn):

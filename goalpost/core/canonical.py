@@ -30,6 +30,15 @@ class Field:
     # False for a field no mart reads (it stays in staging, which the reader role and
     # Metabase cannot see) unless the client declares it as a dimension.
     in_marts: bool = True
+    # The values a text field may take (compared trimmed and in lower case, as staging
+    # reads them); empty: any.
+    choices: tuple[str, ...] = ()
+
+
+# What an order (a receipt) is, in staging.orders: only sales and returns reach the sales
+# marts and kpi_daily; an adjustment (a stock write-off, a bad-debt entry) moves no goods for
+# money and is kept out of every sales figure.
+ORDER_KINDS = ("sale", "return", "adjustment")
 
 
 ENTITIES: dict[str, tuple[Field, ...]] = {
@@ -81,7 +90,8 @@ ENTITIES: dict[str, tuple[Field, ...]] = {
                           "line of an order); else the receipt is classified by its money and "
                           "goods: money in (or priced goods given away) is a sale, money out "
                           "with goods back a return, anything else (goods at price 0, money "
-                          "without goods) an adjustment"),
+                          "without goods) an adjustment",
+              choices=ORDER_KINDS),
     ),
     "inventory_levels": (
         Field("counted_on", "date", True, past_only=True),
@@ -96,20 +106,21 @@ ENTITIES: dict[str, tuple[Field, ...]] = {
 
 ENTITY_NAMES = tuple(ENTITIES)
 
-# The field that names a record of an entity that lists things (one row per shop, product or
-# customer): what identifies a file row of it when its stream declares no primary key, so
-# that a newer export replaces the older record rather than adding a second one.
-IDENTITY: dict[str, str] = {
-    "locations": "location_id",
-    "products": "product_id",
-    "customers": "customer_id",
+# The fields that name a record of an entity whose staging holds one row per record (a shop,
+# a product, a customer, a product's count at a location on a day): what identifies a file
+# row of it, so that a newer export replaces the older record rather than adding a second one
+# (which staging's uniqueness audits would refuse, stopping every build).
+IDENTITY: dict[str, tuple[str, ...]] = {
+    "locations": ("location_id",),
+    "products": ("product_id",),
+    "customers": ("customer_id",),
+    "inventory_levels": ("counted_on", "location_id", "product_id"),
 }
+
+# What one record of each such entity is, for messages.
+RECORD_NOUNS = {"locations": "shop", "products": "product", "customers": "customer",
+                "inventory_levels": "stock count"}
 
 
 def fields(entity: str) -> tuple[Field, ...]:
     return ENTITIES[entity]
-
-# What an order (a receipt) is, in staging.orders: only sales and returns reach the sales
-# marts and kpi_daily; an adjustment (a stock write-off, a bad-debt entry) moves no goods for
-# money and is kept out of every sales figure.
-ORDER_KINDS = ("sale", "return", "adjustment")

@@ -129,6 +129,18 @@ def number_validator(decimal: str, thousands: str, *,
     return validate
 
 
+def choice_validator(choices: tuple[str, ...]) -> Callable[[str], str | None]:
+    """A text cell that must be one of `choices`, read as staging reads it (LOWER(TRIM()))."""
+    allowed = frozenset(choices)
+
+    def validate(value: str) -> str | None:
+        if value.isascii() and value.lower() in allowed:
+            return None
+        return f"is not one of {', '.join(choices)}"
+
+    return validate
+
+
 def _strptime(value: str, python_format: str) -> datetime | None:
     try:
         return datetime.strptime(value, python_format)
@@ -335,6 +347,9 @@ def build_checks(dialect: Dialect, entity: str, fields: list[tuple[Field, str]],
                 check.accepted = set() if required else {""}
             else:
                 check.timestamps = TimestampCache(separator)
+        elif f.choices:
+            check.validate = choice_validator(f.choices)
+            check.accepted = set() if required else {""}
         elif not required:
             continue
         checks.append(check)
@@ -345,3 +360,31 @@ def build_checks(dialect: Dialect, entity: str, fields: list[tuple[Field, str]],
     tallies = [ValueTally(position[column], f, column, is_country)
                for f, column in fields if f.name == "country"]
     return FileChecks(checks, rules, tallies)
+
+
+def constant_problems(entity: str, columns: dict[str, str], *,
+                      today: date | None = None) -> list[str]:
+    """Why the constants a stream gives fields (`location_id: "=online"`) cannot be read as
+    their fields' types: staging casts a constant on every row, so one it cannot read would
+    fail every build. Numbers take a decimal point, dates ISO 8601."""
+    latest = (today or datetime.now().date()) + timedelta(days=1)
+    problems = []
+    for f in ENTITIES[entity]:
+        given = columns.get(f.name, "")
+        if not given.startswith("="):
+            continue
+        value = given[1:].strip(" ")
+        if f.type in ("number", "integer"):
+            validate = number_validator(".", "", integer=f.type == "integer")
+        elif f.type in ("date", "timestamp"):
+            validate = date_validator(ISO, latest if f.past_only else None)
+        elif f.choices:
+            validate = choice_validator(f.choices)
+        else:
+            validate = None
+        if not value and (f.required or validate is not None):
+            problems.append(f"the constant {f.name}: {given!r} is empty: give a value after "
+                            "the `=`, or map a column")
+        elif value and validate is not None and (reason := validate(value)) is not None:
+            problems.append(f"the constant {f.name}: {given!r} {reason}")
+    return problems

@@ -2,16 +2,21 @@
 
 Staging keeps one record per key, the one loaded last, so a key decides what counts:
 
-- A declared `primary_key`: the key is its cells. It must be unique within each file (a file
-  whose key repeats is refused whole: keeping one row per key would drop the others); a
-  later file's row replaces the earlier one with the same key (a re-export, a correction).
-- No key, for entities that list things (shops, products, customers): their id field is the
-  key, so a newer list replaces the older one.
-- No key otherwise (sales lines, stock counts): the row's content, that is the cells of the
-  columns that feed canonical fields, with its occurrence number among identical rows of the
-  same file. Exact duplicate lines within one export stay distinct lines (occurrences 1, 2,
-  ...), and an export that repeats rows of an earlier one (an overlapping period, the same
-  export under another name or format) replaces them instead of adding them again.
+- Entities whose staging holds one row per record (shops, products, customers, a product's
+  stock count at a location on a day): the cells of the fields that name the record
+  (canonical.IDENTITY), so that a newer list or count replaces the older one. A declared
+  `primary_key` must name those columns: any other key would let two rows of one record
+  through, and staging's uniqueness audit would then stop every build. Such a file is refused.
+- A declared `primary_key` on sales lines: its cells.
+- No key on sales lines: the row's content, that is the cells of the columns that feed
+  canonical fields, with its occurrence number among identical rows of the same file. Exact
+  duplicate lines within one export stay distinct lines (occurrences 1, 2, ...), and an
+  export that repeats rows of an earlier one (an overlapping period, the same export under
+  another name or format) replaces them instead of adding them again.
+
+A key must be unique within each file: a file where it repeats is refused whole (keeping one
+row per key would drop the others). Key cells are read as staging reads them, spaces trimmed,
+so `P1 ` and `P1` are one key.
 
 Repeats are found without keeping the keys: a 64-bit hash per row (16 bytes with its row
 number), sorted once at the end; only the rows whose hashes repeat are then looked at.
@@ -21,15 +26,16 @@ from __future__ import annotations
 
 import hashlib
 from array import array
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import orjson
 
-from goalpost.core.canonical import ENTITIES, IDENTITY
+from goalpost.core.canonical import ENTITIES, IDENTITY, RECORD_NOUNS
 from goalpost.core.registry.models import FileStream
+from goalpost.pipelines.files.readers import FileProblem
 
 MAX_EXAMPLES = 3
 
@@ -42,7 +48,8 @@ class Identity:
     by: str  # "key" or "content"
     columns: list[str]
     declared: list[str]  # the stream's primary_key setting (empty: none)
-    field: str | None = None  # the id field, when it is the key by default
+    fields: tuple[str, ...] = ()  # the fields naming a record, when they are the key
+    entity: str = ""
 
     def as_json(self) -> dict[str, Any]:
         return {"by": self.by, "columns": self.columns, "primary_key": self.declared}
@@ -50,23 +57,58 @@ class Identity:
     def describe(self) -> str:
         if self.by == "content":
             return "the row's content"
-        if self.field and not self.declared:
-            return f"the field {self.field} (column {self.columns[0]!r})"
+        if self.fields and not self.declared:
+            plural = "s" if len(self.fields) > 1 else ""
+            return (f"the field{plural} {', '.join(self.fields)} (column{plural} "
+                    f"{', '.join(map(repr, self.columns))})")
         return f"the primary key ({', '.join(self.columns)})"
 
 
 def identity(stream: FileStream, columns: dict[str, str]) -> Identity:
     """The identity of a file's rows, from the stream's settings and the file's resolved
-    columns ({canonical field: file column or `=constant`})."""
+    columns ({canonical field: file column or `=constant`}). Raises FileProblem when a
+    declared key is not the columns that name a record of the entity."""
+    fields = IDENTITY.get(stream.entity, ())
+    named = [columns[f] for f in fields if not columns.get(f, "=").startswith("=")]
     if stream.primary_key:
-        return Identity("key", list(stream.primary_key), list(stream.primary_key))
-    named = IDENTITY.get(stream.entity)
-    column = columns.get(named or "", "=")
-    if named and not column.startswith("="):
-        return Identity("key", [column], [], field=named)
+        if fields and sorted(stream.primary_key) != sorted(named):
+            noun = RECORD_NOUNS[stream.entity]
+            where = ", ".join(f"{f} (column {columns[f]!r})" for f in fields)
+            raise FileProblem(
+                f"has primary_key [{', '.join(stream.primary_key)}], but staging keeps one "
+                f"{noun} per {where}: another key would let two rows of one {noun} through, "
+                f"which staging refuses; set `primary_key: [{', '.join(named)}]` on the "
+                "stream, or leave it out (the same by default)")
+        return Identity("key", list(stream.primary_key), list(stream.primary_key),
+                        tuple(fields), stream.entity)
+    if named:
+        return Identity("key", named, [], tuple(fields), stream.entity)
     content = [columns[f.name] for f in ENTITIES[stream.entity]
                if f.name in columns and not columns[f.name].startswith("=")]
-    return Identity("content", content, [])
+    return Identity("content", content, [], entity=stream.entity)
+
+
+def key_function(indexes: list[int]) -> Callable[[list[str]], bytes]:
+    """The raw `_key` of a row keyed by the cells at `indexes`: their JSON array, cells
+    trimmed of spaces as staging trims them. The common case (no cell starts or ends with a
+    space, so no `" ` or ` "` in the JSON) costs one serialisation."""
+    dumps = orjson.dumps
+    if len(indexes) == 1:
+        only = indexes[0]
+
+        def cells(row: list[str]) -> list[str]:
+            return [row[only]]
+    else:
+        def cells(row: list[str]) -> list[str]:
+            return [row[i] for i in indexes]
+
+    def key(row: list[str]) -> bytes:
+        found = dumps(cells(row))
+        if b'" ' in found or b' "' in found:
+            return dumps([cell.strip(" ") for cell in cells(row)])
+        return found
+
+    return key
 
 
 def content_key(cells: tuple[str, ...]) -> bytes:
@@ -122,9 +164,10 @@ def repeat_problem(ident: Identity, repeats: list[Repeat]) -> str:
             f"with another row ({len(repeats):,} key{'s' if len(repeats) != 1 else ''} "
             f"repeat), e.g. {examples}; the file was not loaded (what was loaded before is "
             "kept): ")
-    if ident.field and not ident.declared:
-        return told + (f"each {ident.field} should appear once per file; remove the "
-                       "repeats, or declare a `primary_key` that tells the rows apart")
+    if ident.fields:
+        noun = RECORD_NOUNS.get(ident.entity, "record")
+        return told + (f"a file should hold each {noun} once; remove the repeats (the "
+                       "file loaded last wins for a record that several files hold)")
     return told + ("declare a longer key that tells every line apart (add a column such as a "
                    "line number), or no key (`primary_key: []`): every line then counts, "
                    "exact duplicates included, and re-exported lines are recognised by their "

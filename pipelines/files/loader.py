@@ -28,6 +28,7 @@ import orjson
 import psycopg
 from psycopg import sql
 
+from goalpost.core.canonical import IDENTITY
 from goalpost.core.checksums import file_sha256
 from goalpost.core.registry.models import FileStream
 from goalpost.core.runs import check_deadline
@@ -41,6 +42,7 @@ from goalpost.pipelines.files.checks import (
     Suspect,
     WrongDateOrder,
     build_checks,
+    constant_problems,
 )
 from goalpost.pipelines.files.readers import (
     FileProblem,
@@ -141,6 +143,7 @@ def prepare(opened: OpenedFile, stream: FileStream, country: str) -> PreparedFil
     found = opened.dialect
     header = opened.header
     columns, problems = dialects.resolve_columns(stream.entity, header, stream.columns)
+    problems += constant_problems(stream.entity, columns)
     missing_key = [c for c in stream.primary_key if c not in header]
     if missing_key:
         problems.append(f"primary key column(s) {', '.join(missing_key)} not in the file")
@@ -271,6 +274,7 @@ def read_rows(prepared: PreparedFile, copy: Any, *, run_id: int, file_label: str
     middle = b"\t%d\t%s\t%d\t" % (run_id, _copy_field(file_label), file_id)
     by_content = prepared.identity.by == "content"
     key_cells = _cells(prepared.key_columns)
+    row_key = keys.key_function(prepared.key_columns)
     content_key = keys.content_key
     counts = ReadCounts()
     hashes_append, rows_append = counts.repeats.hashes.append, counts.repeats.rows.append
@@ -296,7 +300,7 @@ def read_rows(prepared: PreparedFile, copy: Any, *, run_id: int, file_label: str
     def _key(row: list[str]) -> str:
         if by_content:
             return content_key(key_cells(row)).decode()
-        return dumps(key_cells(row)).decode()
+        return row_key(row).decode()
 
     def send(lines: list[bytes]) -> int:
         """COPY a chunk of lines, escaping backslashes for COPY's text format; returns the
@@ -367,8 +371,7 @@ def read_rows(prepared: PreparedFile, copy: Any, *, run_id: int, file_label: str
                 tally.observe(row[index])
             try:
                 data = dumps(row)
-                key = (b"%s:1" % content_key(key_cells(row)) if by_content
-                       else dumps(key_cells(row)))
+                key = b"%s:1" % content_key(key_cells(row)) if by_content else row_key(row)
             except encode_error:
                 reject(row, number, _encoding_reason(row, prepared.dialect))
                 continue
@@ -638,6 +641,19 @@ def load_file_stream(
     return result
 
 
+def _identity_of(dialect: dict[str, Any]) -> tuple[str, list[str]]:
+    """How a loaded file's rows were keyed: by key or content, and the declared key."""
+    identity = dialect.get("identity") or {}
+    return identity.get("by", "key"), identity.get("primary_key", [])
+
+
+def _keyed_as(stream: FileStream) -> tuple[str, list[str]]:
+    """How the stream keys its rows now, as `_identity_of` reads it of a loaded file."""
+    if stream.primary_key:
+        return "key", list(stream.primary_key)
+    return ("key" if stream.entity in IDENTITY else "content"), []
+
+
 def _full_refresh(conn: psycopg.Connection, result: FileStreamResult, *, slug: str,
                   source: str, stream: FileStream, root: Path, files: list[Path],
                   stored: list[tuple[int, str, str, dict[str, Any]]], lock: str, run_id: int,
@@ -653,9 +669,9 @@ def _full_refresh(conn: psycopg.Connection, result: FileStreamResult, *, slug: s
     missing = [(file_id, label, dialect) for file_id, sha, label, dialect in stored
                if sha not in present]
     result.files_missing = [label for _, label, _ in missing]
-    wanted = {"primary_key": list(stream.primary_key)}
+    keyed_now = _keyed_as(stream)
     rekeyed = [label for _, label, dialect in missing
-               if (dialect.get("identity") or {}).get("primary_key", []) != wanted["primary_key"]]
+               if _identity_of(dialect) != keyed_now]
     if rekeyed:
         result.problems.append(
             f"cannot refresh: {len(rekeyed)} loaded file(s) are no longer found "

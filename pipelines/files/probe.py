@@ -103,12 +103,12 @@ def _keys_of(path: Path, stream: FileStream, country: str,
              wanted: set[int]) -> Iterator[tuple[int, bytes]]:
     """(row number, key) of the wanted rows, numbered as the loader numbers them."""
     prepared: PreparedFile = open_prepared(path, stream, country)
-    key_cells = prepared.key_columns
+    key = keys.key_function(prepared.key_columns)
     try:
         with file_errors():
             for number, row in enumerate(prepared.opened.rows, start=1):
                 if number in wanted:
-                    yield number, orjson.dumps([row[i] for i in key_cells])
+                    yield number, key(row)
     finally:
         prepared.opened.close()
 
