@@ -424,13 +424,17 @@ def _number_occurrences(conn: psycopg.Connection, table: sql.Composed, file_id: 
     """Identical rows of one file (content keys `<fingerprint>:1`) become `:1`, `:2`, ... in
     file order, so each is a line of its own. The row numbers go as bigint[]: `_row =
     ANY(int[])` is a cross-type comparison that Postgres cannot hash, and compares every row
-    of the table with every number."""
+    of the table with every number. Without nested loops: the planner's statistics of the
+    raw table predate this file, so it expects one row of it and would compare each repeated
+    row with the whole table (minutes on a second half-million-line export)."""
+    conn.execute("SET LOCAL enable_nestloop = off")
     conn.execute(sql.SQL(
         "UPDATE {t} AS raw SET _key = split_part(raw._key, ':', 1) || ':' || d.n "
         "FROM (SELECT _row, row_number() OVER (PARTITION BY _key ORDER BY _row) AS n FROM {t} "
         "WHERE _file_id = %(f)s AND _row = ANY(%(rows)s::bigint[])) AS d "
         "WHERE raw._file_id = %(f)s AND raw._row = d._row AND d.n > 1").format(t=table),
         {"f": file_id, "rows": rows})
+    conn.execute("SET LOCAL enable_nestloop TO DEFAULT")
 
 
 def _load_file(conn: psycopg.Connection, *, slug: str, source: str, stream: FileStream,
