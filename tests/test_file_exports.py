@@ -307,7 +307,9 @@ _STAMP = st.one_of(_ODD, _ODD, st.builds(lambda d, sep: d.isoformat(sep=sep), st
                    st.datetimes().map(lambda d: d.isoformat()[:13]),
                    st.text(st.sampled_from("0123456789-:T +Z."), max_size=25))
 _TEXT = st.one_of(_ODD, st.text(st.characters(exclude_characters="\x00"), max_size=12))
-_COLUMNS = ("ticket", "line", "sold_at", "shop", "sku", "quantity", "price", "total")
+_KIND = st.one_of(_TEXT, st.sampled_from(["sale", " Return ", "ADJUSTMENT", "refund",
+                                          "sale\u0131"]))
+_COLUMNS = ("ticket", "line", "sold_at", "shop", "sku", "quantity", "price", "total", "kind")
 
 
 @st.composite
@@ -315,10 +317,11 @@ def _hostile_rows(draw: st.DrawFn) -> list[list[str]]:
     """Good rows, then rows with one hostile cell each (fewer than the good ones, so that
     the file is not refused as mostly unreadable and every hostile cell is judged alone)."""
     kinds = {"line": _NUMBER, "sold_at": _STAMP, "shop": _TEXT, "sku": _TEXT,
-             "quantity": _NUMBER, "price": _NUMBER, "total": _NUMBER}
+             "quantity": _NUMBER, "price": _NUMBER, "total": _NUMBER, "kind": _KIND}
 
     def good(n: int) -> list[str]:
-        return [f"G{n}", str(n), "2024-03-01 08:00", "S1", "P1", "1", "1.50", "1.50"]
+        return [f"G{n}", str(n), "2024-03-01 08:00", "S1", "P1", "1", "1.50", "1.50",
+                "sale" if n % 2 else ""]
 
     rows = [good(n) for n in range(1, 31)]
     for n in range(draw(st.integers(1, 25))):
@@ -342,11 +345,10 @@ sources:
         primary_key: [ticket]
         date_format: iso
         columns: {order_id: ticket, line_number: line, ordered_at: sold_at, location_id: shop,
-                  product_id: sku, unit_price: price, line_total: total}
+                  product_id: sku, unit_price: price, line_total: total, order_kind: kind}
       - name: counts
         path: counts/*
         entity: inventory_levels
-        primary_key: [day, shop, sku]
         date_format: iso
         columns: {counted_on: day, location_id: shop, product_id: sku, on_hand: stock}
 """
