@@ -1,6 +1,7 @@
 """Helpers shared by the correlations, trends, drivers and goals extensions: kpi_daily as
 floats, the last complete day, per-dimension groups, settings checks and the
-Benjamini-Hochberg correction.
+Benjamini-Hochberg correction (the pivot to one column per metric is
+goalpost.core.decomposition.wide).
 
 Not an extension (the runner skips modules whose name starts with an underscore).
 """
@@ -52,12 +53,6 @@ def groups(frame: pd.DataFrame, dimensions: list[str]
     wanted = frame[frame["dimension"].isin(["all", *dimensions])]
     for (dimension, value), rows in wanted.groupby(["dimension", "dimension_value"], sort=True):
         yield str(dimension), str(value), rows
-
-
-def wide(rows: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
-    """One column per metric, one row per day from start to end (NaN where no row)."""
-    table = rows.pivot_table(index="date", columns="metric", values="value", aggfunc="sum")
-    return table.reindex(pd.date_range(start, end, freq="D"))
 
 
 def settings_of(extension: str, settings: dict[str, Any], defaults: dict[str, Any],

@@ -34,13 +34,13 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from goalpost.core.decomposition import wide
 from goalpost.extensions._kpi_tools import (
     benjamini_hochberg,
     groups,
     kpi_frame,
     last_complete_day,
     settings_of,
-    wide,
 )
 from goalpost.extensions.api import Column, Extension, JobContext
 
