@@ -55,12 +55,17 @@ sources:
 
 
 def marts(conn: psycopg.Connection, slug: str) -> dict[str, list[tuple]]:
-    """Every mart of a client, as sorted rows."""
-    tables = [row[0] for row in conn.execute(
-        "SELECT table_name FROM information_schema.tables WHERE table_schema = %s "
-        "ORDER BY table_name", (f"{slug}_marts",))]
-    return {table: sorted(conn.execute(f'SELECT * FROM "{slug}_marts"."{table}"').fetchall(),
-                          key=repr) for table in tables}
+    """Every mart of a client, as sorted rows, without `loaded_at` (when the client's newest
+    data was loaded: two clients loading the same rows differ there and nowhere else)."""
+    columns: dict[str, list[str]] = {}
+    for table, column in conn.execute(
+            "SELECT table_name, column_name FROM information_schema.columns "
+            "WHERE table_schema = %s AND column_name <> 'loaded_at' "
+            "ORDER BY table_name, ordinal_position", (f"{slug}_marts",)):
+        columns.setdefault(table, []).append(f'"{column}"')
+    return {table: sorted(conn.execute(
+        f'SELECT {", ".join(names)} FROM "{slug}_marts"."{table}"').fetchall(), key=repr)
+        for table, names in columns.items()}
 
 
 def succeeded(slug: str, **kwargs: object):
