@@ -28,6 +28,7 @@ import multiprocessing
 import os
 import signal
 import threading
+import time
 import traceback
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -106,9 +107,26 @@ def _resolve(target: str) -> Any:
     return getattr(importlib.import_module(module), name)
 
 
-def _serve(conn: Connection, target: str, log_level: int) -> None:
+def _die_with(parent: int) -> None:
+    """End this worker when the scheduler that started it dies: a run of a dead scheduler
+    must stop like one in its threads would, so that it is recovered as interrupted rather
+    than finishing unrecorded on a slot nobody will close. (Not PR_SET_PDEATHSIG: it fires
+    when the thread that started the worker ends, and any of the scheduler's threads may.)"""
+    if os.getppid() != parent:
+        os._exit(1)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
+def _serve(conn: Connection, target: str, log_level: int, parent: int) -> None:
     """A worker's life: run what the pool sends, one at a time, until told to stop or the
     pool's end of the pipe closes."""
+    _die_with(parent)
     for name in THREAD_LIMITS:  # one process per core; BLAS threads only add CPU here
         os.environ.setdefault(name, "1")
     # The scheduler decides when workers stop: Ctrl-C or SIGTERM to the process group must
@@ -271,7 +289,8 @@ class WorkerPool:
     def _spawn(self) -> _Worker:
         ours, theirs = self._context.Pipe(duplex=True)
         process = self._context.Process(
-            target=_serve, args=(theirs, self.target, logging.getLogger().getEffectiveLevel()),
+            target=_serve, args=(theirs, self.target, logging.getLogger().getEffectiveLevel(),
+                  os.getpid()),
             name="goalpost-worker", daemon=False)
         process.start()
         theirs.close()  # so that a dead worker shows as EOF on ours
