@@ -304,11 +304,12 @@ class Scheduler:
                     break
                 except WorkerDied as exc:
                     # Its run is marked failed ('interrupted') once its lock is free.
-                    status, note = "failed", str(exc)
-                    run_id = self._last_run(slug, runs_before) or run_id
+                    status, run_id = "failed", self._last_run(slug, runs_before) or run_id
                     log.error("slot %s of %s: %s", due, slug, exc)
                     if self.stopping.is_set() or attempt == self.retries:
+                        note = str(exc)
                         break
+                    note = f"retried: {exc}"
                     self.stopping.wait(self.retry_backoff * 2 ** attempt)
                     continue
                 run_id, status = result.run_id, result.status
