@@ -10,8 +10,8 @@ one daily cycle is measured: a Scheduler with every client due at 07:00 Paris, f
 time until every slot is finished. Each scheduler starts its worker processes cold (imports,
 SQLMesh contexts), as a daily scheduler with more clients than warm contexts does anyway.
 Printed: wall time, per-client wall time, CPU seconds of the scheduler and its workers (not
-Postgres'), peak RSS of this process tree (the embedded Postgres included when this bench
-started it), the load average at the end, and the target.
+Postgres'), peak RSS of this process and its workers (not Postgres', which runs detached),
+the load average at the end, and the target.
 Target: 1,000 clients within 60 minutes (3.6 s per client) on 2 cores, flat from 10 to 1,000.
 """
 

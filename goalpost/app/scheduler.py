@@ -124,7 +124,10 @@ class Scheduler:
         # workers, so that the slots due first are the ones queued for the next free worker.
         threads = max(8, 4 * self.workers.size)
         self.aps = BackgroundScheduler(
-            timezone=UTC, executors={"default": ThreadPoolExecutor(threads)},
+            timezone=UTC, executors={"default": ThreadPoolExecutor(threads),
+                                     # its own thread: slots queued for workers never delay
+                                     # the heartbeat that says this scheduler is alive
+                                     "heartbeat": ThreadPoolExecutor(1)},
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None})
 
     # --- lifecycle ------------------------------------------------------------------------
@@ -139,7 +142,7 @@ class Scheduler:
         if self.backup_schedule:
             self._arm(BACKUP_JOB, self.clock.now())
         self.aps.add_job(self.heartbeat, "interval", seconds=self.heartbeat_seconds,
-                         id="heartbeat", next_run_time=datetime.now(UTC))
+                         id="heartbeat", executor="heartbeat", next_run_time=datetime.now(UTC))
         log.info("scheduler %s started (%d clients, up to %d at once)", self.instance,
                  len(self.schedules), self.workers.size)
 
