@@ -1,5 +1,6 @@
 """The scheduler's worker processes: at most the limit at once, the earliest due first, a huge
-client holding one worker only, and a worker killed mid-run recovered."""
+client holding one worker only, a dead worker replaced (a worker killed in a real run: in
+test_scheduler.py)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,6 @@ import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-
-import pytest
 
 from goalpost.app.scheduler import Scheduler
 from goalpost.app.workers import WorkerDied, WorkerPool, default_limit
@@ -167,63 +166,3 @@ def test_runs_go_side_by_side_up_to_the_limit_and_a_huge_one_holds_one_worker(
     assert {d for _, d, _ in slots} == {SIX_AM}
     assert conn.execute("SELECT count(*) FROM goalpost.runs WHERE status <> 'succeeded'"
                         ).fetchone() == (0,)
-
-
-@pytest.fixture
-def bakery(project: Path, database_url: str) -> Path:
-    (project / "exports").mkdir()
-    (project / "exports" / "sales.csv").write_text(
-        "ticket,date,shop,sku,qty,total\n"
-        + "".join(f"T{i},2024-03-0{1 + i % 5} 08:00,S1,P{i % 3},1,1.50\n" for i in range(40)))
-    (project / "clients" / "bakery.yaml").write_text("""name: Bakery
-timezone: Europe/Paris
-schedule: "0 7 * * *"
-sources:
-  - name: pos
-    connector: files
-    streams:
-      - name: sales
-        path: exports/sales.csv
-        entity: order_lines
-        primary_key: [ticket]
-        columns: {order_id: ticket, ordered_at: date, location_id: shop, product_id: sku,
-                  quantity: qty, line_total: total}
-""")
-    return project
-
-
-@pytest.mark.e2e  # the worker builds the client's SQLMesh models
-def test_a_worker_killed_mid_run_leaves_no_claimed_slot_nor_running_run(bakery, conn,
-                                                                        database_url):
-    scheduler = Scheduler(database_url, instance="t", workers=1, backup_schedule=None,
-                          retry_backoff=1.0, heartbeat_seconds=2.0,
-                          virtual_start=SIX_AM - timedelta(seconds=2))
-
-    def running() -> int | None:
-        row = conn.execute("SELECT id FROM goalpost.runs WHERE client = 'bakery' AND "
-                           "status = 'running'").fetchone()
-        return row[0] if row else None
-
-    scheduler.start()
-    try:
-        wait_for(lambda: running() is not None and "bakery" in scheduler.workers.busy(), 120)
-        killed = running()
-        time.sleep(0.5)
-        pid = scheduler.workers.busy()["bakery"]
-        os.kill(pid, signal.SIGKILL)
-        # The slot's next attempt runs on a new worker and completes.
-        wait_for(lambda: conn.execute("SELECT status FROM goalpost.schedule_slots WHERE "
-                                      "client = 'bakery'").fetchone() != ("claimed",), 240)
-    finally:
-        scheduler.stop()
-    assert pid not in scheduler.workers.pids()
-    status, error = conn.execute("SELECT status, error FROM goalpost.runs WHERE id = %s",
-                                 (killed,)).fetchone()
-    assert status == "failed" and error.startswith("interrupted")
-    assert conn.execute("SELECT status, note FROM goalpost.schedule_slots WHERE client = "
-                        "'bakery'").fetchone() == (
-        "succeeded", "retried: the worker process running bakery died during the run "
-                     "(exit code -9)")
-    assert conn.execute("SELECT count(*) FROM goalpost.runs WHERE status = 'running'"
-                        ).fetchone() == (0,)
-    assert conn.execute("SELECT count(*) FROM bakery_raw.pos__sales").fetchone() == (40,)
