@@ -507,8 +507,12 @@ def source_reset(slug: str, name: str, stream_name: str | None, drop_data: bool,
               help="Cron (UTC) of the daily backup; 'off' to disable.")
 @click.option("--step-timeout", type=float, default=7200.0, show_default=True,
               help="Seconds after which an extract step stops (between pages or chunks).")
+@click.option("--workers", type=click.IntRange(min=1), envvar="GOALPOST_SCHEDULER_WORKERS",
+              help="How many clients run at once, each in a worker process [default: the "
+                   "usable cores, fewer if memory cannot hold 1.5 GB each; env "
+                   "GOALPOST_SCHEDULER_WORKERS].")
 def scheduler_command(acceleration: float, clock_start: float | None, instance: str | None,
-                      backup_schedule: str, step_timeout: float) -> None:
+                      backup_schedule: str, step_timeout: float, workers: int | None) -> None:
     """Run every client's pipeline on its schedule, and the daily backup, until stopped.
 
     Several schedulers may share one warehouse: each due run happens once (or is recorded as
@@ -528,7 +532,7 @@ def scheduler_command(acceleration: float, clock_start: float | None, instance: 
             raise ConfigError(f"--backup-schedule: {exc}") from None
     serve(database_url(), acceleration=acceleration, instance=instance, clock_start=clock_start,
           backup_schedule=None if backup_schedule == "off" else backup_schedule,
-          step_timeout=step_timeout)
+          step_timeout=step_timeout, workers=workers)
 
 
 # --- metrics ------------------------------------------------------------------------------
