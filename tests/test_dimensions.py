@@ -166,7 +166,8 @@ def test_a_kind_the_source_gives_is_used_and_a_bad_one_refused(project: Path,
     run = run_client("kinds")
     extract = next(s for s in run.steps if s.kind == "extract")
     assert (extract.rows_loaded, extract.rows_quarantined) == (0, 1)
-    reason, = conn.execute("SELECT reason FROM goalpost.quarantine WHERE client = 'kinds'").fetchone()
+    reason, = conn.execute(
+        "SELECT reason FROM goalpost.quarantine WHERE client = 'kinds'").fetchone()
     assert "line 2" in reason and "'type' (order_kind)" in reason and "'void'" in reason
     # The line waits in quarantine, named; what was built before stays: one sale.
     assert conn.execute("SELECT sum(orders) FROM kinds_marts.daily_sales").fetchone()[0] == 1

@@ -140,3 +140,35 @@ def test_the_image_installs_the_wheel_and_copies_no_source() -> None:
     assert all(c.startswith(("--from=wheel ", "constraints.txt ")) for c in copies), copies
     assert re.search(r"pip install .*-c /tmp/constraints.txt /tmp/dist/goalpost-\*\.whl", image)
     assert 'CMD ["goalpost", "scheduler"]' in image
+
+
+def test_an_installed_project_is_built_from_a_copy_outside_site_packages(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """SQLMesh takes code under site-packages for a library and drops the project's
+    variables from its macros: an installed project is copied out, once per content."""
+    import goalpost.transform as transform
+
+    shipped = tmp_path / "venv" / "lib" / "site-packages" / "goalpost" / "transform" / "project"
+    (shipped / "macros" / "__pycache__").mkdir(parents=True)
+    (shipped / "macros" / "m.py").write_text("X = 1\n")
+    (shipped / "macros" / "__pycache__" / "m.cpython-311.pyc").write_bytes(b"\0")
+    (shipped / "models").mkdir()
+    (shipped / "models" / "a.sql").write_text("SELECT 1\n")
+    monkeypatch.setattr(transform, "PROJECT_DIR", shipped)
+    monkeypatch.setenv("GOALPOST_STATE_DIR", str(tmp_path / "state"))
+
+    copy = transform.loadable_project_dir()
+    assert "site-packages" not in copy.parts and copy.is_relative_to(tmp_path / "state")
+    assert sorted(str(p.relative_to(copy)) for p in copy.rglob("*") if p.is_file()) == [
+        "macros/m.py", "models/a.sql"]
+    assert transform.loadable_project_dir() == copy
+    (shipped / "models" / "a.sql").write_text("SELECT 2\n")
+    upgraded = transform.loadable_project_dir()
+    assert upgraded != copy and (upgraded / "models" / "a.sql").read_text() == "SELECT 2\n"
+    assert not list((tmp_path / "state" / "sqlmesh-project").glob(".copy-*"))
+
+
+def test_the_checkout_project_is_built_where_it_is() -> None:
+    import goalpost.transform as transform
+
+    assert transform.loadable_project_dir() == transform.PROJECT_DIR

@@ -59,7 +59,7 @@ from goalpost.core.registry.models import ApiSource, Client, FileSource
 from goalpost.core.runs import session_tag
 from goalpost.core.warehouse import tenants
 from goalpost.core.warehouse.connection import connect, redact
-from goalpost.transform import PROJECT_DIR
+from goalpost.transform import PROJECT_DIR, loadable_project_dir
 
 Progress = Callable[[str], None]
 
@@ -343,7 +343,8 @@ def _context(slug: str, client: Client, url: str) -> Context:
         return context
     for stale in [k for k in _CONTEXTS if k[0] == slug]:
         _close(_CONTEXTS.pop(stale))
-    context = Context(paths=str(PROJECT_DIR), config=sqlmesh_config(slug, client, url))
+    context = Context(paths=str(loadable_project_dir()),
+                      config=sqlmesh_config(slug, client, url))
     context.console = _CONSOLE
     _CONTEXTS[key] = context
     while len(_CONTEXTS) > MAX_WARM_CONTEXTS:
