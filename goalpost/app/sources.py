@@ -86,16 +86,19 @@ def remove_source(conn: psycopg.Connection, slug: str, source: str, *, drop_data
     else:
         streams = ApiSource.model_validate(dict(entry)).stream_names()
     sources.remove(entry)
-    registry.save_document(slug, document)
     if drop_data:
+        # The staging views SQLMesh built over these raw tables go with them (CASCADE): they
+        # belong to the source being removed, and the next run builds the client's models
+        # without it. The YAML is saved only once the data is gone, so a failure leaves both.
         with conn.transaction():
             for stream in streams:
-                conn.execute(sql.SQL("DROP TABLE IF EXISTS {}.{}").format(
+                conn.execute(sql.SQL("DROP TABLE IF EXISTS {}.{} CASCADE").format(
                     sql.Identifier(schema_name(slug, "raw")),
                     sql.Identifier(raw_table(source, stream))))
             for table in ("quarantine", "source_files", "extract_state"):
                 conn.execute(f"DELETE FROM goalpost.{table} WHERE client = %s AND source = %s",
                              (slug, source))
+    registry.save_document(slug, document)
     clients.sync(conn, slug, registry.load_client(slug))
 
 
