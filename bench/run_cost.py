@@ -35,30 +35,10 @@ from pathlib import Path
 
 import psutil
 
+from goalpost.sandbox.online_retail import client_yaml, dev_file
+
 GOALPOST = str(Path(sys.executable).with_name("goalpost"))
-RETAIL_FILE = Path("/work/shared/data/online_retail_ii_2009_2010.csv.gz")
-RETAIL_YAML = """name: Online Retail
-timezone: Europe/London
-currency: GBP
-country: GB
-sources:
-  - name: shop
-    connector: files
-    streams:
-      - name: lines
-        path: {path}
-        entity: order_lines
-        columns:
-          order_id: Invoice
-          ordered_at: InvoiceDate
-          location_id: "=online"
-          product_id: StockCode
-          product_name: Description
-          quantity: Quantity
-          unit_price: Price
-          customer_id: Customer ID
-          country: Country
-"""
+RETAIL_FILE = dev_file()
 # case: (target wall seconds, target peak MB or None); issue 19's own measurements.
 TARGETS = {
     "demo first run": (90.0, None),
@@ -172,7 +152,7 @@ def main() -> None:
         if "retail" in only:
             if not RETAIL_FILE.exists():
                 raise SystemExit(f"the dev file is not on this machine: {RETAIL_FILE}")
-            (home / "clients" / "retail.yaml").write_text(RETAIL_YAML.format(path=RETAIL_FILE))
+            (home / "clients" / "retail.yaml").write_text(client_yaml(RETAIL_FILE))
             run = [GOALPOST, "run", "retail"]
             costs.append(measure("retail first run", run, env, home))
             costs.append(measure("retail no-op", run, env, home))

@@ -22,36 +22,11 @@ from goalpost.app.orchestrator import run_client
 from goalpost.core.registry.models import FileStream
 from goalpost.core.warehouse import tenants
 from goalpost.pipelines.files.loader import load_file_stream
+from goalpost.sandbox.online_retail import client_yaml, dev_file
 
 pytestmark = pytest.mark.e2e
 
-FILE = Path("shared") / "data" / "online_retail_ii_2009_2010.csv.gz"
-DATA = next((base / FILE for base in (Path(__file__).resolve().parents[2], Path("/work"))
-             if (base / FILE).exists()), Path("/work") / FILE)
-
-RETAIL = """name: Online Retail
-timezone: Europe/London
-currency: GBP
-country: GB
-extensions: []
-sources:
-  - name: shop
-    connector: files
-    streams:
-      - name: lines
-        path: {path}
-        entity: order_lines
-        columns:
-          order_id: Invoice
-          ordered_at: InvoiceDate
-          location_id: "=online"
-          product_id: StockCode
-          product_name: Description
-          quantity: Quantity
-          unit_price: Price
-          customer_id: Customer ID
-          country: Country
-"""
+DATA = dev_file()
 
 
 def marts(conn: psycopg.Connection, slug: str) -> dict[str, list[tuple]]:
@@ -98,7 +73,7 @@ def test_overlapping_and_repeated_exports_give_the_marts_of_one_load(project, co
     when = header.index("InvoiceDate")
     (project / "whole").mkdir()
     shutil.copy(DATA, project / "whole" / DATA.name)
-    (project / "clients" / "whole.yaml").write_text(RETAIL.format(path="whole/*"))
+    (project / "clients" / "whole.yaml").write_text(client_yaml(extensions=[], path="whole/*"))
     single = succeeded("whole")
     # Exact duplicate lines of the export are real lines: all of them count.
     assert single.rows_loaded == len(rows) == 525_461
@@ -107,7 +82,7 @@ def test_overlapping_and_repeated_exports_give_the_marts_of_one_load(project, co
     expected = marts(conn, "whole")
     assert expected["daily_sales"] and expected["kpi_daily"]
 
-    (project / "clients" / "split.yaml").write_text(RETAIL.format(path="split/*"))
+    (project / "clients" / "split.yaml").write_text(client_yaml(extensions=[], path="split/*"))
     first = [r for r in rows if r[when] < "2010-07"]          # Dec 2009 - Jun 2010
     second = [r for r in rows if r[when] >= "2010-04"]        # Apr - Dec 2010: overlaps
     write(project / "split" / "lines_2010_h1.csv", header, first)

@@ -5,43 +5,17 @@ from __future__ import annotations
 
 from collections import defaultdict
 from decimal import Decimal
-from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from goalpost.app.orchestrator import run_client
+from goalpost.sandbox.online_retail import client_yaml, dev_file
 
 pytestmark = pytest.mark.e2e
 
-FILE = Path("shared") / "data" / "online_retail_ii_2009_2010.csv.gz"
-# ../shared beside the checkout, wherever it is cloned; the workplace keeps it in /work.
-DATA = next((base / FILE for base in (Path(__file__).resolve().parents[2], Path("/work"))
-             if (base / FILE).exists()), Path("/work") / FILE)
-
-CLIENT = f"""name: Online Retail
-timezone: Europe/London
-currency: GBP
-country: GB
-sources:
-  - name: shop
-    connector: files
-    streams:
-      - name: lines
-        path: {DATA}
-        entity: order_lines
-        # no primary key: exact duplicate lines are real lines and count
-        columns:
-          order_id: Invoice
-          ordered_at: InvoiceDate
-          location_id: "=online"
-          product_id: StockCode
-          product_name: Description
-          quantity: Quantity
-          unit_price: Price
-          customer_id: Customer ID
-          country: Country
-"""
+DATA = dev_file()
+CLIENT = client_yaml(DATA)
 
 
 @pytest.fixture(scope="module")

@@ -31,15 +31,27 @@ def counts(conn) -> tuple[int, int, int, int]:
                   (SELECT sum(orders)::int FROM shop_marts.daily_sales)""").fetchone()
 
 
-def test_new_sales_after_a_source_is_added_and_removed_reach_the_marts(run_cli, project,
-                                                                        conn) -> None:
+@pytest.fixture
+def shop(run_cli, project, conn) -> None:
+    """Client `shop` with one file source `pos`, run once: three lines everywhere."""
     assert run_cli("client", "add", "shop", "--name", "Shop", "--yes").exit_code == 0
-    exports = project / "exports"
-    exports.mkdir()
-    (exports / "sales_01.csv").write_text(sales(1, range(3)))
+    (project / "exports").mkdir()
+    (project / "exports" / "sales_01.csv").write_text(sales(1, range(3)))
     assert add_sales(run_cli, "pos", "exports/sales_*.csv").exit_code == 0
     assert run_cli("run", "shop").exit_code == 0
     assert counts(conn) == (3, 3, 3, 3)
+
+
+def assert_all_lines_reach_the_marts(run_cli, conn) -> None:
+    """The seven lines of pos (3 + 4) in raw, staging and the marts, also after a rebuild."""
+    assert counts(conn) == (7, 7, 7, 7)
+    assert run_cli("run", "shop", "--full-refresh").exit_code == 0
+    assert counts(conn) == (7, 7, 7, 7)
+
+
+def test_new_sales_after_a_source_is_added_and_removed_reach_the_marts(shop, run_cli, project,
+                                                                        conn) -> None:
+    exports = project / "exports"
 
     (exports / "web_01.csv").write_text(sales(2, range(100, 102)))
     added = add_sales(run_cli, "web", "exports/web_*.csv")
@@ -52,15 +64,12 @@ def test_new_sales_after_a_source_is_added_and_removed_reach_the_marts(run_cli, 
     (exports / "sales_03.csv").write_text(sales(3, range(4)))
     ran = run_cli("run", "shop")
     assert ran.exit_code == 0, ran.output
-    assert counts(conn) == (7, 7, 7, 7)
-
-    assert run_cli("run", "shop", "--full-refresh").exit_code == 0
-    assert counts(conn) == (7, 7, 7, 7)
+    assert_all_lines_reach_the_marts(run_cli, conn)
 
 
 @pytest.mark.parametrize("drop", [["--drop-data"], []], ids=["drop-data", "keep-data"])
 def test_new_sales_after_an_api_source_is_added_and_removed_reach_the_marts(
-        run_cli, project, conn, monkeypatch: pytest.MonkeyPatch, drop: list[str]) -> None:
+        shop, run_cli, project, conn, monkeypatch: pytest.MonkeyPatch, drop: list[str]) -> None:
     """A second connector changes the union models (order_lines reads files and Square);
     removing it brings back their earlier version, which must not come back with its
     earlier rows. Dropping its data also drops the staging views SQLMesh built on it (once a
@@ -70,13 +79,7 @@ def test_new_sales_after_an_api_source_is_added_and_removed_reach_the_marts(
 
     from goalpost.sandbox.emulators.square import SquareEmulator
 
-    assert run_cli("client", "add", "shop", "--name", "Shop", "--yes").exit_code == 0
     exports = project / "exports"
-    exports.mkdir()
-    (exports / "sales_01.csv").write_text(sales(1, range(3)))
-    assert add_sales(run_cli, "pos", "exports/sales_*.csv").exit_code == 0
-    assert run_cli("run", "shop").exit_code == 0
-    assert counts(conn) == (3, 3, 3, 3)
 
     monkeypatch.setenv("SHOP_SQUARE_TOKEN", "sq-token")
     with SquareEmulator(golden_data.golden_data(), token="sq-token",
@@ -98,7 +101,4 @@ def test_new_sales_after_an_api_source_is_added_and_removed_reach_the_marts(
     (exports / "sales_03.csv").write_text(sales(3, range(4)))
     ran = run_cli("run", "shop")
     assert ran.exit_code == 0, ran.output
-    assert counts(conn) == (7, 7, 7, 7)
-
-    assert run_cli("run", "shop", "--full-refresh").exit_code == 0
-    assert counts(conn) == (7, 7, 7, 7)
+    assert_all_lines_reach_the_marts(run_cli, conn)
