@@ -73,6 +73,13 @@ def check_query(text: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(marts))
 
 
+def columns(text: str) -> list[str]:
+    """The columns a (checked) SQL metric's query gives."""
+    parsed = sqlglot.parse_one(str(text).strip().rstrip(";").replace(PLACEHOLDER, _STAND_IN),
+                               read="postgres")
+    return list(parsed.named_selects)
+
+
 def render(text: str, marts_schema: str) -> str:
     """The query with {marts} as the client's quoted marts schema."""
     quoted = exp.to_identifier(marts_schema, quoted=True).sql(dialect="postgres")

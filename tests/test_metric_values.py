@@ -1,0 +1,81 @@
+"""Metrics from everywhere, at their grain, on the test client of tests/metric_client.py:
+monthly marketing spend from a spreadsheet, daily footfall per shop from a CSV, weekly staff
+hours entered with `goalpost metrics record` (one corrected), and the POS sales. CAC,
+conversion and sales per labour hour equal the figures computed by hand below."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+import psycopg
+import pytest
+from metric_client import STAFF_CORRECTION, STAFF_HOURS, write_client
+
+from goalpost.app.orchestrator import run_client
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+def shop(project, database_url, run_cli) -> str:
+    write_client(project)
+    for day, hours in STAFF_HOURS:
+        assert run_cli("metrics", "record", "metrics_shop", "staff_hours", day, hours,
+                       "--by", "Sam").exit_code == 0
+    assert run_cli("metrics", "record", "metrics_shop", "staff_hours", *STAFF_CORRECTION,
+                   "--by", "Alex", "--note", "payroll corrected").exit_code == 0
+    run = run_client("metrics_shop")
+    assert run.status == "succeeded", [(s.name, s.error) for s in run.steps]
+    return "metrics_shop"
+
+
+def value(conn: psycopg.Connection, metric: str, grain: str, start: str,
+          dimension: str = "all", of: str = "all") -> Decimal | None:
+    found = conn.execute(
+        "SELECT value FROM metrics_shop_marts.kpi_values WHERE metric = %s AND grain = %s "
+        "AND period_start = %s AND dimension = %s AND dimension_value = %s",
+        (metric, grain, date.fromisoformat(start), dimension, of)).fetchall()
+    assert len(found) <= 1
+    return found[0][0] if found else None
+
+
+def test_metrics_at_their_grain_equal_the_hand_computed_figures(shop, conn):
+    # March 2025: 102 new customers (spend of February, 1000, / 10, plus 2).
+    assert value(conn, "new_customers", "month", "2025-03-01") == 102
+    assert value(conn, "marketing_spend", "month", "2025-03-01") == 1200
+    assert round(value(conn, "cac", "month", "2025-03-01"), 4) == Decimal("11.7647")
+    # A monthly metric is not spread over days or weeks.
+    assert value(conn, "marketing_spend", "day", "2025-03-01") is None
+    assert value(conn, "cac", "week", "2025-03-03") is None
+
+
+def test_formulas_over_inputs_of_every_source(shop, conn, run_cli):
+    # Conversion = orders / footfall, per day, per shop and per month.
+    # 31 March: 12 and 8 anonymous sales, no first purchase (those are on days 1-28);
+    # footfall 20 at S1 and 40 at S2.
+    assert value(conn, "conversion", "day", "2025-03-31", "location", "S1") == Decimal("0.6")
+    assert value(conn, "conversion", "day", "2025-03-31", "location", "S2") == Decimal("0.2")
+    assert round(value(conn, "conversion", "day", "2025-03-31"), 4) == Decimal("0.3333")
+    # March: 31 * 20 anonymous sales + 102 first purchases = 722 orders over footfall
+    # 31 * 20 + 30 * 16 + 40 = 1140 visitors.
+    assert value(conn, "footfall", "month", "2025-03-01") == 1140
+    assert round(value(conn, "conversion", "month", "2025-03-01"), 5) == Decimal("0.63333")
+    # Footfall starts in 2025: no conversion before, rather than a made-up one.
+    assert value(conn, "conversion", "day", "2024-12-31") is None
+    # Sales per labour hour, weekly: the week of 10 March (days 10-16, each with 4 first
+    # purchases) made 7 * 20 * 8.00 + 28 * 12.00 = 1456.00 over 105 hours (the corrected
+    # value; 110 was entered first).
+    assert value(conn, "staff_hours", "week", "2025-03-10") == 105
+    assert round(value(conn, "sales_per_labour_hour", "week", "2025-03-10"), 4) == \
+        Decimal("13.8667")
+    assert value(conn, "sales_per_labour_hour", "month", "2025-03-01") is None
+    # kpi_daily holds the daily metrics only.
+    found = {r[0] for r in conn.execute("SELECT DISTINCT metric FROM metrics_shop_marts.kpi_daily")}
+    assert {"conversion", "footfall", "revenue"} <= found
+    assert not found & {"cac", "marketing_spend", "staff_hours", "sales_per_labour_hour"}
+    # Every value entered by hand is kept with who and when.
+    history = run_cli("metrics", "history", "metrics_shop", "staff_hours")
+    lines = [line for line in history.output.splitlines() if "2025-03-10" in line]
+    assert len(lines) == 2 and lines[0].startswith("* ") and "= 105" in lines[0]
+    assert "by Alex" in lines[0] and "payroll corrected" in lines[0] and "by Sam" in lines[1]
