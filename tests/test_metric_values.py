@@ -79,3 +79,14 @@ def test_formulas_over_inputs_of_every_source(shop, conn, run_cli):
     lines = [line for line in history.output.splitlines() if "2025-03-10" in line]
     assert len(lines) == 2 and lines[0].startswith("* ") and "= 105" in lines[0]
     assert "by Alex" in lines[0] and "payroll corrected" in lines[0] and "by Sam" in lines[1]
+
+
+def test_a_value_entered_after_a_run_counts_from_the_next_run(shop, conn, run_cli):
+    assert run_cli("metrics", "record", "metrics_shop", "footfall", "2025-03-31", "30",
+                   "--dimension", "location=S2").exit_code == 0
+    run = run_client("metrics_shop")
+    assert run.status == "succeeded", [(s.name, s.error) for s in run.steps]
+    # The value by hand corrects the file's 40: 8 sales over 30 visitors.
+    assert round(value(conn, "conversion", "day", "2025-03-31", "location", "S2"), 4) == \
+        Decimal("0.2667")
+    assert value(conn, "footfall", "day", "2025-03-31") == 50

@@ -35,6 +35,7 @@ from goalpost.pipelines.files.dialect import ISO, detect_date_format, detect_dec
 from goalpost.pipelines.files.readers import FileProblem, open_table
 
 DATE_COLUMNS = ("date", "period_start")
+TABLE = "goalpost.metric_points"  # as the transform names what a model reads
 MAX_PROBLEMS = 20
 
 
