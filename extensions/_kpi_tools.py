@@ -130,12 +130,6 @@ def groups(frame: pd.DataFrame, dimensions: list[str]
         yield str(dimension), str(value), rows
 
 
-def wide(rows: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
-    """One column per metric, one row per day from start to end (NaN where no row)."""
-    table = rows.pivot_table(index="date", columns="metric", values="value", aggfunc="sum")
-    return table.reindex(pd.date_range(start, end, freq="D"))
-
-
 def settings_of(extension: str, settings: dict[str, Any], defaults: dict[str, Any],
                 client: Client | None = None) -> dict[str, Any]:
     """The extension's settings over its defaults; unknown keys and wrong types are refused,

@@ -8,13 +8,19 @@ and MASE. Series are forecast in parallel, one process per core, when there is e
 - Daily series run from the series' first day to the last day in kpi_daily. A day missing
   from kpi_daily had no orders: it counts as 0 for additive metrics (sum, count_distinct)
   and is interpolated for the others (a ratio of nothing is undefined), so a ratio's
-  forecast is its value on a trading day. Seasonal period 7.
+  forecast is its value on a trading day. Seasonal periods 7 and 365.25 (the forecasting
+  core keeps those the data shows: the year needs two of them).
 - Monthly series are built from the days, complete months only (a month's row is the
   whole month's forecast, the current month included when it is not over): sum metrics
   summed, `last` metrics their month-end value, and a ratio metric that some sum metric's
   drivers define as a product (revenue = orders * average_ticket) recomputed from those
   parts, average_ticket = revenue / orders, since a month's ratio is not the mean of its
   days'. Other ratios, averages and distinct counts are forecast daily only. Period 12.
+- Whatever the grain, a forecast is published only if it backtests at least as well as
+  seasonal naive (naive without a cycle); otherwise seasonal naive is, and the row's `note`
+  says why. With fewer than two seasons of history (a year of months) no trend is
+  extrapolated: one autumn's peak is not growth. Every row carries the benchmark's backtest
+  beside the published one's.
 - Prophet costs about as much as all the other models together, and only beats them by
   modelling the yearly season and holidays, which takes two years of history: it is a
   candidate only for daily series with at least `prophet_min_days` days (default 730) and
@@ -40,6 +46,7 @@ import pandas as pd
 from goalpost.core.errors import ConfigError
 from goalpost.extensions.api import Column, Extension, JobContext
 from goalpost.extensions.forecasting import (
+    GUARD_ORIGINS,
     MODELS,
     Forecast,
     ProphetInput,
@@ -60,6 +67,8 @@ DEFAULTS: dict[str, Any] = {
     "per_metric": {},
 }
 ADDITIVE = {"sum", "count_distinct"}  # a missing day is a zero
+DAILY_PERIODS = (7.0, 365.25)  # the week and the year, in days
+MONTHLY_PERIODS = (12.0,)
 
 
 @dataclass(frozen=True)
@@ -138,7 +147,7 @@ class Job:
     frequency: str  # day or month
     start: pd.Timestamp  # the first forecast date (a month's first day for months)
     values: np.ndarray
-    period: int
+    periods: tuple[float, ...]
     horizon: int
     models: tuple[str, ...]
     origins: int
@@ -146,7 +155,7 @@ class Job:
 
 
 def _run_job(job: Job) -> Forecast:
-    return forecast_series(job.values, period=job.period, horizon=job.horizon,
+    return forecast_series(job.values, period=job.periods, horizon=job.horizon,
                            models=job.models, levels=LEVELS, origins=job.origins,
                            prophet=job.prophet)
 
@@ -216,7 +225,7 @@ def build_jobs(data: pd.DataFrame, registry: dict[str, Any], options: Settings,
                 and len(series) >= options.prophet_min_days):
             prophet = ProphetInput(series.index, country)
         jobs.append(Job(metric, dimension, value, "day", end + pd.Timedelta(days=1),
-                        series.to_numpy(float), 7, options.horizon(metric, "day"),
+                        series.to_numpy(float), DAILY_PERIODS, options.horizon(metric, "day"),
                         options.models, options.backtest_origins, prophet))
     monthly_models = tuple(m for m in options.models if m != "prophet") or ("seasonal_naive",)
     for (metric, dimension, value), series in daily.items():
@@ -237,7 +246,8 @@ def build_jobs(data: pd.DataFrame, registry: dict[str, Any], options: Settings,
         if months.empty:
             continue
         first = months.index.max() + pd.offsets.MonthBegin(1)
-        jobs.append(Job(metric, dimension, value, "month", first, months.to_numpy(float), 12,
+        jobs.append(Job(metric, dimension, value, "month", first, months.to_numpy(float),
+                        MONTHLY_PERIODS,
                         options.horizon(metric, "month"), monthly_models,
                         options.backtest_origins, None))
     return jobs
@@ -256,11 +266,14 @@ def _rows(job: Job, result: Forecast) -> pd.DataFrame:
     for level in LEVELS:
         columns[f"yhat_lower_{level}"], columns[f"yhat_upper_{level}"] = result.bounds[level]
     missing = float("nan")  # no backtest (a short or constant series): NULL in the table
-    columns.update(model=result.model,
-                   backtest_smape=missing if result.backtest_smape is None
-                   else result.backtest_smape,
-                   backtest_mase=missing if result.backtest_mase is None
-                   else result.backtest_mase,
+    def number(value: float | None) -> float:
+        return missing if value is None else value
+
+    columns.update(model=result.model, backtest_smape=number(result.backtest_smape),
+                   backtest_mase=number(result.backtest_mase),
+                   benchmark=result.benchmark,
+                   benchmark_smape=number(result.benchmark_smape),
+                   benchmark_mase=number(result.benchmark_mase), note=result.note,
                    history_points=result.history_points)
     return pd.DataFrame(columns)
 
@@ -275,7 +288,7 @@ def estimated_seconds(jobs: list[Job]) -> float:
     """Roughly how long the jobs take in one process."""
     total = 0.0
     for job in jobs:
-        rounds = job.origins + 1
+        rounds = max(job.origins, GUARD_ORIGINS) + 1
         total += rounds * ROUND_SECONDS * (0.3 + len(job.values) / 730)
         if job.prophet is not None:
             total += rounds * PROPHET_SECONDS
@@ -319,17 +332,23 @@ COLUMNS = (
     Column("yhat_upper_80", "number"),
     Column("yhat_lower_95", "number"),
     Column("yhat_upper_95", "number"),
-    Column("model", "text", "the model the backtest chose, or combination(members)"),
-    Column("backtest_smape", "number", "the chosen model's sMAPE on the backtest"),
-    Column("backtest_mase", "number", "the chosen model's MASE on the backtest"),
+    Column("model", "text", "the published model: the backtest's choice, combination(members), "
+           "or the benchmark when the choice backtested worse"),
+    Column("backtest_smape", "number", "the published model's sMAPE on the backtest"),
+    Column("backtest_mase", "number", "the published model's MASE on the backtest"),
+    Column("benchmark", "text", "seasonal_naive (naive for a series without a cycle)"),
+    Column("benchmark_smape", "number", "the benchmark's sMAPE on the same backtest"),
+    Column("benchmark_mase", "number", "the benchmark's MASE on the same backtest"),
+    Column("note", "text", "why the benchmark was published instead of the best model"),
     Column("history_points", "integer", "days or complete months forecast from"),
 )
 
 EXTENSION = Extension(
     name="forecast",
     description="Forecasts of every metric per dimension value, daily and monthly, with 80% "
-                "and 95% intervals and the backtest error of the chosen model",
-    version="1",
+                "and 95% intervals, the backtest error of the published model and of the "
+                "seasonal-naive benchmark it must beat",
+    version="2",
     table="forecasts",
     columns=COLUMNS,
     key=("metric", "dimension", "dimension_value", "frequency", "date"),

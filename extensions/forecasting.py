@@ -1,21 +1,31 @@
-"""Forecasting one series: candidate models, a rolling-origin backtest, intervals.
+"""Forecasting one series: candidate models, a rolling-origin backtest, intervals, and the
+seasonal-naive guard.
 
-`forecast_series` works on a plain array with a seasonal period and a horizon, so the same
-code forecasts a client's KPIs (extensions/forecast.py) and the M3 competition
-(bench/forecast.py). The method, and why:
+`forecast_series` works on a plain array with its seasonal periods and a horizon, so the
+same code forecasts a client's KPIs (extensions/forecast.py), the M3 competition
+(bench/forecast.py) and NAB's minute-to-hour series (bench/forecast_hf.py). The method, and
+why:
 
-- Seasonality: when the period's autocorrelation is significant (the 90% test of the
-  standard Theta implementation), the series is seasonally adjusted by classical
-  decomposition (multiplicative when it is positive, or positive apart from days of the
-  cycle that are always zero, a shop's closing day, whose index is 0; additive otherwise)
-  and re-seasonalised after forecasting. ETS, Theta, ARIMA, SES and drift then only model
-  level and trend, which is cheap and, on M3, more accurate than fitting seasonal models.
-  Closing days are forecast as zero whatever the model.
+- Seasonality: any number of periods, fractional allowed (24 and 168 for hourly data, 7
+  and 365.25 for daily, 52.18 for weekly, 12 for monthly). Each whose autocorrelation is
+  significant (the 90% test of the standard Theta implementation, at the nearest lag) is
+  removed by classical decomposition, shortest first, each on what the previous left
+  (multiplicative when the series is positive, or positive apart from days of the cycle
+  that are always zero, a shop's closing day, whose index is 0; additive otherwise), and
+  put back after forecasting; the indices of a long cycle seen a few times are smoothed
+  over neighbouring positions. ETS, Theta, ARIMA, SES and drift then only model level and
+  trend, which is cheap and, on M3, more accurate than fitting seasonal models. Closing days
+  are forecast as zero whatever the model.
 - Candidates: seasonal naive, SES (ETS A,N,N), damped-trend ETS (A,Ad,N), Theta, ARIMA,
-  random walk with drift, and Prophet (weekly and yearly seasonality, the country's
-  holidays) when dates are given and the caller asks for it. ARIMA is an AR(p) on the first
-  differences with drift (ARIMA(p,1,0) with drift), p chosen by AIC, fitted by least squares:
-  statsmodels' state-space ARIMA costs 0.3-1 s a fit here, which a backtest multiplies.
+  random walk with drift; with two cycles or more, statsmodels' MSTL (its seasonal
+  components carried on, its trend and remainder by Theta) within a cost budget; and
+  Prophet with the seasonalities of the series' rhythm (daily for sub-daily data, weekly,
+  yearly) and the country's holidays when dates are given and the caller asks for it. ARIMA
+  is an AR(p) on the first differences with drift (ARIMA(p,1,0) with drift), p chosen by
+  AIC, fitted by least squares: statsmodels' state-space ARIMA costs 0.3-1 s a fit here,
+  which a backtest multiplies. With fewer than two seasons of history no model that
+  carries a trend is a candidate (seasonal naive with one full season, else SES): one
+  season's peak is not a trend.
 - Combination: the median of the combinable candidates (all but seasonal naive and
   Prophet), leaving out the one with the worst backtest error when there are four or more.
   Combinations beat selecting one model on the M-competitions, and did here: on a third of
@@ -24,7 +34,11 @@ code forecasts a client's KPIs (extensions/forecast.py) and the M3 competition
   single model (Prophet, seasonal naive, or one member) replaces it only when backtested on
   two origins or more and clearly better (SINGLE_MARGIN).
 - Backtest: rolling origins over the last points (the forecast horizon, or what the history
-  allows), scored by MASE; sMAPE and MASE of the chosen candidate are returned.
+  allows), scored by MASE (the in-sample seasonal naive MAE at the shortest cycle).
+- Guard: the chosen forecast is published only if, over GUARD_ORIGINS rolling origins at
+  least, it backtests no worse than the benchmark (seasonal naive at the shortest cycle;
+  naive without a cycle); otherwise the benchmark is published with a note saying why. The
+  benchmark's backtest sMAPE and MASE are returned beside the published one's.
 - Intervals: each model's own h-step variance (normal errors), on the adjusted scale then
   re-seasonalised; Prophet's from its predictive samples; a combination's bounds are the
   median of its members' bounds.
@@ -47,21 +61,33 @@ from scipy.stats import norm
 
 from goalpost.core.errors import ConfigError
 
-COMBINABLE = ("ses", "ets", "theta", "arima", "drift")
+COMBINABLE = ("ses", "ets", "theta", "arima", "drift", "mstl")
 MODELS = ("seasonal_naive", *COMBINABLE, "prophet")
 DEFAULT_MODELS = ("seasonal_naive", *COMBINABLE)
 COMBINATION = "combination"
 # A single model is chosen over the combination only if its backtest MASE is below this
 # fraction of the combination's.
 SINGLE_MARGIN = 0.8
+# A cycle this long and seen fewer times has its indices smoothed over period / SHARE points.
+LONG_PERIOD, WELL_SEEN_CYCLES, SMOOTHING_SHARE = 100, 8, 50
+# Models that carry a trend: left out while the history holds fewer than two seasons (one
+# season's peak is not a trend).
+TRENDED = ("drift", "arima", "theta", "ets", "mstl", "prophet")
+# MSTL's cost grows with length x period: above this product it is left out (5-minute data
+# with a weekly cycle would take a minute a fit).
+MSTL_BUDGET = 2_000_000
+# The published model is held against the benchmark on at least this many rolling origins
+# (one window is too noisy to replace a good model by a naive one).
+GUARD_ORIGINS = 5
 # Fewest points each model is fitted on (below that it is left out).
 MIN_POINTS = {"seasonal_naive": 1, "naive": 1, "drift": 3, "ses": 4, "theta": 5, "arima": 8,
-              "ets": 10, "prophet": 30}
+              "ets": 10, "mstl": 10, "prophet": 30}
 
 
 @dataclass(frozen=True)
 class ProphetInput:
-    """What Prophet needs beside the values: the dates (daily) and the holiday country."""
+    """What Prophet needs beside the values: the dates (of any regular frequency) and the
+    holiday country."""
 
     dates: pd.DatetimeIndex
     country: str | None = None
@@ -78,7 +104,8 @@ class Prediction:
 
 @dataclass(frozen=True)
 class Forecast:
-    """The chosen forecast of one series, with its backtest error."""
+    """The published forecast of one series, with its backtest error and the benchmark's
+    (seasonal naive, or naive without a cycle) on the same origins."""
 
     mean: np.ndarray
     bounds: dict[int, tuple[np.ndarray, np.ndarray]]
@@ -86,6 +113,10 @@ class Forecast:
     backtest_smape: float | None
     backtest_mase: float | None
     history_points: int
+    benchmark: str = "naive"
+    benchmark_smape: float | None = None
+    benchmark_mase: float | None = None
+    note: str | None = None  # why the published model is not the best candidate, if so
 
 
 def smape(actual: np.ndarray, forecast: np.ndarray) -> float:
@@ -97,15 +128,18 @@ def smape(actual: np.ndarray, forecast: np.ndarray) -> float:
     return float(np.mean(terms))
 
 
-def mase_scale(history: np.ndarray, period: int) -> float:
-    """The in-sample MAE of the seasonal naive forecast (naive when the history is short)."""
+def mase_scale(history: np.ndarray, period: float) -> float:
+    """The in-sample MAE of the seasonal naive forecast (naive when the history is short);
+    a fractional period is rounded to the nearest point."""
+    period = max(1, int(round(period)))
     lag = period if len(history) > period else 1
     if len(history) <= lag:
         return math.nan
     return float(np.mean(np.abs(history[lag:] - history[:-lag])))
 
 
-def mase(history: np.ndarray, actual: np.ndarray, forecast: np.ndarray, period: int) -> float:
+def mase(history: np.ndarray, actual: np.ndarray, forecast: np.ndarray,
+         period: float) -> float:
     """MAE scaled by the in-sample seasonal naive MAE; NaN when that is zero."""
     scale = mase_scale(np.asarray(history, float), period)
     error = float(np.mean(np.abs(np.asarray(actual, float) - np.asarray(forecast, float))))
@@ -157,13 +191,15 @@ def _closed(y: np.ndarray, period: int) -> np.ndarray:
 def _season(y: np.ndarray, period: int) -> _Season | None:
     """Classical decomposition indices when the period's autocorrelation is significant (the
     90% test of the standard Theta method). Multiplicative when the series is positive, or
-    positive but on positions of the cycle that are always zero; additive otherwise."""
+    positive but on positions of the cycle that are always zero; additive otherwise. Indices
+    of a long cycle seen a few times (a year of days) are smoothed over neighbouring
+    positions, which one or two cycles cannot tell apart from noise."""
     n = len(y)
     if period < 2 or n <= 2 * period or np.ptp(y) == 0:
         return None
     from statsmodels.tsa.stattools import acf
 
-    r = acf(y, nlags=period, fft=False)[1:]
+    r = acf(y, nlags=period, fft=period > 64)[1:]
     if not np.all(np.isfinite(r)):
         return None
     stat = math.sqrt((1 + 2 * float(np.sum(r[:-1] ** 2))) / n)
@@ -182,7 +218,14 @@ def _season(y: np.ndarray, period: int) -> _Season | None:
     if multiplicative and np.any(trend <= 0):
         return None
     detrended = y[where] / trend if multiplicative else y[where] - trend
-    indices = np.array([detrended[position[where] == p].mean() for p in range(period)])
+    counts = np.bincount(position[where], minlength=period)
+    indices = np.bincount(position[where], weights=detrended, minlength=period) / np.maximum(
+        counts, 1)
+    cycles = len(where) / period
+    if period >= LONG_PERIOD and cycles < WELL_SEEN_CYCLES:
+        width = max(3, int(period / SMOOTHING_SHARE) | 1)
+        ring = np.r_[indices[-(width // 2):], indices, indices[:width // 2]]
+        indices = np.convolve(ring, np.ones(width) / width, mode="valid")
     if multiplicative:
         indices[closed] = 0.0
         indices *= period / indices.sum()
@@ -193,10 +236,50 @@ def _season(y: np.ndarray, period: int) -> _Season | None:
     return _Season(indices, multiplicative)
 
 
-def _safe_season(y: np.ndarray, period: int) -> _Season | None:
+@dataclass(frozen=True)
+class _Seasons:
+    """Several seasonal cycles removed one after the other, shortest first (the hours of the
+    day, then the days of the week on what the hours leave)."""
+
+    parts: tuple[_Season, ...]
+
+    def adjust(self, y: np.ndarray) -> np.ndarray:
+        for part in self.parts:
+            y = part.adjust(y)
+        return y
+
+    def restore(self, values: np.ndarray, start: int) -> np.ndarray:
+        for part in reversed(self.parts):
+            values = part.restore(values, start)
+        return values
+
+
+def _seasons(y: np.ndarray, periods: Sequence[float]) -> _Seasons | None:
+    parts: list[_Season] = []
+    adjusted = y
+    for period in periods:
+        part = _season(adjusted, int(round(period)))
+        if part is not None:
+            parts.append(part)
+            adjusted = part.adjust(adjusted)
+    return _Seasons(tuple(parts)) if parts else None
+
+
+def _safe_season(y: np.ndarray, period: float | Sequence[float]) -> _Seasons | None:
+    """The series' seasonal cycles among `period` (one or several, in points), None when
+    none is significant."""
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore")
-        return _season(y, period)
+        return _seasons(y, _periods(period))
+
+
+def _periods(period: float | Sequence[float]) -> tuple[float, ...]:
+    """Seasonal periods as a sorted tuple, those under 2 points (no cycle) left out."""
+    given = [period] if isinstance(period, int | float) else list(period)
+    for value in given:
+        if not (isinstance(value, int | float) and value >= 1):
+            raise ConfigError(f"seasonal periods are at least 1 point (got {value!r})")
+    return tuple(sorted(float(p) for p in set(given) if p >= 2))
 
 
 # --- the models ---------------------------------------------------------------------------
@@ -326,21 +409,32 @@ def _quiet_prophet() -> None:
             logger.addHandler(logging.NullHandler())
 
 
-def _prophet(y: np.ndarray, h: int, spec: ProphetInput, levels: Sequence[int] | None
-             ) -> Prediction:
+def _prophet(y: np.ndarray, h: int, spec: ProphetInput, periods: Sequence[float],
+             levels: Sequence[int] | None) -> Prediction:
+    """Prophet with the seasonalities the series' rhythm has among its periods (daily for
+    sub-daily data, weekly, yearly) and the country's holidays for daily or finer data."""
     _quiet_prophet()
     from prophet import Prophet
 
+    from goalpost.extensions.seasons import modal_step, points_per
+
     dates = spec.dates[:len(y)]
-    model = Prophet(weekly_seasonality=True, yearly_seasonality=True, daily_seasonality=False,
+    frequency = dates.freqstr or pd.infer_freq(dates) or modal_step(dates)
+    spans = points_per(frequency)
+
+    def has(span: str) -> bool:
+        return span in spans and any(abs(p - spans[span]) < 0.5 for p in periods)
+
+    model = Prophet(daily_seasonality=has("day"), weekly_seasonality=has("week"),
+                    yearly_seasonality=has("year"),
                     uncertainty_samples=spec.samples if levels else 0)
-    if spec.country:
+    if spec.country and "day" in spans:
         # A country the holidays package does not know gets no holiday effects.
         with contextlib.suppress(AttributeError, NotImplementedError, KeyError):
             model.add_country_holidays(country_name=spec.country)
     model.fit(pd.DataFrame({"ds": dates, "y": y}))
-    future = pd.DataFrame({"ds": pd.date_range(dates[-1] + pd.Timedelta(days=1), periods=h,
-                                               freq="D")})
+    future = pd.DataFrame({"ds": pd.date_range(dates[-1], periods=h + 1,
+                                               freq=frequency)[1:]})
     if not levels:
         return Prediction(np.asarray(model.predict(future)["yhat"], float))
     state = np.random.get_state()
@@ -356,18 +450,45 @@ def _prophet(y: np.ndarray, h: int, spec: ProphetInput, levels: Sequence[int] | 
     return Prediction(mean, bounds)
 
 
+def _mstl_periods(n: int, periods: Sequence[float]) -> list[int]:
+    """The periods MSTL can fit (two cycles of history each), within its cost budget."""
+    usable = [int(round(p)) for p in periods if n >= 2 * round(p)]
+    return usable if len(usable) >= 2 and n * max(usable) <= MSTL_BUDGET else []
+
+
+def _mstl(y: np.ndarray, h: int, periods: Sequence[float], sd: bool) -> Fitted:
+    """statsmodels' MSTL (STL per cycle, iterated): its trend and remainder forecast by
+    Theta, each seasonal component carried on by its last cycle."""
+    from statsmodels.tsa.seasonal import MSTL
+
+    usable = _mstl_periods(len(y), periods)
+    fit = MSTL(y, periods=usable).fit()
+    seasonal = np.asarray(fit.seasonal, float).reshape(len(y), -1)
+    adjusted = y - seasonal.sum(axis=1)
+    mean, deviation = _theta(adjusted, h, sd)
+    steps = np.arange(h)
+    for column, period in enumerate(usable):
+        last = seasonal[-period:, column]
+        mean = mean + last[steps % period]
+    return mean, deviation
+
+
 # --- choosing and forecasting -------------------------------------------------------------
 
-def _member(name: str, y: np.ndarray, h: int, period: int, levels: Sequence[int] | None,
-            prophet: ProphetInput | None, season: _Season | None) -> Prediction:
-    """One model's forecast of y, seasonally adjusted first (by `season`, from _season(y))
-    unless it models seasons itself."""
+def _member(name: str, y: np.ndarray, h: int, periods: Sequence[float],
+            levels: Sequence[int] | None, prophet: ProphetInput | None,
+            season: _Seasons | None) -> Prediction:
+    """One model's forecast of y, seasonally adjusted first (by `season`, from
+    _safe_season(y)) unless it models seasons itself."""
     if name == "prophet":
         assert prophet is not None
-        return _prophet(y, h, prophet, levels)
+        return _prophet(y, h, prophet, periods, levels)
     want_sd = bool(levels)
     if name == "seasonal_naive":
-        mean, sd = _seasonal_naive(y, h, period, want_sd)
+        mean, sd = _seasonal_naive(y, h, _main(periods), want_sd)
+        season = None
+    elif name == "mstl":
+        mean, sd = _mstl(y, h, periods, want_sd)
         season = None
     else:
         adjusted = season.adjust(y) if season else y
@@ -391,14 +512,20 @@ _FITS: dict[str, Callable[[np.ndarray, int, bool], Fitted]] = {
 }
 
 
-def _safe_member(name: str, y: np.ndarray, h: int, period: int, levels: Sequence[int] | None,
-                 prophet: ProphetInput | None, season: _Season | None) -> Prediction | None:
+def _main(periods: Sequence[float]) -> int:
+    """The shortest cycle in points (1: none): the seasonal naive benchmark's lag."""
+    return int(round(periods[0])) if periods else 1
+
+
+def _safe_member(name: str, y: np.ndarray, h: int, periods: Sequence[float],
+                 levels: Sequence[int] | None, prophet: ProphetInput | None,
+                 season: _Seasons | None) -> Prediction | None:
     """A model's forecast, or None when it fails or returns non-finite values (a model that
     cannot fit a series is left out rather than failing the whole forecast)."""
     try:
         with warnings.catch_warnings(), np.errstate(all="ignore"):
             warnings.simplefilter("ignore")
-            prediction = _member(name, y, h, period, levels, prophet, season)
+            prediction = _member(name, y, h, periods, levels, prophet, season)
     except Exception:  # noqa: BLE001 - any model may fail on some series; the others remain
         return None
     arrays = [prediction.mean, *(b for pair in prediction.bounds.values() for b in pair)]
@@ -416,8 +543,19 @@ def _combine(predictions: Sequence[Prediction], levels: Sequence[int] | None) ->
     return combined
 
 
-def _eligible(models: Sequence[str], n: int, prophet: ProphetInput | None) -> list[str]:
-    return [m for m in models if n >= MIN_POINTS[m] and (m != "prophet" or prophet is not None)]
+def _eligible(models: Sequence[str], n: int, periods: Sequence[float],
+              prophet: ProphetInput | None) -> list[str]:
+    """The candidates this history allows. With fewer than two seasons of a cycle the series
+    has, no model that carries a trend (one season's peak would read as one): seasonal
+    naive with a full season, else the level models."""
+    main = _main(periods)
+    found = [m for m in models if n >= MIN_POINTS[m] and (m != "prophet" or prophet is not None)
+             and (m != "mstl" or _mstl_periods(n, periods))]
+    if main > 1 and n < 2 * main:
+        found = [m for m in found if m not in TRENDED]
+        if n >= main:
+            found = [m for m in found if m == "seasonal_naive"] or found
+    return found
 
 
 def _origins(n: int, horizon: int, period: int, count: int) -> list[tuple[int, int]]:
@@ -457,22 +595,29 @@ def _score(y: np.ndarray, period: int, origins: list[tuple[int, int]],
     return _Scores(float(np.mean(ranks)), float(np.mean(mases)), float(np.mean(smapes)))
 
 
-def forecast_series(y: Sequence[float] | np.ndarray, *, period: int, horizon: int,
-                    models: Sequence[str] = DEFAULT_MODELS, levels: Sequence[int] = (80, 95),
-                    origins: int = 1, prophet: ProphetInput | None = None,
+def forecast_series(y: Sequence[float] | np.ndarray, *, period: float | Sequence[float] = 1,
+                    horizon: int, models: Sequence[str] = DEFAULT_MODELS,
+                    levels: Sequence[int] = (80, 95), origins: int = 1,
+                    prophet: ProphetInput | None = None,
                     nonnegative: bool | None = None) -> Forecast:
     """Forecast `horizon` steps of y (oldest first, no gaps) with the candidate `models`.
 
-    Each candidate and the combination are backtested on `origins` rolling origins; the
-    combination is kept unless a single model does clearly better on two origins or more
-    (one window is too noisy to trust a single model over a combination). A constant or
-    very short series gets its last value, positions of the cycle that were always zero
-    (closing days) get zero. `nonnegative` (default: the history has no
-    negative value) clips forecasts and bounds at zero.
+    `period` is the series' seasonal cycle in points, or several (24 and 168 for hourly
+    data, 7 and 365.25 for daily), fractional allowed; those the data shows are removed
+    before the models that do not model seasons themselves. Each candidate and the
+    combination are backtested on `origins` rolling origins; the combination is kept unless
+    a single model does clearly better on two origins or more (one window is too noisy to
+    trust a single model over a combination). Whatever is chosen is published only if it
+    backtests at least as well as the benchmark (seasonal naive at the shortest cycle, naive
+    without one); otherwise the benchmark is, and `note` says so. A constant or very short
+    series gets its last value, positions of the cycle that were always zero (closing days)
+    get zero. `nonnegative` (default: the history has no negative value) clips forecasts and
+    bounds at zero.
     """
     values = np.asarray(y, float)
-    if period < 1 or horizon < 1:
-        raise ConfigError(f"period and horizon must be at least 1 (got {period}, {horizon})")
+    periods = _periods(period)
+    if horizon < 1:
+        raise ConfigError(f"the horizon must be at least 1 (got {horizon})")
     unknown = sorted(set(models) - set(MODELS))
     if unknown:
         raise ConfigError(f"unknown forecast model(s): {', '.join(unknown)}",
@@ -484,70 +629,106 @@ def forecast_series(y: Sequence[float] | np.ndarray, *, period: int, horizon: in
                           "or infinite values", hint="fill or drop the gaps first")
     if nonnegative is None:
         nonnegative = bool(np.all(values >= 0))
+    main = _main(periods)
+    benchmark_name = "seasonal_naive" if main > 1 and len(values) >= main else "naive"
     if np.ptp(values) == 0 or len(values) < 3:
-        chosen, members, backtest = "naive", ["naive"], None
+        choice = _Choice("naive", ["naive"], None, None, None)
     else:
-        chosen, members, backtest = _choose(values, period, horizon, models, origins, prophet)
-    season = _safe_season(values, period)
-    if chosen == COMBINATION:
-        fitted = [p for p in (_safe_member(m, values, horizon, period, levels, prophet, season)
-                              for m in members) if p is not None]
+        choice = _choose(values, periods, horizon, models, origins, prophet, benchmark_name)
+    season = _safe_season(values, periods)
+    if choice.name == COMBINATION:
+        fitted = [p for p in (_safe_member(m, values, horizon, periods, levels, prophet, season)
+                              for m in choice.members) if p is not None]
         prediction = _combine(fitted, levels) if fitted else None
     else:
-        prediction = _safe_member(chosen, values, horizon, period, levels, prophet, season)
+        prediction = _safe_member(choice.name, values, horizon, periods, levels, prophet,
+                                  season)
     if prediction is None:  # the chosen model failed on the whole history
-        chosen, members, backtest = "naive", ["naive"], None
-        prediction = _member("naive", values, horizon, period, levels, None, None)
-    label = f"{COMBINATION}({','.join(members)})" if chosen == COMBINATION else chosen
+        choice = _Choice("naive", ["naive"], None, choice.benchmark, None)
+        prediction = _member("naive", values, horizon, (), levels, None, None)
+    label = (f"{COMBINATION}({','.join(choice.members)})" if choice.name == COMBINATION
+             else choice.name)
     mean, bounds = prediction.mean, dict(prediction.bounds)
-    closed = _closed(values, period)
+    closed = _closed(values, main)
     if closed.any():  # whatever the model, a day the shop always closed sells nothing
-        shut = closed[(len(values) + np.arange(horizon)) % period]
+        shut = closed[(len(values) + np.arange(horizon)) % main]
         mean = np.where(shut, 0.0, mean)
         bounds = {k: (np.where(shut, 0.0, lo), np.where(shut, 0.0, hi))
                   for k, (lo, hi) in bounds.items()}
     if nonnegative:
         mean = np.maximum(mean, 0)
         bounds = {k: (np.maximum(lo, 0), np.maximum(hi, 0)) for k, (lo, hi) in bounds.items()}
+
+    def finite(value: float | None) -> float | None:
+        return None if value is None or math.isnan(value) else value
+
+    backtest, benchmark = choice.backtest, choice.benchmark
     return Forecast(mean, bounds, label, None if backtest is None else backtest.smape,
-                    None if backtest is None or math.isnan(backtest.mase) else backtest.mase,
-                    len(values))
+                    None if backtest is None else finite(backtest.mase), len(values),
+                    benchmark_name, None if benchmark is None else benchmark.smape,
+                    None if benchmark is None else finite(benchmark.mase), choice.note)
 
 
-def _choose(values: np.ndarray, period: int, horizon: int, models: Sequence[str],
-            origins: int, prophet: ProphetInput | None
-            ) -> tuple[str, list[str], _Scores | None]:
-    """The candidate to use: its name, the combination's members, its backtest scores."""
-    candidates = _eligible(models, len(values), prophet)
+@dataclass
+class _Choice:
+    name: str  # a model or COMBINATION
+    members: list[str]
+    backtest: _Scores | None
+    benchmark: _Scores | None
+    note: str | None
+
+
+def _choose(values: np.ndarray, periods: Sequence[float], horizon: int,
+            models: Sequence[str], origins: int, prophet: ProphetInput | None,
+            benchmark: str) -> _Choice:
+    """The candidate to publish, the combination's members, its and the benchmark's backtest
+    scores, and a note when the benchmark replaced a model that backtested worse."""
+    main = _main(periods)
+    candidates = _eligible(models, len(values), periods, prophet)
     combinable = [m for m in candidates if m in COMBINABLE]
-    windows = _origins(len(values), horizon, period, origins)
-    if not windows:  # too short to backtest: the combination, else the simplest model
+    windows = _origins(len(values), horizon, main, max(origins, GUARD_ORIGINS))
+    if not windows or origins < 1:  # too short to backtest: the combination, else the simplest
         if len(combinable) >= 2:
-            return COMBINATION, combinable, None
-        return (candidates[0] if candidates else "naive"), [], None
-    seasons = [_safe_season(values[:train], period) for train, _ in windows]
+            return _Choice(COMBINATION, combinable, None, None, None)
+        return _Choice(candidates[0] if candidates else benchmark, [], None, None, None)
+    chosen_by = min(origins, len(windows))  # the selection's windows; the guard sees them all
+    seasons = [_safe_season(values[:train], periods) for train, _ in windows]
     forecasts: dict[str, list[np.ndarray]] = {}
-    for name in candidates:
-        runs = [_safe_member(name, values[:train], test, period, None, prophet, season)
+    for name in dict.fromkeys([*candidates, benchmark]):
+        runs = [_safe_member(name, values[:train], test, periods, None, prophet, season)
                 for (train, test), season in zip(windows, seasons, strict=True)]
         if all(run is not None for run in runs):
             forecasts[name] = [run.mean for run in runs if run is not None]
-    if not forecasts:
-        return "naive", ["naive"], None
-    scores = {name: _score(values, period, windows, runs) for name, runs in forecasts.items()}
+
+    def scored(runs: list[np.ndarray], count: int) -> _Scores:
+        return _score(values, main, windows[:count], runs[:count])
+
     members = [m for m in combinable if m in forecasts]
     if len(members) >= 4:  # leave out the worst: usually a model that does not suit the series
-        worst = max(members, key=lambda m: scores[m].rank)
+        worst = max(members, key=lambda m: scored(forecasts[m], chosen_by).rank)
         members.remove(worst)
     if len(members) >= 2:
-        combined = [np.median([forecasts[m][i] for m in members], axis=0)
-                    for i in range(len(windows))]
-        scores[COMBINATION] = _score(values, period, windows, combined)
-    best = min(scores, key=lambda m: (scores[m].rank, m != COMBINATION))
-    if COMBINATION in scores and best != COMBINATION and not (
-            len(windows) >= 2 and scores[best].rank < SINGLE_MARGIN * scores[COMBINATION].rank):
+        forecasts[COMBINATION] = [np.median([forecasts[m][i] for m in members], axis=0)
+                                  for i in range(len(windows))]
+    ranked = {m: scored(runs, chosen_by) for m, runs in forecasts.items()
+              if m in candidates or m == COMBINATION}
+    reference = scored(forecasts[benchmark], len(windows)) if benchmark in forecasts else None
+    if not ranked:
+        return _Choice(benchmark, [benchmark], reference, reference,
+                       "no candidate could be fitted: the benchmark is published")
+    best = min(ranked, key=lambda m: (ranked[m].rank, m != COMBINATION))
+    if COMBINATION in ranked and best != COMBINATION and not (
+            chosen_by >= 2 and ranked[best].rank < SINGLE_MARGIN * ranked[COMBINATION].rank):
         best = COMBINATION
-    return best, (members if best == COMBINATION else [best]), scores[best]
+    guarded = scored(forecasts[best], len(windows))
+    label = f"{COMBINATION}({','.join(members)})" if best == COMBINATION else best
+    if reference is not None and best != benchmark and guarded.rank > reference.rank:
+        return _Choice(benchmark, [benchmark], reference, reference,
+                       f"{label} backtested worse than {benchmark} (MASE "
+                       f"{guarded.mase:.2f} against {reference.mase:.2f}): "
+                       f"{benchmark} is published")
+    return _Choice(best, members if best == COMBINATION else [best], guarded, reference,
+                   None)
 
 
 # --- many series at once ------------------------------------------------------------------

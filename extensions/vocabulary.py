@@ -10,7 +10,7 @@ import pkgutil
 from pathlib import Path
 
 # The extension framework and the libraries the built-ins share: not extensions themselves.
-FRAMEWORK = frozenset({"api", "runner", "forecasting", "vocabulary"})
+FRAMEWORK = frozenset({"api", "runner", "forecasting", "vocabulary", "detector", "seasons"})
 
 
 def module_names() -> list[str]:

@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import tempfile
 from dataclasses import dataclass
+from html import escape as html_escape
 from pathlib import Path
 
 import pytest
@@ -102,4 +103,69 @@ def screenshot(page: Path, png: Path, height: int) -> Path:
     """A PNG of the whole page, WIDTH pixels wide and `height` tall."""
     done = _run([f"--screenshot={png}", f"--window-size={WIDTH},{height}", page.as_uri()])
     assert png.exists(), done.stderr[-2000:]
+    return png
+
+
+# Headless Chromium will not make a window narrower than 500 pixels; a phone's width is had
+# by laying the page out in an iframe that wide (srcdoc: same origin, so its layout can be read).
+MIN_WINDOW = 500
+_FRAME = """<!DOCTYPE html><html><body style="margin:0">
+<iframe id="page" width="{width}" height="{height}" style="border:0;display:block"
+ srcdoc="{srcdoc}"></iframe>
+<script>
+const frame = document.getElementById('page');
+frame.addEventListener('load', () => {{
+  const doc = frame.contentDocument;
+  const right = Math.max(...Array.from(doc.querySelectorAll('body *'),
+                                       el => el.getBoundingClientRect().right));
+  document.body.setAttribute('data-extent', JSON.stringify([
+    doc.documentElement.scrollWidth, doc.documentElement.scrollHeight, right]));
+}});
+</script></body></html>"""
+
+
+@dataclass(frozen=True)
+class Extent:
+    """How far a page reaches in a viewport `width` pixels wide: its scroll width and
+    height, and the right edge of its rightmost element."""
+
+    width: int
+    scroll_width: int
+    scroll_height: int
+    rightmost: float
+
+
+def _framed(page: Path, width: int, height: int) -> Path:
+    framed = page.with_name(page.stem + f".{width}px.html")
+    framed.write_text(_FRAME.format(width=width, height=height, srcdoc=html_escape(
+        page.read_text(encoding="utf-8"), quote=True)), encoding="utf-8")
+    return framed
+
+
+def extent(page: Path, width: int) -> Extent:
+    """The page laid out `width` pixels wide (a phone: 400)."""
+    framed = _framed(page, width, 900)
+    try:
+        done = _run(["--virtual-time-budget=3000", f"--window-size={max(width, MIN_WINDOW)},900",
+                     "--dump-dom", framed.as_uri()])
+    finally:
+        framed.unlink()
+    assert done.returncode == 0, done.stderr[-2000:]
+    values = json.loads(re.search(r'data-extent="([^"]*)"', done.stdout).group(1)
+                        .replace("&quot;", '"'))
+    return Extent(width, int(values[0]), int(values[1]), float(values[2]))
+
+
+def narrow_screenshot(page: Path, png: Path, width: int, height: int) -> Path:
+    """A PNG of the page laid out `width` pixels wide, `height` tall (cropped to the frame)."""
+    from PIL import Image
+
+    framed = _framed(page, width, height)
+    try:
+        done = _run(["--virtual-time-budget=3000", f"--screenshot={png}",
+                     f"--window-size={max(width, MIN_WINDOW)},{height}", framed.as_uri()])
+    finally:
+        framed.unlink()
+    assert png.exists(), done.stderr[-2000:]
+    Image.open(png).crop((0, 0, width, height)).save(png)
     return png

@@ -4,7 +4,7 @@ and PanPan's planted anomalies found end to end against the generator's ground t
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +15,15 @@ import pytest
 from goalpost.app.orchestrator import run_client
 from goalpost.core.errors import GoalpostError
 from goalpost.core.registry.models import Client
-from goalpost.extensions.anomalies import EXTENSION, Settings, _standard_metrics, detect
+from goalpost.core.warehouse import tenants
+from goalpost.extensions.anomalies import (
+    EXTENSION,
+    Settings,
+    _standard_metrics,
+    detect,
+    last_complete_day,
+)
+from goalpost.extensions.runner import run_extension
 from goalpost.sandbox.demo import run as demo_run
 from goalpost.sandbox.demo.apis import demo_apis
 from goalpost.sandbox.demo.generator import GroundTruth, generate_panpan
@@ -110,15 +118,16 @@ def test_short_or_sparse_series_are_not_judged() -> None:
 
 
 def test_settings_are_checked() -> None:
-    assert Settings.from_dict({"threshold": 3.5, "weeks": 8, "festive": ""}) == Settings(
-        threshold=3.5, weeks=8, festive="")
+    assert Settings.from_dict({"min_history": 35, "min_severity": "medium",
+                               "festive": ""}) == Settings(min_history=35,
+                                                           min_severity="medium", festive="")
     assert Settings.from_dict({}).festive_days() == (1220, 103)
     for raw, message in (({"treshold": 3}, "unknown setting.s. treshold"),
-                         ({"weeks": 0}, "weeks must be a whole number above 0"),
-                         ({"weeks": 2.5}, "weeks must be a whole number"),
-                         ({"threshold": True}, "threshold must be a number"),
+                         ({"cycles": 0}, "cycles must be a whole number above 0"),
+                         ({"min_history": 2.5}, "min_history must be a whole number"),
+                         ({"gap": True}, "gap must be a whole number"),
                          ({"festive": "Christmas"}, "festive must be MM-DD/MM-DD"),
-                         ({"weeks": 8, "min_history": 6}, "min_history must be at least")):
+                         ({"min_severity": "urgent"}, "min_severity must be one of")):
         with pytest.raises(GoalpostError, match=message):
             Settings.from_dict(raw)
     lacks = "input lacks column.s. channel, location, product, source"
@@ -138,6 +147,101 @@ def test_slices_are_used_only_for_metrics_computed_the_standard_way() -> None:
     # Without daily_sales' slices a channel's revenue has no locations to name.
     assert all(not c for c in total["contributors"])
     assert EXTENSION.key == ("metric", "dimension", "dimension_value", "date")
+
+
+def test_another_dimension_is_judged_and_named_in_the_totals_drill_down() -> None:
+    data = shop_data(events={(150, "B"): 3.0})
+    # A mart dimension beside location and channel: shop B is the only one in Belgium.
+    kpi = data[(data["source"] == "kpi") & data["location"].notna()].copy()
+    kpi["dimension"], kpi["dimension_value"] = "country", kpi["location"].map(
+        {"A": "FR", "B": "BE", "C": "FR"})
+    kpi = kpi.groupby(["source", "metric", "date", "dimension", "dimension_value"],
+                      as_index=False)["value"].sum().assign(location=None, channel=None,
+                                                            product=None)
+    found = serious(detect(pd.concat([data.assign(dimension=None, dimension_value=None),
+                                      kpi], ignore_index=True)))
+    day = (pd.Timestamp("2025-01-06") + pd.Timedelta(days=150)).date()
+    country = found[(found["dimension"] == "country") & (found["date"] == day)]
+    assert set(country["dimension_value"]) == {"BE"}
+    total = found[(found["dimension"] == "all") & (found["date"] == day)]
+    assert len(total)
+    for contributors in total["contributors"]:
+        first = next(c for c in contributors if c["dimension"] == "country")
+        assert first["value"] == "BE" and first["share"] > 0.5
+
+
+def collapsed_last_day() -> pd.DataFrame:
+    """Three shops whose last day's export was cut at noon: every figure at 30%."""
+    data = shop_data(days=120)
+    last = data["date"].max()
+    data.loc[data["date"] == last, "value"] *= 0.3
+    return data
+
+
+def test_a_partial_last_day_is_not_judged() -> None:
+    data = collapsed_last_day()
+    last = data["date"].max()
+    judged = serious(detect(data))
+    assert (judged["date"] == last).sum() >= 3  # judged as complete: a collapse everywhere
+    assert set(judged[judged["date"] == last]["direction"]) == {"drop"}
+    kept = serious(detect(data, last_complete=last - pd.Timedelta(days=1).to_pytimedelta()))
+    assert not (kept["date"] == last).any()
+    before = judged[judged["date"] < last].reset_index(drop=True)
+    pd.testing.assert_frame_equal(kept[kept["date"] < last].reset_index(drop=True), before)
+    # The last complete day: data_as_of's when the mart says, else the day before today.
+    now = datetime(2025, 5, 5, 22, 30, tzinfo=UTC)  # already the 6th in Paris and Auckland
+    assert last_complete_day(date(2025, 5, 4), now, "Europe/Paris") == date(2025, 5, 4)
+    assert last_complete_day(None, now, "Europe/Paris") == date(2025, 5, 5)
+    assert last_complete_day(None, now, "UTC") == date(2025, 5, 4)
+    assert last_complete_day(None, now, "Pacific/Auckland") == date(2025, 5, 5)
+
+
+def shop_tables(conn: psycopg.Connection, data: pd.DataFrame) -> None:
+    """The marts the extension reads, from shop_data's rows."""
+    tenants.provision(conn, "shop")
+    conn.execute("CREATE TABLE shop_marts.kpi_daily (metric text, date date, dimension text, "
+                 "dimension_value text, value numeric)")
+    conn.execute("CREATE TABLE shop_marts.daily_sales (sales_date date, location_id text, "
+                 "channel text, revenue numeric, orders numeric, items numeric, "
+                 "customers numeric, average_ticket numeric)")
+    conn.execute("CREATE TABLE shop_marts.product_sales_daily (sales_date date, "
+                 "location_id text, product_id text, revenue numeric, units_sold numeric)")
+    kpi = data[data["source"] == "kpi"]
+    rows = [(r.metric, r.date, "location" if r.location else "channel" if r.channel
+             else "all", r.location or r.channel or "all", r.value)
+            for r in kpi.itertuples(index=False)]
+    sales = data[data["source"] == "sales"].pivot_table(
+        index=["date", "location", "channel"], columns="metric", values="value").reset_index()
+    with conn.cursor() as cur:
+        cur.executemany("INSERT INTO shop_marts.kpi_daily VALUES (%s, %s, %s, %s, %s)", rows)
+        cur.executemany("INSERT INTO shop_marts.daily_sales (sales_date, location_id, channel, "
+                        "revenue, orders) VALUES (%s, %s, %s, %s, %s)",
+                        list(sales[["date", "location", "channel", "revenue", "orders"]]
+                             .itertuples(index=False, name=None)))
+
+
+def test_the_extension_reads_the_last_complete_day_from_data_as_of(
+        conn: psycopg.Connection) -> None:
+    data = collapsed_last_day()
+    last = data["date"].max()
+    shop_tables(conn, data)
+    client = Client.model_validate({"name": "Shop", "extensions": ["anomalies"],
+                                    "timezone": "Europe/Paris"})
+    later = datetime.combine(last, datetime.min.time(), UTC) + pd.Timedelta(days=7)
+
+    def last_day_rows(run_id: int) -> int:
+        result = run_extension(conn, "shop", client, EXTENSION, run_id=run_id, now=later)
+        assert result.status == "written"
+        return conn.execute("SELECT count(*) FROM shop_insights.anomalies WHERE date = %s",
+                            (last,)).fetchone()[0]
+
+    # Without the mart, a week later, the last day is complete: its collapse is reported.
+    assert last_day_rows(1) >= 3
+    conn.execute("CREATE TABLE shop_marts.data_as_of (as_of_date date, "
+                 "last_complete_date date)")
+    conn.execute("INSERT INTO shop_marts.data_as_of VALUES (%s, %s)",
+                 (last, last - pd.Timedelta(days=1).to_pytimedelta()))
+    assert last_day_rows(2) == 0  # the mart says the last day is partial
 
 
 # End to end: 150 days of PanPan at full scale (two planted events: one at a shop, one on
@@ -178,7 +282,7 @@ def test_panpan_planted_anomalies_are_found_and_named(panpan: Path,
 
     result = score(truth, table)
     assert result.overall.recall >= 0.9, result.missed
-    assert result.overall.precision >= 0.7, [
+    assert result.overall.precision >= 0.8, [
         (r["date"], r["metric"], r["dimension_value"]) for r in result.false_alarms]
     assert not result.misnamed
     assert set(table["severity"]) <= {"low", "medium", "high"}

@@ -12,11 +12,13 @@ import psycopg
 import pytest
 from panpan_kpi import panpan_kpi_daily
 
+from goalpost.core import decomposition
+from goalpost.core.decomposition import wide
 from goalpost.core.errors import ConfigError
 from goalpost.core.registry.models import Client
 from goalpost.core.warehouse import tenants
 from goalpost.extensions import drivers
-from goalpost.extensions._kpi_tools import kpi_frame, wide
+from goalpost.extensions._kpi_tools import kpi_frame
 from goalpost.extensions.api import JobContext
 from goalpost.extensions.runner import run_extension
 
@@ -79,7 +81,7 @@ def test_many_periods_and_dimension_values_add_up(kpi):
     """Random period pairs (1 to 120 days) for the total, each shop and each channel: 60 each,
     of which a few are left out (a one-day period on a day a shop is closed)."""
     registry = PANPAN.metric_registry()
-    root = drivers.tree("revenue", registry)
+    root = decomposition.tree("revenue", registry)
     frame = kpi_frame(kpi)
     rng = np.random.default_rng(7)
     start, end = frame["date"].min(), frame["date"].max()
@@ -92,7 +94,7 @@ def test_many_periods_and_dimension_values_add_up(kpi):
             current_start = base_start + pd.Timedelta(days=int(rng.integers(days, 470 - days)))
             current = (current_start, current_start + pd.Timedelta(days=days - 1))
             baseline = (base_start, base_start + pd.Timedelta(days=days - 1))
-            found = drivers.attribute(daily, root, registry, current, baseline)
+            found = decomposition.attribute(daily, root, registry, current, baseline)
             if found is None:  # a shop closed over one of the periods
                 continue
             table = pd.DataFrame(found).assign(metric="revenue", period="p",
@@ -118,7 +120,7 @@ def test_a_sum_of_products_and_a_quotient_add_up(kpi):
                            "aggregation": "ratio", "value": "SUM(total) / SUM(items)",
                            "drivers": {"formula": "revenue / items",
                                        "parts": ["revenue", "items"]}}}})
-    assert drivers.roots(client.metric_registry()) == ["gross_sales", "sales_per_item"]
+    assert decomposition.roots(client.metric_registry()) == ["gross_sales", "sales_per_item"]
     wide_kpi = kpi.pivot_table(index=["date", "dimension", "dimension_value"],
                                columns="metric", values="value")
     own = pd.DataFrame({"gross_sales": wide_kpi["revenue"] + wide_kpi["returns"],
@@ -162,14 +164,14 @@ def test_a_shop_closed_for_the_week_is_left_out_of_that_period(kpi):
 ])
 def test_formulas_that_are_not_products_or_sums_are_refused(formula, parts, words):
     with pytest.raises(ConfigError, match=words.replace("(", r"\(")):
-        drivers.parse_formula("revenue", formula, parts)
+        decomposition.parse_formula("revenue", formula, parts)
 
 
 def test_drivers_that_lead_back_to_the_metric_are_refused():
     client = Client.model_validate({"name": "Shop", "metrics": {"average_ticket": {
         "drivers": {"formula": "revenue / orders", "parts": ["revenue", "orders"]}}}})
     with pytest.raises(ConfigError, match="lead back to it"):
-        drivers.tree("revenue", client.metric_registry())
+        decomposition.tree("revenue", client.metric_registry())
 
 
 def test_a_product_of_sums_is_refused_as_it_does_not_hold_on_totals(kpi):

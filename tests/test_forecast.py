@@ -218,6 +218,16 @@ def test_the_extension_writes_forecasts_and_does_nothing_when_nothing_changed(sh
     found = {(m, v, f): rest for m, v, f, *rest in rows}
     assert found[("revenue", "all", "day")] == [35, date(2025, 4, 21), date(2025, 5, 25), True,
                                                 1, 120, True]
+    benchmarks = shop.execute(
+        "SELECT DISTINCT frequency, benchmark, benchmark_mase IS NOT NULL, "
+        "model = benchmark OR note IS NULL FROM shop_insights.forecasts "
+        "WHERE metric IN ('revenue', 'orders')").fetchall()  # not the constant ratio
+    # Three complete months are less than a season: their benchmark is naive, and too few
+    # to backtest.
+    assert {(f, b) for f, b, *_ in benchmarks} == {("day", "seasonal_naive"),
+                                                    ("month", "naive")}
+    assert all(has_mase for frequency, _, has_mase, _ in benchmarks if frequency == "day")
+    assert all(consistent for *_, consistent in benchmarks)
     assert found[("orders", "LYO-01", "day")][:3] == [21, date(2025, 4, 21), date(2025, 5, 11)]
     assert found[("orders", "all", "month")][:3] == [2, date(2025, 4, 1), date(2025, 5, 1)]
     assert found[("orders", "all", "month")][5] == 3
@@ -262,3 +272,72 @@ def test_same_forecasts_whatever_the_number_of_workers() -> None:
     # orders (all, LYO-01, LYO-02) daily and monthly (January and February complete);
     # items_per_order (the shops) daily only.
     assert len(outputs[0]) == 5 * 14 + 3 * 12
+
+
+def test_a_year_of_months_with_one_peak_is_not_forecast_to_double() -> None:
+    # A shop's year: flat, then an autumn peak and a December at the peak.
+    months = np.array([100, 98, 103, 101, 99, 102, 100, 104, 130, 175, 210, 220.0])
+    result = forecast_series(months, period=12, horizon=12, origins=2)
+    assert result.mean.sum() < 1.2 * months.sum()
+    assert result.model == "seasonal_naive"  # a full season, not two: no trend, no peak as level
+    assert result.benchmark == "seasonal_naive"
+
+
+def test_a_model_that_backtests_worse_than_seasonal_naive_is_not_published() -> None:
+    # The weekly shape changed eight weeks ago and repeats exactly since: every model that
+    # averages the cycle over the whole history is wrong, seasonal naive is right.
+    old = np.tile([10, 50, 10, 50, 10, 90, 5.0], 20)
+    new = np.tile([60, 10, 60, 10, 60, 5, 90.0], 8)
+    result = forecast_series(np.r_[old, new], period=7, horizon=14, origins=2,
+                             models=["ses", "ets", "theta", "arima", "drift"])
+    assert result.model == "seasonal_naive"
+    assert "backtested worse than seasonal_naive" in (result.note or "")
+    assert result.backtest_mase == result.benchmark_mase == pytest.approx(0.0, abs=1e-9)
+    np.testing.assert_allclose(result.mean, np.tile(new[-7:], 2))
+    # When the models do better, they are published and the benchmark is reported beside.
+    series = weekly_series(364, seed=1)
+    kept = forecast_series(series, period=7, horizon=28, origins=2)
+    assert kept.model.startswith("combination") and kept.note is None
+    assert kept.backtest_mase <= kept.benchmark_mase
+
+
+def footfall(hours: int, seed: int) -> np.ndarray:
+    """Hourly: a daily shape, weekends at 60%, noise (hour 0 is a Monday at midnight)."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(hours)
+    day = np.exp(-(((t % 24) - 13) / 4.0) ** 2)
+    week = np.where((t // 24) % 7 >= 5, 0.6, 1.0)
+    return 100 * day * week + 5 + rng.normal(0, 3, hours)
+
+
+def test_several_periods_at_any_rhythm() -> None:
+    series = footfall(24 * 7 * 6 + 24 * 7, seed=2)
+    history, actual = series[:-24 * 7], series[-24 * 7:]
+    both = forecast_series(history, period=(24, 168), horizon=24 * 7, origins=1)
+    daily = forecast_series(history, period=24, horizon=24 * 7, origins=1)
+    naive = np.tile(history[-24:], 7)  # seasonal naive at the daily period
+
+    def error(forecast: np.ndarray) -> float:
+        return float(np.mean(np.abs(actual - forecast)))
+
+    assert error(both.mean) < 0.5 * error(daily.mean)  # the weekend is known
+    assert error(both.mean) < 0.5 * error(naive)
+    assert "mstl" in both.model and both.benchmark == "seasonal_naive"
+    # A fractional period: four years of weekly sales with a yearly cycle (52.18 weeks).
+    rng = np.random.default_rng(3)
+    weeks = np.arange(4 * 52 + 26)
+    sales = 200 + 60 * np.sin(2 * np.pi * weeks / 52.18) + rng.normal(0, 5, len(weeks))
+    yearly = forecast_series(sales[:-26], period=52.18, horizon=26, origins=1)
+    assert np.mean(np.abs(sales[-26:] - yearly.mean)) < 15
+
+
+def test_prophet_takes_the_seasonalities_of_an_hourly_series() -> None:
+    from goalpost.extensions.forecasting import ProphetInput
+
+    series = footfall(24 * 28, seed=4)
+    dates = pd.date_range("2025-03-03", periods=len(series), freq="h")
+    result = forecast_series(series[:-48], period=(24, 168), horizon=48, origins=1,
+                             models=["prophet"], prophet=ProphetInput(dates[:-48], "FR"))
+    assert result.model == "prophet" and result.backtest_mase < result.benchmark_mase
+    shape = np.corrcoef(result.mean, series[-48:])[0, 1]
+    assert shape > 0.9

@@ -11,6 +11,7 @@ import pytest
 from metabase_fixtures import SOURCES, make_client, standin  # noqa: F401 - fixture
 
 from goalpost.metabase.api import key_path
+from goalpost.metabase.template import templates
 from goalpost.sandbox.metabase_standin.server import StandinServer
 
 
@@ -88,7 +89,7 @@ def test_renames_removed_owner_lost_key_and_new_tables(standin: StandinServer,  
     before = len(standin.metabase.seen)
     result = run_cli("metabase", "apply", "acme")
     assert result.exit_code == 0, result.output
-    assert len(state.dashboards) == 5
+    assert len(state.dashboards) == len(templates())
     assert any(r.path.endswith("/sync_schema") for r in standin.metabase.seen[before:])
     assert "no changes" in run_cli("metabase", "plan", "acme").output
 

@@ -98,10 +98,10 @@ def test_date_filter_values(value: str, bounds: tuple) -> None:
     assert date_bounds(value, date(2026, 3, 15)) == bounds
 
 
-def test_shipped_templates_are_valid_and_cover_the_five_dashboards() -> None:
+def test_shipped_templates_are_valid_and_cover_the_six_dashboards() -> None:
     found = templates()
     assert set(found) == {"sales_overview", "customers", "inventory", "forecasts_anomalies",
-                          "goals_kpis"}
+                          "goals_kpis", "weekly_review"}
     for dashboard in found.values():
         # date and location, and the client's dimensions where the cards' marts carry them
         assert {f.key for f in dashboard.filters} - {"dimensions"} == {"date", "location"}

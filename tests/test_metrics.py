@@ -42,7 +42,8 @@ metrics:
 
 
 @pytest.mark.parametrize(("text", "words"), [
-    ("metrics:\n  revenue: {unit: euros}\n", "shop.yaml:3: metrics.revenue.unit: metric revenue: unit"),
+    ("metrics:\n  revenue: {unit: euros}\n",
+     "shop.yaml:3: metrics.revenue.unit: metric revenue: unit"),
     ("metrics:\n  new_one: {label: New}\n", "metric new_one"),
     ("metrics:\n  evil: {label: E, unit: count, aggregation: sum, value: '1; DROP TABLE x'}\n",
      "aggregate expression"),

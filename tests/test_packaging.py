@@ -60,6 +60,9 @@ def test_the_wheel_has_every_module_and_data_file(wheel: zipfile.ZipFile) -> Non
         expected = {f"{inside}/{p.name}" for p in (ROOT / folder).glob(pattern)}
         assert expected and expected <= files, (folder, sorted(expected - files))
     assert "goalpost/sandbox/metabase_standin/openapi.json.gz" in files
+    catalogs = {f"goalpost/alerts/locales/{p.relative_to(ROOT / 'goalpost/alerts/locales')}"
+                for p in (ROOT / "goalpost/alerts/locales").rglob("*.po*")}
+    assert len(catalogs) >= 5 and catalogs <= files, sorted(catalogs - files)
     assert not [n for n in files if n.split("/")[0] in ("metabase", "pipelines", "extensions",
                                                        "backup", "sandbox")], \
         "the wheel installs a top-level package besides goalpost"

@@ -2,5 +2,6 @@
 
 evaluate (what each rule sees now), state (fire, remind, re-arm, snooze), render (the digest
 email), delivery (SMTP or the outbox folder, retries), check (one evaluation, end to end) and
-manage (what the `goalpost alerts` commands call).
+manage (what the `goalpost alerts` commands call); i18n (the emails' language: gettext
+catalogs in locales/); review (the weekly business review, sent through the same delivery).
 """

@@ -112,7 +112,8 @@ def _payload(ctx: evaluate.Context, client: Client, rule: Any,
     obs = notice.observation
     recent = evaluate.recent_values(ctx, obs)
     return {"client": client.name, "rule": rule.name, "kind": rule.kind,
-            "severity": rule.severity, "description": rule.description or rule.describe(),
+            "severity": rule.severity,
+            "description": rule.description or rule.describe(ctx.lang.gettext),
             "key": obs.key, "label": obs.label, "summary": obs.summary,
             "condition": obs.condition, "value": obs.value, "threshold": obs.threshold,
             "as_of": obs.as_of, "recent": [[day.isoformat(), value] for day, value in recent],
@@ -183,7 +184,8 @@ def evaluate_alerts(conn: psycopg.Connection, slug: str, client: Client, *,
             outcome.rules.append(_evaluate_rule(ctx, rule, evaluation_id,
                                                 snoozes.get(rule.name, {}), held_until))
         outcome.delivery = deliver_pending(conn, slug, client.name,
-                                           evaluation_id=evaluation_id, now=now, sleep=sleep)
+                                           evaluation_id=evaluation_id, now=now, sleep=sleep,
+                                           lang=ctx.lang)
         _finish(conn, outcome)
         return outcome
     finally:

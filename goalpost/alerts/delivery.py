@@ -31,6 +31,7 @@ from typing import Any
 import psycopg
 
 from goalpost.alerts import render
+from goalpost.alerts.i18n import ENGLISH, Language
 from goalpost.alerts.state import record_event
 from goalpost.core.errors import ConfigError
 from goalpost.core.masking import mask
@@ -163,8 +164,9 @@ class DeliveryReport:
 
 def deliver_pending(conn: psycopg.Connection, slug: str, client_name: str, *,
                     evaluation_id: int | None, now: datetime,
-                    sleep: Callable[[float], None] = time.sleep) -> DeliveryReport:
-    """Send every due notification of the client, one digest per recipient."""
+                    sleep: Callable[[float], None] = time.sleep,
+                    lang: Language = ENGLISH) -> DeliveryReport:
+    """Send every due notification of the client, one digest per recipient, in `lang`."""
     report = DeliveryReport()
     try:
         settings = smtp_settings()
@@ -203,7 +205,8 @@ def deliver_pending(conn: psycopg.Connection, slug: str, client_name: str, *,
         try:
             message = render.digest(sender=sender, recipient=recipient,
                                     client_name=client_name, slug=slug,
-                                    items=[payload for _, payload in rows], now=now)
+                                    items=[payload for _, payload in rows], now=now,
+                                    lang=lang)
         except Exception as exc:  # noqa: BLE001 - one digest that cannot be built must not
             # stop the others, nor every later evaluation: it fails, is retried, then expires.
             error = mask(f"the email could not be built: {type(exc).__name__}: {exc}")

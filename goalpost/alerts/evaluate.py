@@ -18,9 +18,10 @@ from zoneinfo import ZoneInfo
 import psycopg
 from psycopg import sql
 
-from goalpost.core.formatting import plain
-from goalpost.core.freshness import source_freshness
-from goalpost.core.identifiers import schema_name
+from goalpost.alerts.i18n import Language, language
+from goalpost.alerts.tables import ClientTables
+from goalpost.core.formatting import percent, plain, signed
+from goalpost.core.freshness import SourceFreshness, source_freshness
 from goalpost.core.registry.alert_rules import (
     INVENTORY_METRICS,
     PERIOD_DAYS,
@@ -35,7 +36,6 @@ from goalpost.core.registry.alert_rules import (
 from goalpost.core.registry.models import Client
 
 COMPARE = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
-WORDS = {"<": "under", "<=": "at or under", ">": "over", ">=": "at or over"}
 RECENT_DAYS = 14
 
 
@@ -64,7 +64,7 @@ class RuleResult:
 
 
 @dataclass
-class Context:
+class Context(ClientTables):
     conn: psycopg.Connection
     slug: str
     client: Client
@@ -72,20 +72,17 @@ class Context:
     # Within a run: the failed steps' errors ("" when none failed); None: read the last run.
     run_errors: str | None = None
 
-    def table(self, layer: str, name: str) -> sql.Composed:
-        return sql.SQL("{}.{}").format(sql.Identifier(schema_name(self.slug, layer)),
-                                       sql.Identifier(name))
+    @property
+    def lang(self) -> Language:
+        """The client's language, which the summaries are written in."""
+        return language(self.client.language)
 
-    def exists(self, layer: str, name: str) -> bool:
-        return self.conn.execute("SELECT to_regclass(%s) IS NOT NULL",
-                                 (f'"{schema_name(self.slug, layer)}"."{name}"',)
-                                 ).fetchone()[0]
+    def num(self, value: Any) -> str:
+        return plain(value, self.lang.locale)
 
     def today(self) -> date:
         return self.now.astimezone(ZoneInfo(self.client.timezone)).date()
 
-    def rows(self, query: sql.Composable, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-        return self.conn.execute(query, params).fetchall()
 
 
 def _number(value: Any) -> float | None:
@@ -106,11 +103,19 @@ def _latest_day(ctx: Context, metric: str) -> date | None:
         ctx.table("marts", "kpi_daily")), (metric, ctx.today()))[0][0]
 
 
+def _words(ctx: Context, operator_: str) -> str:
+    _ = ctx.lang.gettext
+    return {"<": _("under"), "<=": _("at or under"), ">": _("over"),
+            ">=": _("at or over")}[operator_]
+
+
 def _dimension_label(ctx: Context, dimension: str, value: str, names: dict[str, str]) -> str:
     if dimension == "all":
-        return "total"
+        return ctx.lang.gettext("total")
     if dimension == "location":
         return names.get(value, value)
+    if dimension == "channel":
+        return ctx.lang.gettext("channel {value}").format(value=value)
     return f"{dimension} {value}"
 
 
@@ -124,7 +129,7 @@ def threshold(ctx: Context, rule: ThresholdRule) -> RuleResult:
                             "dimension = %s AND date = %s ORDER BY dimension_value").format(
         ctx.table("marts", "kpi_daily")), (rule.metric, rule.dimension, day))
     names = location_names(ctx)
-    label = ctx.client.metric_registry()[rule.metric].label
+    label = ctx.lang.metric_label(ctx.client.metric_registry()[rule.metric])
     found = []
     for value_of, value in rows:
         if value is None or not COMPARE[rule.operator](float(value), float(rule.value)):
@@ -133,8 +138,11 @@ def threshold(ctx: Context, rule: ThresholdRule) -> RuleResult:
         found.append(Observation(
             key=value_of, label=where, value=float(value), threshold=float(rule.value),
             as_of=day,
-            summary=f"{label} {plain(value)} on {day} is {WORDS[rule.operator]} "
-                    f"{plain(rule.value)} ({where})",
+            summary=ctx.lang.gettext("{metric} {value} on {day} is {comparison} {limit} "
+                                     "({where})").format(
+                metric=label, value=ctx.num(value), day=day,
+                comparison=_words(ctx, rule.operator), limit=ctx.num(rule.value),
+                where=where),
             series={"metric": rule.metric, "dimension": rule.dimension, "value": value_of}))
     return RuleResult(len(rows), found)
 
@@ -147,7 +155,8 @@ def _stock_threshold(ctx: Context, rule: ThresholdRule) -> RuleResult:
         "SELECT location_id, location_name, product_id, product_name, {}, reorder_point, "
         "as_of FROM {} ORDER BY location_id, product_id").format(
         sql.Identifier(column), ctx.table("marts", "inventory_status")))
-    what = "stock" if rule.metric == "stock" else "days of cover"
+    _ = ctx.lang.gettext
+    what = _("stock") if rule.metric == "stock" else _("days of cover")
     found = []
     for location, location_name, product, product_name, value, reorder_point, as_of in rows:
         limit = reorder_point if rule.value == "reorder_point" else rule.value
@@ -155,13 +164,16 @@ def _stock_threshold(ctx: Context, rule: ThresholdRule) -> RuleResult:
             continue
         if not COMPARE[rule.operator](float(value), float(limit)):
             continue
-        label = f"{product_name or product} at {location_name or location}"
-        named = "the reorder point " if rule.value == "reorder_point" else ""
+        label = _("{product} at {location}").format(product=product_name or product,
+                                                    location=location_name or location)
+        shown = _("the reorder point {value}").format(value=ctx.num(limit)) \
+            if rule.value == "reorder_point" else ctx.num(limit)
         found.append(Observation(
             key=f"{location}/{product}", label=label, value=float(value),
             threshold=float(limit), as_of=as_of,
-            summary=f"{label}: {what} {plain(value)} is {WORDS[rule.operator]} {named}"
-                    f"{plain(limit)} (as of {as_of})",
+            summary=_("{item}: {what} {value} is {comparison} {limit} (as of {day})").format(
+                item=label, what=what, value=ctx.num(value),
+                comparison=_words(ctx, rule.operator), limit=shown, day=as_of),
             series={"stock": rule.metric, "location": location, "product": product}))
     return RuleResult(len(rows), found)
 
@@ -194,12 +206,19 @@ def change(ctx: Context, rule: ChangeRule) -> RuleResult:
         if not moved or abs(delta) < rule.min_change:
             continue
         where = _dimension_label(ctx, rule.dimension, value_of, names)
-        span = "day" if days == 1 else f"{days} days"
+        _ = ctx.lang.gettext
+        text = _("{metric} {value} over the day to {day}, {pct} against {previous} the day "
+                 "before ({where})") if days == 1 else \
+            _("{metric} {value} over the {days} days to {day}, {pct} against {previous} the "
+              "{days} days before ({where})")
         found.append(Observation(
             key=value_of, label=where, value=round(pct, 1), threshold=rule.change_pct,
             condition="fall" if pct < 0 else "rise", as_of=day,
-            summary=f"{metric.label} {plain(current)} over the {span} to {day}, "
-                    f"{pct:+.1f}% against {plain(previous)} the {span} before ({where})",
+            summary=text.format(
+                metric=ctx.lang.metric_label(metric), value=ctx.num(current), day=day,
+                days=days, pct=signed(percent(round(pct, 1) / 100, ctx.lang.locale),
+                                      round(pct, 1)),
+                previous=ctx.num(previous), where=where),
             series={"metric": rule.metric, "dimension": rule.dimension, "value": value_of}))
     return RuleResult(checked, found)
 
@@ -222,16 +241,23 @@ def anomaly(ctx: Context, rule: AnomalyRule) -> RuleResult:
          "metric": rule.metric, "dimension": rule.dimension})
     names = location_names(ctx)
     metrics = ctx.client.metric_registry()
+    _ = ctx.lang.gettext
+    kinds = {("low", "drop"): _("a low drop"), ("medium", "drop"): _("a medium drop"),
+             ("high", "drop"): _("a high drop"), ("low", "spike"): _("a low spike"),
+             ("medium", "spike"): _("a medium spike"), ("high", "spike"): _("a high spike")}
     found = []
     for metric, dimension, value_of, day, value, expected, severity, direction in rows:
         where = _dimension_label(ctx, dimension, value_of, names)
-        label = metrics[metric].label if metric in metrics else metric
+        label = ctx.lang.metric_label(metrics[metric]) if metric in metrics else metric
         found.append(Observation(
             key=f"{metric}/{dimension}/{value_of}", label=f"{label}, {where}",
             value=_number(value), threshold=_number(expected), condition=direction,
             as_of=day,
-            summary=f"{label} {plain(value)} on {day}: a {severity} {direction} (expected about "
-                    f"{plain(expected)}; {where})",
+            summary=_("{metric} {value} on {day}: {kind} (expected about {expected}; "
+                      "{where})").format(
+                metric=label, value=ctx.num(value), day=day,
+                kind=kinds.get((severity, direction), f"{severity} {direction}"),
+                expected=ctx.num(expected), where=where),
             series={"metric": metric, "dimension": dimension, "value": value_of}))
     return RuleResult(len(rows), found)
 
@@ -245,15 +271,19 @@ def goal(ctx: Context, rule: GoalRule) -> RuleResult:
         "forecast_at_deadline, deadline FROM {} WHERE (%(goal)s::text IS NULL OR goal = "
         "%(goal)s) ORDER BY goal, as_of DESC").format(ctx.table("insights", "goal_progress")),
         {"goal": rule.goal})
+    _ = ctx.lang.gettext
+    statuses = {"at-risk": _("at-risk"), "off-track": _("off-track")}
     found = []
     for name, status, as_of, target, actual, forecast, deadline in rows:
         if status not in rule.status:
             continue
         found.append(Observation(
-            key=name, label=f"goal {name}", value=_number(forecast), threshold=_number(target),
-            condition=status, as_of=as_of,
-            summary=f"goal {name} is {status}: {plain(actual)} to date, {plain(forecast)} "
-                    f"forecast by {deadline} against a target of {plain(target)}"))
+            key=name, label=_("goal {goal}").format(goal=name), value=_number(forecast),
+            threshold=_number(target), condition=status, as_of=as_of,
+            summary=_("goal {goal} is {status}: {actual} to date, {forecast} forecast by "
+                      "{deadline} against a target of {target}").format(
+                goal=name, status=statuses.get(status, status), actual=ctx.num(actual),
+                forecast=ctx.num(forecast), deadline=deadline, target=ctx.num(target))))
     return RuleResult(len(rows), found)
 
 
@@ -261,11 +291,32 @@ def stale_source(ctx: Context, rule: StaleSourceRule) -> RuleResult:
     report = [f for f in source_freshness(ctx.conn, ctx.slug, ctx.client, ctx.now)
               if rule.source in (None, f.source)]
     found = [Observation(
-        key=f.source, label=f"source {f.source}", summary=f.describe(ctx.now),
+        key=f.source, label=ctx.lang.gettext("source {source}").format(source=f.source),
+        summary=_stale(ctx, f),
         value=f.last_data_at.isoformat(timespec="minutes") if f.last_data_at else "never",
         threshold=f"{f.max_age.total_seconds() / 3600:g} hours")
         for f in report if f.stale]
     return RuleResult(len(report), found)
+
+
+def _span(ctx: Context, delta: timedelta) -> str:
+    hours = delta.total_seconds() / 3600
+    if hours < 72:
+        return ctx.lang.ngettext("{n} hour", "{n} hours", round(hours)).format(n=round(hours))
+    return ctx.lang.ngettext("{n} day", "{n} days", round(hours / 24)).format(
+        n=round(hours / 24))
+
+
+def _stale(ctx: Context, freshness: SourceFreshness) -> str:
+    """What SourceFreshness.describe says, in the client's language."""
+    _ = ctx.lang.gettext
+    if freshness.last_data_at is None:
+        return _("source {source}: no data has arrived yet from {stream}").format(
+            source=freshness.source, stream=freshness.stream)
+    return _("source {source} is stale: no new data from {stream} for {age} (expected at "
+             "least every {max_age})").format(
+        source=freshness.source, stream=freshness.stream,
+        age=_span(ctx, ctx.now - freshness.last_data_at), max_age=_span(ctx, freshness.max_age))
 
 
 def run_failed(ctx: Context, rule: RunFailedRule) -> RuleResult:
@@ -280,9 +331,11 @@ def run_failed(ctx: Context, rule: RunFailedRule) -> RuleResult:
         errors = (error or "failed") if status == "failed" else ""
     if not errors:
         return RuleResult(1, [])
+    _ = ctx.lang.gettext
     return RuleResult(1, [Observation(
-        key="run", label=f"run of {ctx.slug}", condition="failed", value=run,
-        summary=f"the run of {ctx.client.name} failed: {errors}")])
+        key="run", label=_("run of {client}").format(client=ctx.slug), condition="failed",
+        value=run, summary=_("the run of {client} failed: {errors}").format(
+            client=ctx.client.name, errors=errors))])
 
 
 EVALUATORS = {"threshold": threshold, "change": change, "anomaly": anomaly, "goal": goal,

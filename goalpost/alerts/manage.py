@@ -19,6 +19,7 @@ from goalpost.alerts.check import (
     start_evaluation,
 )
 from goalpost.alerts.delivery import DeliveryReport, deliver_pending
+from goalpost.alerts.i18n import language
 from goalpost.alerts.links import dashboard_link
 from goalpost.core import registry
 from goalpost.core.errors import ConfigError, NotFoundError
@@ -53,20 +54,25 @@ def send_test(slug: str, rule_name: str | None = None, *,
         raise ConfigError(f"client {slug} has no alert rules",
                           hint=f"add rules under `alerts:` in clients/{slug}.yaml")
     now = now or datetime.now(UTC)
+    lang = language(client.language)
+    _ = lang.gettext
     with ready() as conn:
         evaluation_id = start_evaluation(conn, slug, "test", None, now)
         with conn.transaction():
             for rule in rules:
                 payload = {"client": client.name, "rule": rule.name, "kind": rule.kind,
                            "severity": rule.severity,
-                           "description": rule.description or rule.describe(), "key": "test",
-                           "label": "test", "condition": "test", "reason": "test",
-                           "summary": f"a test of rule {rule.name} ({rule.describe()})",
+                           "description": rule.description or rule.describe(_),
+                           "key": "test", "label": "test", "condition": "test",
+                           "reason": "test",
+                           "summary": _("a test of rule {rule} ({condition})").format(
+                               rule=rule.name, condition=rule.describe(_)),
                            "value": None, "threshold": None, "recent": [],
                            "dashboard_url": dashboard_link(conn, slug, client, rule)}
                 queue_notification(conn, slug, evaluation_id, payload,
                                    recipients(client, rule), "test", rule.severity, now, now)
-        return deliver_pending(conn, slug, client.name, evaluation_id=evaluation_id, now=now)
+        return deliver_pending(conn, slug, client.name, evaluation_id=evaluation_id, now=now,
+                               lang=lang)
 
 
 def parse_until(text: str, timezone: str, now: datetime) -> datetime:

@@ -244,10 +244,17 @@ def client_show(slug: str, as_json: bool) -> None:
 def client_validate(slugs: tuple[str, ...]) -> None:
     """Validate client files (all of them by default); exit 2 if any is invalid."""
     bad = 0
+    from goalpost.alerts.i18n import untranslated
+
     for slug in slugs or registry.list_slugs():
         try:
-            registry.load_client(slug)
+            loaded = registry.load_client(slug)
             click.echo(f"ok       {registry.client_path(slug).name}")
+            missing = untranslated(loaded.language)
+            if missing:
+                click.echo(f"         language {loaded.language}: {len(missing)} strings of "
+                           "the review and alert emails read in English (no translation "
+                           f"yet), e.g. {'; '.join(repr(m) for m in missing[:3])}")
         except GoalpostError as exc:
             bad += 1
             click.echo(f"invalid  {exc}", err=True)
@@ -615,6 +622,45 @@ def report(slug: str, since: Any, until: Any, locations: tuple[str, ...],
                    "latest day")
     for error in made.errors:
         click.echo(click.style(f"  {error.dashboard} / {error.card}: ", fg="red") + error.error)
+
+
+@cli.command("review")
+@click.argument("slug")
+@click.option("--week", metavar="YYYY-Www", help="An ISO week, e.g. 2026-W49 (default: the "
+              "latest closed one, or month with review.cadence: monthly).")
+@click.option("--month", metavar="YYYY-MM", help="A calendar month, e.g. 2026-11.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Where to write the page (default: .goalpost/reviews/SLUG-PERIOD.html).")
+@click.option("--send", is_flag=True, help="Also email it to the review's recipients who "
+              "have not had this period's (as the scheduler does on Monday).")
+@JSON
+def review(slug: str, week: str | None, month: str | None, out: Path | None, send: bool,
+           as_json: bool) -> None:
+    """Client SLUG's business review of a week or a month, as one HTML page: the headline
+    metric against the period before, last year and the target, what drove it, what moved,
+    unusual days, goals, stock at risk and notes on the data, in the client's `language:`.
+    The scheduler emails it to the owners after each period closes (`review:` in the YAML).
+    Exit 1 if --send could not send it (it is retried at the next scheduled run), 3 for an
+    unknown client or one with nothing built yet."""
+    from goalpost.alerts.review.manage import make_review
+
+    made = make_review(slug, week=week, month=month, out=out, send=send)
+    data = made.as_dict()
+    if as_json:
+        _emit_json(data)
+    else:
+        click.echo(str(made.path))
+        click.echo(f"{data['period']} ({data['start']} to {data['end']}), data as of "
+                   f"{data['data_as_of'] or 'no date'}: {data['subject']}")
+        delivery = data["delivery"]
+        for sent in (delivery or {}).get("sent", []):
+            click.echo(f"  sent to {sent['recipient']} via {sent.get('path') or 'SMTP'}")
+        for recipient in (delivery or {}).get("already_sent", []):
+            click.echo(f"  already sent to {recipient}")
+        for warning in (delivery or {}).get("warnings", []):
+            click.echo(click.style(f"  {warning}", fg="red"))
+    if made.delivery and made.delivery.failed:
+        sys.exit(1)
 
 
 @cli.group()

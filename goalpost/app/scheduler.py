@@ -10,7 +10,10 @@ through it:
   failed (by every command, so at start and on every heartbeat here);
 - slots that pass while nobody could run them (all schedulers down, or the previous run still
   going) are recorded as missed; after a downtime only the latest missed slot is run
-  (coalescing), the others stay recorded as missed.
+  (coalescing), the others stay recorded as missed;
+- after each slot's run, the client's business review of the period that has closed (the
+  week, on Monday after the morning run) goes to whoever has not had it: once per period and
+  recipient, whichever scheduler gets there (goalpost.alerts.review.deliver).
 
 Jobs are APScheduler date jobs, one per client, re-armed after each slot; the process keeps
 its SQLMesh contexts warm between runs (goalpost.transform caches them). `acceleration` runs
@@ -91,13 +94,14 @@ class Scheduler:
                  backup_schedule: str | None = "0 3 * * *", retries: int = 2,
                  retry_backoff: float = 30.0, heartbeat_seconds: float = 10.0,
                  step_timeout: float | None = 7200.0,
-                 run: Callable[..., Any] | None = None) -> None:
+                 run: Callable[..., Any] | None = None,
+                 virtual_start: datetime | None = None) -> None:
         from goalpost.app.orchestrator import run_client
 
         self.url = url
         # Schedulers sharing a warehouse under acceleration share `clock_start`, so that they
         # agree on what time it is.
-        self.clock = Clock(acceleration, clock_start or 0.0)
+        self.clock = Clock(acceleration, clock_start or 0.0, virtual_start)
         self.instance = instance or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self.backup_schedule = backup_schedule
         self.retries, self.retry_backoff = retries, retry_backoff
@@ -282,6 +286,30 @@ class Scheduler:
                     "UPDATE goalpost.schedule_slots SET status = %s, run_id = %s, note = %s, "
                     "finished_at = clock_timestamp() WHERE client = %s AND due_at = %s",
                     (status, run_id, mask(note), slug, due))
+        self._review(slug)
+
+    def _review(self, slug: str) -> None:
+        """After a slot's run: the review of the period that closed, to whoever has not had
+        it (goalpost.alerts.review.deliver: once per period and recipient)."""
+        from goalpost.alerts.review.deliver import send_due
+
+        try:
+            client = registry.load_client(slug)
+            with ready(self.url) as conn:
+                outcome = send_due(conn, slug, client, now=self.clock.now())
+        except GoalpostError as exc:
+            log.error("review of %s not sent: %s", slug, exc)
+            return
+        except Exception:  # noqa: BLE001 - a review that cannot be built is logged; the
+            # client's next slots and the other clients still run
+            log.exception("review of %s stopped", slug)
+            return
+        if outcome is None:
+            return
+        for sent in outcome.sent:
+            log.info("review %s of %s sent to %s", outcome.period, slug, sent["recipient"])
+        for warning in outcome.warnings():
+            log.warning("%s: %s", slug, warning)
 
     def _backup(self, due: datetime) -> None:
         from goalpost.backup.core import create_backup

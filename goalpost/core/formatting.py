@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 from babel import Locale, UnknownLocaleError
-from babel.dates import format_date
+from babel.dates import format_date, format_interval, format_skeleton
 from babel.numbers import (
     NumberPattern,
     format_compact_currency,
@@ -81,6 +81,16 @@ def long_date(day: date, locale: str = DEFAULT_LOCALE) -> str:
 def medium_date(day: date, locale: str = DEFAULT_LOCALE) -> str:
     """Dec 7, 2026 (en); 7 déc. 2026 (fr)."""
     return format_date(day, format="medium", locale=locale)
+
+
+def date_range(start: date, end: date, locale: str = DEFAULT_LOCALE) -> str:
+    """Dec 1 – 31, 2026 (en); 1–31 déc. 2026 (fr): CLDR's interval for the two days."""
+    return format_interval(start, end, "yMMMd", locale=locale)
+
+
+def month_year(day: date, locale: str = DEFAULT_LOCALE) -> str:
+    """December 2026 (en); décembre 2026 (fr)."""
+    return format_skeleton("yMMMM", day, locale=locale)
 
 
 def plain(value: Any, locale: str = DEFAULT_LOCALE) -> str:

@@ -20,8 +20,14 @@ from functools import cache
 from importlib import resources
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, \
-    model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from ruamel.yaml import YAML
 
 from goalpost.core.dimensions import BUILT_IN
@@ -163,8 +169,9 @@ class Metric(BaseModel):
         if kind in ("orders", "input", "sql") and self.aggregation is None:
             what = {"orders": "over receipts", "input": "of its values",
                     "sql": "of its query's values"}[kind]
+            extra = ", count_distinct, ratio" if kind == "orders" else ""
             raise ValueError(f"aggregation is required: how the {what} add up over a period "
-                             f"(sum, avg, min, max, last{', count_distinct, ratio' if kind == 'orders' else ''})")
+                             f"(sum, avg, min, max, last{extra})")
         if kind in ("input", "sql") and self.aggregation in ("count_distinct", "ratio"):
             raise ValueError(f"aggregation {self.aggregation} needs the underlying rows; an "
                              f"{kind} metric's values are sums, averages, minima, maxima or "

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 from abc import abstractmethod
+from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import time, timedelta
@@ -43,6 +44,8 @@ CONSULTANT_ENV = "GOALPOST_CONSULTANT_EMAIL"
 PERIOD_DAYS = {"day": 1, "week": 7, "month": 28}
 # Anomaly severities in order: a rule's min_severity takes that one and those above.
 SEVERITY_RANK = {"low": 1, "medium": 2, "high": 3}
+# Translates a rule's description (goalpost.alerts.i18n); English by default.
+Gettext = Callable[[str], str]
 _DURATION = re.compile(r"^(\d+)\s*(m|h|d|w)$")
 _UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
@@ -66,6 +69,10 @@ ALERT_CONTEXT: ContextVar[AlertContext | None] = ContextVar("alert_context", def
 def _context() -> AlertContext:
     found = ALERT_CONTEXT.get()
     return found if found is not None else AlertContext(metrics=standard_metrics())
+
+
+def _english(message: str) -> str:
+    return message
 
 
 def parse_duration(value: Any) -> timedelta:
@@ -144,8 +151,9 @@ class _Rule(_Strict):
     metabase_refusal: ClassVar[str] = ""
 
     @abstractmethod
-    def describe(self) -> str:
-        """The condition in words, for the CLI and the emails."""
+    def describe(self, _: Gettext = _english) -> str:
+        """The condition in words, for the CLI and the emails; `_` translates the words (the
+        alert emails pass the client's language, goalpost.alerts.i18n)."""
 
 
 def _known_metric(value: str, *, inventory: bool) -> str:
@@ -174,9 +182,10 @@ def _metric_dimension(metric: str | None, dimension: str) -> str:
     return dimension
 
 
-def _per(dimension: str) -> str:
-    return {"all": "in total", "any": "in total or per location or channel",
-            "product": "per location and product"}.get(dimension, f"per {dimension}")
+def _per(dimension: str, _: Gettext) -> str:
+    return {"all": _("in total"), "any": _("in total or per location or channel"),
+            "product": _("per location and product"), "location": _("per location"),
+            "channel": _("per channel")}[dimension]
 
 
 class _MetricRule(_Rule):
@@ -245,11 +254,12 @@ class ThresholdRule(_MetricRule):
             return ("<" if metric.thresholds.direction == "min" else ">"), float(level)
         return str(self.operator), self.value
 
-    def describe(self) -> str:
-        limit = {"reorder_point": "the reorder point", "warning": "its warning level",
-                 "critical": "its critical level"}.get(str(self.value))
-        operator = self.operator or "past"
-        return f"{self.metric} {operator} {limit or f'{self.value:g}'}, {_per(self.dimension)}"
+    def describe(self, _: Gettext = _english) -> str:
+        limits = {"reorder_point": _("the reorder point"), "warning": _("its warning level"),
+                  "critical": _("its critical level")}
+        limit = limits.get(str(self.value)) or f"{self.value:g}"
+        operator = self.operator or _("past")
+        return f"{self.metric} {operator} {limit}, {_per(self.dimension, _)}"
 
 
 class ChangeRule(_MetricRule):
@@ -274,11 +284,24 @@ class ChangeRule(_MetricRule):
             raise ValueError("give a fall (e.g. -20, above -100) or a rise (e.g. 30) in %")
         return value
 
-    def describe(self) -> str:
-        word = "falls" if self.change_pct < 0 else "rises"
-        floor = f" and by at least {self.min_change:g}" if self.min_change else ""
-        return (f"{self.metric} {word} by {abs(self.change_pct):g}% or more{floor} over a "
-                f"{self.period} against the {self.period} before, {_per(self.dimension)}")
+    def describe(self, _: Gettext = _english) -> str:
+        floor = _(" and by at least {change}").format(change=f"{self.min_change:g}") \
+            if self.min_change else ""
+        text = {("fall", "day"): _("{metric} falls by {pct}% or more{floor} over a day against "
+                                   "the day before, {per}"),
+                ("fall", "week"): _("{metric} falls by {pct}% or more{floor} over a week "
+                                    "against the week before, {per}"),
+                ("fall", "month"): _("{metric} falls by {pct}% or more{floor} over a month "
+                                     "against the month before, {per}"),
+                ("rise", "day"): _("{metric} rises by {pct}% or more{floor} over a day against "
+                                   "the day before, {per}"),
+                ("rise", "week"): _("{metric} rises by {pct}% or more{floor} over a week "
+                                    "against the week before, {per}"),
+                ("rise", "month"): _("{metric} rises by {pct}% or more{floor} over a month "
+                                     "against the month before, {per}")}[
+            ("fall" if self.change_pct < 0 else "rise", self.period)]
+        return text.format(metric=self.metric, pct=f"{abs(self.change_pct):g}", floor=floor,
+                           per=_per(self.dimension, _))
 
 
 class AnomalyRule(_MetricRule):
@@ -293,10 +316,17 @@ class AnomalyRule(_MetricRule):
     within_days: int = Field(default=1, ge=1, le=31, description="anomalies of the latest "
                              "N days of data")
 
-    def describe(self) -> str:
-        what = {"any": "an anomaly", "spike": "a spike", "drop": "a drop"}[self.direction]
-        return (f"{what} of {self.metric or 'any metric'} ({self.min_severity} severity or "
-                f"more) in the latest {self.within_days} day(s), {_per(self.dimension)}")
+    def describe(self, _: Gettext = _english) -> str:
+        text = {"any": _("an anomaly of {metric} ({severity} severity or more) in the latest "
+                         "{days} day(s), {per}"),
+                "spike": _("a spike of {metric} ({severity} severity or more) in the latest "
+                           "{days} day(s), {per}"),
+                "drop": _("a drop of {metric} ({severity} severity or more) in the latest "
+                          "{days} day(s), {per}")}[self.direction]
+        severities = {"low": _("low"), "medium": _("medium"), "high": _("high")}
+        return text.format(metric=self.metric or _("any metric"),
+                           severity=severities[self.min_severity], days=self.within_days,
+                           per=_per(self.dimension, _))
 
 
 class GoalRule(_Rule):
@@ -316,8 +346,11 @@ class GoalRule(_Rule):
             raise ValueError(f"no goal named {value!r} (named goals: {named})")
         return value
 
-    def describe(self) -> str:
-        return (f"goal {self.goal or '(any)'} is {' or '.join(self.status)}")
+    def describe(self, _: Gettext = _english) -> str:
+        statuses = {"at-risk": _("at-risk"), "off-track": _("off-track")}
+        return _("goal {goal} is {status}").format(
+            goal=self.goal or _("(any)"),
+            status=_(" or ").join(statuses[s] for s in self.status))
 
 
 class StaleSourceRule(_Rule):
@@ -339,9 +372,9 @@ class StaleSourceRule(_Rule):
                              f"{', '.join(sorted(sources)) or 'none'})")
         return value
 
-    def describe(self) -> str:
-        return (f"source {self.source or '(any)'} has no new data for twice the schedule's "
-                "interval")
+    def describe(self, _: Gettext = _english) -> str:
+        return _("source {source} has no new data for twice the schedule's interval").format(
+            source=self.source or _("(any)"))
 
 
 class RunFailedRule(_Rule):
@@ -356,8 +389,8 @@ class RunFailedRule(_Rule):
     def default_recipients(cls) -> list[str]:
         return ["consultant"]
 
-    def describe(self) -> str:
-        return "a run of the client failed"
+    def describe(self, _: Gettext = _english) -> str:
+        return _("a run of the client failed")
 
 
 RULE_KINDS = {"threshold": ThresholdRule, "change": ChangeRule, "anomaly": AnomalyRule,

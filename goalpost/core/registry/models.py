@@ -27,7 +27,7 @@ from pydantic import (
     model_validator,
 )
 
-from goalpost.core import schedules, vocabulary
+from goalpost.core import formatting, schedules, vocabulary
 from goalpost.core.canonical import ENTITIES, ENTITY_NAMES
 from goalpost.core.dimensions import Dimension, dimension_names
 from goalpost.core.errors import GoalpostError
@@ -35,7 +35,12 @@ from goalpost.core.identifiers import NAME_RE
 from goalpost.core.metrics import Metric, MetricOverride, resolve, standard_metrics
 from goalpost.core.metrics import relationships as edges
 from goalpost.core.metrics.relationships import Relationship
-from goalpost.core.registry.alert_rules import ALERT_CONTEXT, AlertContext, Alerts
+from goalpost.core.registry.alert_rules import (
+    ALERT_CONTEXT,
+    AlertContext,
+    Alerts,
+    check_recipient,
+)
 
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
@@ -479,6 +484,25 @@ class Goal(_Strict):
         return f"{self.metric} {self.value or 'all'} {start}..{end}"
 
 
+class Review(_Strict):
+    """The business review: what happened over the last week (or month), why, and what is
+    coming, emailed once per period after it closes (goalpost.alerts.review)."""
+
+    cadence: Literal["weekly", "monthly"] = Field(
+        default="weekly", description="weekly: ISO weeks, sent on Monday after the morning "
+        "run; monthly: calendar months, sent on the 1st")
+    send: bool = Field(default=True, description="email it on the schedule (false: only "
+                       "`goalpost review` makes it, on demand)")
+    recipients: list[str] = Field(
+        default_factory=lambda: ["owners"], min_length=1,
+        description="email addresses, `owners` or `consultant` (default: owners)")
+
+    @field_validator("recipients")
+    @classmethod
+    def _recipients(cls, value: list[str]) -> list[str]:
+        return list(dict.fromkeys(check_recipient(item) for item in value))
+
+
 def _names(items: Any) -> frozenset[str]:
     return frozenset(str(item["name"]) for item in items or ()
                      if isinstance(item, dict) and item.get("name"))
@@ -503,6 +527,9 @@ class Client(_Strict):
     timezone: str = "UTC"
     currency: str = "EUR"
     country: str = "FR"
+    language: str = Field(default="en", description="the language of the review and the "
+                          "alert emails, and how their numbers and dates read: en, fr, de, "
+                          "es, it (de, es and it fall back to English for some text)")
     schedule: str = "0 6 * * *"
     owners: list[Owner] = Field(default_factory=list)
     sources: list[Source] = Field(default_factory=list)
@@ -532,6 +559,8 @@ class Client(_Strict):
     alerts: Alerts = Field(
         default_factory=Alerts, description="alert rules evaluated after each run, their "
         "recipients, quiet hours and reminders (emails)")
+    review: Review = Field(default_factory=Review, description="the weekly (or monthly) "
+                           "business review emailed to the owners")
 
     @model_validator(mode="wrap")
     @classmethod
@@ -578,6 +607,11 @@ class Client(_Strict):
         if not re.fullmatch(r"[A-Za-z]{2}", value):
             raise ValueError(f"{value!r} is not an ISO 3166 country code (e.g. FR, GB, US)")
         return value.upper()
+
+    @field_validator("language")
+    @classmethod
+    def _language(cls, value: str) -> str:
+        return formatting.check_locale(value)
 
     @field_validator("schedule")
     @classmethod
