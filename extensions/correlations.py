@@ -292,6 +292,9 @@ def run(job: JobContext) -> pd.DataFrame:
     result["spearman_q"] = benjamini_hochberg(result["spearman_p"])
     result["significant"] = ((result["pearson_q"] < settings["alpha"])
                              & (result["spearman_q"] < settings["alpha"]))
+    # Rows without a measure (a declared edge with too little data) leave integers empty.
+    for column in (c.name for c in EXTENSION.columns if c.type == "integer"):
+        result[column] = result[column].astype("Int64")
     return result[columns]
 
 
