@@ -90,3 +90,48 @@ def test_a_value_entered_after_a_run_counts_from_the_next_run(shop, conn, run_cl
     assert round(value(conn, "conversion", "day", "2025-03-31", "location", "S2"), 4) == \
         Decimal("0.2667")
     assert value(conn, "footfall", "day", "2025-03-31") == 50
+
+
+def test_the_cac_goals_are_tracked_at_the_metrics_grain(shop, conn):
+    rows = {r[0]: r[1:] for r in conn.execute(
+        "SELECT goal, bound, grain, target, actual_to_date, forecast_at_deadline, method, "
+        "status FROM metrics_shop_insights.goal_progress ORDER BY goal")}
+    # Q1 2025 is over: CAC of March (its rhythm is its formula's coarsest part: the month),
+    # 1200 / 102 = 11.76, under 12.
+    bound, grain, target, actual, final, method, status = rows["cac_q1"]
+    assert (bound, grain, target, method, status) == ("max", "month", 12, "final", "achieved")
+    assert round(final, 4) == 11.7647 and round(actual, 4) == 11.7647
+    # Q2 has not begun its last month: no forecasts table, so the latest month stands for June.
+    bound, grain, target, actual, forecast, method, status = rows["cac_q2"]
+    assert (bound, grain, method, status) == ("max", "month", "last_value", "on-track")
+    assert round(forecast, 4) == 11.7647
+
+
+def test_declared_relationships_are_measured_and_judged(shop, conn):
+    found = {r[0]: r[1:] for r in conn.execute(
+        "SELECT relationship, grain, expected_lag, expected_rho, expected_n, verdict "
+        "FROM metrics_shop_insights.correlations WHERE relationship IS NOT NULL "
+        "AND dimension = 'all'")}
+    # new_customers(m) = spend(m - 1) / 10 plus a little noise: their month-over-month
+    # changes at lag one month agree in rank almost perfectly, on 25 months (27 months of
+    # both, one lost to the change, one to the lag).
+    grain, lag, rho, n, verdict = found["marketing_spend -> new_customers"]
+    assert (grain, lag, n, verdict) == ("month", 1, 25, "supported")
+    assert rho > 0.9
+    # Customers who buy are those new customers: declared negative, the data says otherwise.
+    grain, lag, rho, n, verdict = found["marketing_spend -> customers"]
+    assert (grain, lag, verdict) == ("month", 1, "contradicted") and rho > 0.9
+
+
+def test_the_conversion_alert_fires_once(shop, conn):
+    def fired() -> list[tuple[str, str]]:
+        return conn.execute("SELECT rule, key FROM goalpost.alert_events WHERE client = "
+                            "'metrics_shop' AND event = 'fired'").fetchall()
+
+    # 31 March at S2: 8 sales over 40 visitors, 0.2, under the warning level 0.5; S1's 0.6
+    # and S2's usual 8 / 16 = 0.5 are not.
+    (event,) = fired()
+    assert event[0] == "low_conversion" and "S2" in event[1]
+    run = run_client("metrics_shop")
+    assert run.status == "succeeded", [(s.name, s.error) for s in run.steps]
+    assert len(fired()) == 1
