@@ -5,7 +5,8 @@ A template is the same for every client (metabase.template); what a client's Met
 `goalpost report` show is the template fitted here:
 
 - dashboards whose `requires` no source of the client feeds (Inventory without stock counts)
-  are left out unless the client's `dashboards:` names them;
+  are left out unless the client's `dashboards:` names them; so are cards whose `requires`
+  no source feeds (the review's stock card), whatever `dashboards:` says;
 - the `dimensions` filter becomes one text filter per dimension the client declares, applied
   to the cards whose mart carries it; `per_dimension` cards are repeated per dimension;
 - cards about a dimension with a single value in the data (`needs_values: location` for a
@@ -86,8 +87,13 @@ def chosen(client: Client) -> list[DashboardTemplate]:
     found = templates()
     if client.dashboards is not None:
         return [found[key] for key in client.dashboards]
-    fed = {entity for source in client.sources for entity in source.fed_entities()}
+    fed = fed_entities(client)
     return [t for t in found.values() if set(t.requires) <= fed]
+
+
+def fed_entities(client: Client) -> set[str]:
+    """The canonical entities one of the client's sources feeds."""
+    return {entity for source in client.sources for entity in source.fed_entities()}
 
 
 def dashboards(client: Client, facts: DataFacts, *, today: date,
@@ -116,8 +122,11 @@ def fit(dashboard: DashboardTemplate, client: Client, facts: DataFacts, *, today
                          f"back from {facts.as_of}, the day the data goes to)")
         filters.append(item)
     cards: list[dict[str, Any]] = []
+    fed = fed_entities(client)
     for card in dashboard.cards:
         if card.needs_values and card.needs_values in facts.single_valued:
+            continue
+        if not set(card.requires) <= fed:
             continue
         if card.per_dimension:
             table = card.dimensions_table()
@@ -143,6 +152,7 @@ def _card(card: CardSpec, declared: list[Dimension], facts: DataFacts,
     data = card.model_dump(exclude_none=True)
     data.pop("per_dimension", None)
     data.pop("needs_values", None)
+    data.pop("requires", None)
     table = card.dimensions_table()
     filters = dict(card.filters)
     filters.pop(DIMENSIONS_FILTER, None)

@@ -151,6 +151,15 @@ class ColumnRef(_Strict):
         return f'"{schema_name(slug, self.layer)}"."{self.table}"."{self.column}"'
 
 
+def _known_entities(value: list[str]) -> list[str]:
+    """`requires:` names canonical entities only."""
+    unknown = sorted(set(value) - set(ENTITY_NAMES))
+    if unknown:
+        raise ValueError(f"unknown entit(y/ies) {', '.join(unknown)}; the canonical "
+                         f"entities are {', '.join(ENTITY_NAMES)}")
+    return value
+
+
 class CardSpec(_Strict):
     """One native-SQL question on the dashboard."""
 
@@ -166,6 +175,8 @@ class CardSpec(_Strict):
                                 "client that its `dimensions` table carries")
     needs_values: str | None = Field(default=None, description="location, channel or a "
                                      "dimension: left out when the data has one value of it")
+    requires: list[str] = Field(default_factory=list, description="canonical entities a "
+                                "client's sources must feed for it to get this card")
 
     @field_validator("size")
     @classmethod
@@ -213,6 +224,11 @@ class CardSpec(_Strict):
                 raise ValueError(f"sql: optional clause [[{clause.strip()}]] has no {{{{tag}}}}")
         return self
 
+    @field_validator("requires")
+    @classmethod
+    def _entities(cls, value: list[str]) -> list[str]:
+        return _known_entities(value)
+
     def column(self, filter_key: str) -> ColumnRef:
         layer, table, column = _COLUMN_REF.match(self.filters[filter_key]).groups()  # type: ignore[union-attr]
         return ColumnRef(layer=layer, table=table, column=column)
@@ -252,11 +268,7 @@ class DashboardTemplate(_Strict):
     @field_validator("requires")
     @classmethod
     def _entities(cls, value: list[str]) -> list[str]:
-        unknown = sorted(set(value) - set(ENTITY_NAMES))
-        if unknown:
-            raise ValueError(f"unknown entit(y/ies) {', '.join(unknown)}; the canonical "
-                             f"entities are {', '.join(ENTITY_NAMES)}")
-        return value
+        return _known_entities(value)
 
     def filter(self, key: str) -> FilterSpec:
         return next(f for f in self.filters if f.key == key)

@@ -46,7 +46,7 @@ def test_add_test_list_run_remove(run_cli, shop, conn):
 
     tested = run_cli("source", "test", "shop")
     assert tested.exit_code == 0, tested.output
-    assert "ok   pos.sales: 1 file(s), 2 sample rows read, 0 rejected" in tested.output
+    assert "ok   pos.sales: 1 file(s), 2 rows read, 0 rejected" in tested.output
 
     ran = run_cli("run", "shop", "--json")
     assert ran.exit_code == 0, ran.output
@@ -71,8 +71,12 @@ def test_add_refuses_a_stream_missing_a_required_column(run_cli, shop):
     result = run_cli("source", "add", "shop", "pos", "--stream", "sales", "--entity",
                      "order_lines", "--path", "exports/sales_*.csv", "--yes")
     assert result.exit_code == 2
-    assert "no column provides the required field order_id" in result.output
+    # Every missing field at once, each with the column that looks like it.
+    assert "the files lack 6 required field(s) of order_lines: order_id, ordered_at, " \
+        "location_id, product_id, quantity, line_total" in result.output
     assert "ticket, date, shop" in result.output and "Traceback" not in result.output
+    assert "--map 'order_id=ticket' --map 'ordered_at=date' --map 'location_id=shop' " \
+        "--map 'product_id=sku' --map 'quantity=qty' --map 'line_total=total'" in result.output
 
 
 @pytest.mark.e2e
@@ -144,3 +148,33 @@ def test_connectors_catalogue(run_cli):
     square = next(c for c in listed if c["name"] == "square")
     assert square["settings"]["access_token"]["secret"] is True
     assert square["streams"]["orders"]["incremental"] == "updated_at"
+
+
+def test_add_on_a_real_export_lists_every_missing_field_at_once(run_cli, project):
+    from test_online_retail import DATA
+
+    if not DATA.exists():
+        pytest.skip(f"the Online Retail II file is not on this machine (looked for {DATA})")
+    assert run_cli("client", "add", "retail", "--name", "Retail", "--country", "GB",
+                   "--currency", "GBP", "--yes").exit_code == 0
+    result = run_cli("source", "add", "retail", "shop", "--stream", "lines", "--entity",
+                     "order_lines", "--path", str(DATA), "--yes")
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    # One message, every missing field; Quantity matched quantity despite its case.
+    assert ("the files lack 5 required field(s) of order_lines: order_id, ordered_at, "
+            "location_id, product_id, line_total") in result.output
+    assert "order_id: --map order_id=<column> (perhaps 'Invoice')" in result.output
+    assert "--map unit_price=<column> (perhaps 'Price'): line_total is then computed as " \
+        "quantity x unit_price" in result.output
+    assert "--map location_id==online" in result.output
+    assert ("--map 'order_id=Invoice' --map 'ordered_at=InvoiceDate' --map "
+            "'location_id==online' --map 'product_id=StockCode' --map 'unit_price=Price'"
+            in result.output)
+
+    # The suggested command, headers in another case, works first time.
+    added = run_cli("source", "add", "retail", "shop", "--stream", "lines", "--entity",
+                    "order_lines", "--path", str(DATA), "--map", "order_id=invoice",
+                    "--map", "ordered_at=INVOICEDATE", "--map", "location_id==online",
+                    "--map", "product_id=StockCode", "--map", "unit_price=Price", "--yes")
+    assert added.exit_code == 0, added.output
+    assert "added stream shop.lines" in added.output

@@ -13,11 +13,10 @@ from pathlib import Path
 import orjson
 import psycopg
 import pytest
+from file_loads import Load, stream_loader
 from openpyxl import Workbook
 
 from goalpost.core.registry.models import FileStream
-from goalpost.core.warehouse import tenants
-from goalpost.pipelines.files.loader import FileStreamResult, load_file_stream
 from goalpost.pipelines.files.probe import probe_stream
 
 HEADER = "receipt_no,sold_at,shop_id,sku,quantity,line_total\n"
@@ -28,7 +27,6 @@ ROWS = [
 ]
 SALES_COLUMNS = {"order_id": "receipt_no", "ordered_at": "sold_at", "location_id": "shop_id",
                  "product_id": "sku"}
-_runs = iter(range(1, 1000))
 
 
 def sales(path: str = "sales/*", key: tuple[str, ...] = ("receipt_no", "sku"),
@@ -45,14 +43,8 @@ def folder(project: Path) -> Path:
 
 
 @pytest.fixture
-def load(conn: psycopg.Connection, project: Path):
-    tenants.provision(conn, "shop")
-
-    def run(stream: FileStream | None = None, **kwargs: object) -> FileStreamResult:
-        return load_file_stream(conn, slug="shop", source="pos", stream=stream or sales(),
-                                root=project, run_id=next(_runs), **kwargs)
-
-    return run
+def load(conn: psycopg.Connection, project: Path) -> Load:
+    return stream_loader(conn, project, sales)
 
 
 def raw(conn: psycopg.Connection) -> list[tuple]:

@@ -62,10 +62,16 @@ def test_a_single_shop_has_no_per_shop_cards() -> None:
 
 def test_dashboards_need_a_source_for_what_they_show() -> None:
     assert [t.key for t in fit.chosen(shop())] == [
-        "customers", "forecasts_anomalies", "goals_kpis", "sales_overview"]
+        "customers", "forecasts_anomalies", "goals_kpis", "sales_overview", "weekly_review"]
     stocked = shop(sources=[{"name": "pos", "connector": "files", "streams": [
         STREAM, dict(STREAM, name="stock", entity="inventory_levels")]}])
     assert "inventory" in [t.key for t in fit.chosen(stocked)]
+    # A card of a dashboard every client gets leaves out what no source feeds.
+    review = templates()["weekly_review"]
+    assert "stock_at_risk" not in [c.key for c in fit.fit(review, shop(), fit.DataFacts(),
+                                                            today=TODAY).cards]
+    assert "stock_at_risk" in [c.key for c in fit.fit(review, stocked, fit.DataFacts(),
+                                                        today=TODAY).cards]
     # Named in the YAML, a dashboard is provisioned whatever the sources.
     assert [t.key for t in fit.chosen(shop(dashboards=["inventory"]))] == ["inventory"]
 

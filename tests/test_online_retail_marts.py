@@ -242,13 +242,14 @@ def page(built: str, tmp_path_factory: pytest.TempPathFactory) -> tuple[report.R
 def test_report_fits_the_client_and_its_data(page: tuple[report.Report, str]) -> None:
     made, html = page
     assert made.errors == []
-    # Every card has data but the goals one: the client declares no goal.
-    assert made.empty == ["Goals and KPIs / Goals"]
+    # Every card has data but the goals ones: the client declares no goal.
+    assert made.empty == ["Goals and KPIs / Goals", "Weekly review / Goals and their forecast"]
     assert made.data_as_of == made.dates_counted_from == date(2010, 12, 9)
     assert "past90days (2010-09-11 to 2010-12-09, counted back from 2010-12-09" in html
-    # No stock counts: no Inventory dashboard; one shop: no per-shop cards; a card per
-    # dimension, and a filter for it.
-    assert made.dashboards == 4 and "Inventory" not in html
+    # No stock counts: no Inventory dashboard, no stock card in the review; one shop: no
+    # per-shop cards; a card per dimension, and a filter for it.
+    assert made.dashboards == 5 and "Inventory" not in html
+    assert "Stock under its reorder point" not in html
     assert "Revenue per shop" not in html and "Revenue forecast, next 30 days per shop" not in html
     assert 'data-title="Revenue by country"' in html
     assert "Country: <b>All</b>" in html

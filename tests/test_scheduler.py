@@ -14,9 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from goalpost.app.scheduler import Clock, next_slot, slots_between
+from goalpost.app.scheduler import Clock, Scheduler, next_slot, slots_between
 
 ACCELERATION = 20  # a virtual minute lasts 3 s
+SEVEN_PARIS = datetime(2026, 12, 7, 6, 0, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -148,3 +149,41 @@ def test_scheduled_backup_runs_once_per_slot(bakery, conn, database_url, monkeyp
     assert len(list_backups()) == 1
     assert conn.execute("SELECT status, note FROM goalpost.schedule_slots WHERE client = %s",
                         (BACKUP_JOB,)).fetchone() == ("succeeded", list_backups()[0].id)
+
+
+@pytest.mark.e2e  # the worker builds the client's SQLMesh models
+def test_a_worker_killed_mid_run_leaves_no_claimed_slot_nor_running_run(bakery, conn,
+                                                                        database_url):
+    scheduler = Scheduler(database_url, instance="t", workers=1, backup_schedule=None,
+                          retry_backoff=1.0, heartbeat_seconds=2.0,
+                          virtual_start=SEVEN_PARIS - timedelta(seconds=2))
+
+    def running() -> int | None:
+        row = conn.execute("SELECT id FROM goalpost.runs WHERE client = 'bakery' AND "
+                           "status = 'running'").fetchone()
+        return row[0] if row else None
+
+    scheduler.start()
+    try:
+        wait_for(lambda: running() is not None and "bakery" in scheduler.workers.busy(), 120)
+        killed = running()
+        time.sleep(0.5)
+        pid = scheduler.workers.busy()["bakery"]
+        os.kill(pid, signal.SIGKILL)
+        # The slot's next attempt runs on a new worker and completes.
+        wait_for(lambda: conn.execute("SELECT status FROM goalpost.schedule_slots WHERE "
+                                      "client = 'bakery' AND due_at = %s",
+                                      (SEVEN_PARIS,)).fetchone() != ("claimed",), 240)
+    finally:
+        scheduler.stop()
+    assert pid not in scheduler.workers.pids()
+    status, error = conn.execute("SELECT status, error FROM goalpost.runs WHERE id = %s",
+                                 (killed,)).fetchone()
+    assert status == "failed" and error.startswith("interrupted")
+    assert conn.execute("SELECT status, note FROM goalpost.schedule_slots WHERE client = "
+                        "'bakery' AND due_at = %s", (SEVEN_PARIS,)).fetchone() == (
+        "succeeded", "retried: the worker process running bakery died during the run "
+                     "(exit code -9)")
+    assert conn.execute("SELECT count(*) FROM goalpost.runs WHERE status = 'running'"
+                        ).fetchone() == (0,)
+    assert conn.execute("SELECT count(*) FROM bakery_raw.pos__sales").fetchone() == (40,)

@@ -119,14 +119,16 @@ def kill_during_transform(project: Path, database_url: str, trigger: str) -> str
 
 def differences(conn: psycopg.Connection) -> dict[str, tuple[int, int]]:
     """Per table of ref's staging and marts: (rows only in bake's, rows only in ref's), on
-    every column but the load times (the two clients loaded the same files at other times)."""
+    every column but the load times (the two clients loaded the same files at other times:
+    `_loaded_at` on rows, data_as_of's `loaded_at`)."""
     found = {}
     for schema, table in conn.execute(
             "SELECT table_schema, table_name FROM information_schema.tables WHERE "
             "table_schema IN ('ref_staging', 'ref_marts') ORDER BY 1, 2").fetchall():
         columns = sql.SQL(", ").join(sql.Identifier(name) for (name,) in conn.execute(
             "SELECT column_name FROM information_schema.columns WHERE table_schema = %s AND "
-            "table_name = %s AND column_name <> '_loaded_at' ORDER BY ordinal_position",
+            "table_name = %s AND column_name NOT IN ('_loaded_at', 'loaded_at') "
+            "ORDER BY ordinal_position",
             (schema, table)))
         mine = sql.Identifier(schema.replace("ref_", "bake_"), table)
         theirs = sql.Identifier(schema, table)

@@ -378,15 +378,19 @@ def source_add(slug: str, name: str, connector: str, config_items: tuple[str, ..
     client_now = registry.load_client(slug)
     probe = sources.probe_new_stream(slug, name, values, client_now)
     missing = sources.missing_required(entity, mapping, probe.columns)
+    if missing and not ask:
+        raise sources.missing_fields_problem(entity, missing, mapping, probe.columns)
+    def column_or_constant(value: str) -> str:
+        if value.startswith("=") or value in probe.columns:
+            return value
+        raise click.BadParameter(f"not a column of the files ({', '.join(probe.columns)}); "
+                                 "or =value for a constant")
+
     for field_name in missing:
-        if not ask:
-            raise ConfigError(
-                f"no column provides the required field {field_name} of {entity} "
-                f"(file columns: {', '.join(probe.columns)})",
-                hint=f"add --map {field_name}=<column>",
-            )
-        mapping[field_name] = click.prompt(f"Column for {field_name}",
-                                           type=click.Choice(probe.columns))
+        guess = sources.likely_column(field_name, probe.columns, set(mapping.values()))
+        mapping[field_name] = click.prompt(
+            f"Column for {field_name} (or =value for a constant)", default=guess,
+            value_proc=column_or_constant)
     values["columns"] = mapping
     if missing:
         probe = sources.probe_new_stream(slug, name, values, client_now)
@@ -503,8 +507,12 @@ def source_reset(slug: str, name: str, stream_name: str | None, drop_data: bool,
               help="Cron (UTC) of the daily backup; 'off' to disable.")
 @click.option("--step-timeout", type=float, default=7200.0, show_default=True,
               help="Seconds after which an extract step stops (between pages or chunks).")
+@click.option("--workers", type=click.IntRange(min=1), envvar="GOALPOST_SCHEDULER_WORKERS",
+              help="How many clients run at once, each in a worker process [default: the "
+                   "usable cores, fewer if memory cannot hold 1.5 GB each; env "
+                   "GOALPOST_SCHEDULER_WORKERS].")
 def scheduler_command(acceleration: float, clock_start: float | None, instance: str | None,
-                      backup_schedule: str, step_timeout: float) -> None:
+                      backup_schedule: str, step_timeout: float, workers: int | None) -> None:
     """Run every client's pipeline on its schedule, and the daily backup, until stopped.
 
     Several schedulers may share one warehouse: each due run happens once (or is recorded as
@@ -524,7 +532,7 @@ def scheduler_command(acceleration: float, clock_start: float | None, instance: 
             raise ConfigError(f"--backup-schedule: {exc}") from None
     serve(database_url(), acceleration=acceleration, instance=instance, clock_start=clock_start,
           backup_schedule=None if backup_schedule == "off" else backup_schedule,
-          step_timeout=step_timeout)
+          step_timeout=step_timeout, workers=workers)
 
 
 # --- metrics ------------------------------------------------------------------------------
@@ -1160,11 +1168,11 @@ def source_test(slug: str, name: str | None, as_json: bool) -> None:
         for check in checks:
             mark = click.style("ok  ", fg="green") if check.ok else click.style("FAIL", fg="red")
             if check.dialect.get("format") == "api":
-                click.echo(f"{mark} {check.source}.{check.stream}: {check.sample_rows} "
+                click.echo(f"{mark} {check.source}.{check.stream}: {check.sample_rows:,} "
                            "records read")
             else:
                 click.echo(f"{mark} {check.source}.{check.stream}: {len(check.files)} file(s), "
-                           f"{check.sample_rows} sample rows read, {check.sample_rejected} "
+                           f"{check.sample_rows:,} rows read, {check.sample_rejected:,} "
                            "rejected")
             if check.dialect and check.dialect.get("format") != "api":
                 click.echo(f"     dialect: {check.dialect_summary()}")
@@ -1313,12 +1321,113 @@ def metabase_standin(host: str, port: int) -> None:
             click.echo(f"  {violation}", err=True)
 
 
+# --- quarantine -------------------------------------------------------------------------
+
+
+@cli.group()
+def quarantine() -> None:
+    """The file rows that were not loaded, and why; release the suspect ones.
+
+    `invalid` rows cannot be read by staging (fix the file: an edited file loads again);
+    `suspect` rows are readable but probably wrong (a sale dated in the future) and can be
+    released: the client's next run loads them.
+    """
+
+
+@quarantine.command("list")
+@click.argument("slug", required=False)
+@JSON
+def quarantine_list(slug: str | None, as_json: bool) -> None:
+    """Quarantined rows per client, source, stream and kind, with the first reason."""
+    from goalpost.core.warehouse import ready
+    from goalpost.pipelines.files import quarantine as held
+
+    if slug:
+        registry.load_client(slug)
+    with ready() as conn:
+        found = held.summary(conn, slug)
+    if as_json:
+        _emit_json(found)
+        return
+    if not found:
+        click.echo("nothing is quarantined" + (f" for {slug}" if slug else ""))
+    for row in found:
+        released = f", {row['released']:,} released" if row["released"] else ""
+        click.echo(f"{row['client']:16} {row['source'] + '.' + row['stream']:28} "
+                   f"{row['kind']:8} {row['rows']:>8,} rows in {row['files']} file(s){released}")
+        click.echo(f"{'':18}first: {row['first_reason']}")
+
+
+@quarantine.command("show")
+@click.argument("slug")
+@click.option("--source", help="Only this source.")
+@click.option("--stream", "stream_name", help="Only this stream.")
+@click.option("--kind", type=click.Choice(["invalid", "suspect"]), help="Only this kind.")
+@click.option("--file", "file_name", help="Only this file (as listed).")
+@click.option("--limit", default=50, show_default=True, help="Rows to show.")
+@JSON
+def quarantine_show(slug: str, source: str | None, stream_name: str | None, kind: str | None,
+                    file_name: str | None, limit: int, as_json: bool) -> None:
+    """The quarantined rows of a client: id, file, row, kind, reason and the row itself."""
+    from goalpost.core.warehouse import ready
+    from goalpost.pipelines.files import quarantine as held
+
+    registry.load_client(slug)
+    with ready() as conn:
+        found = held.rows(conn, slug, source=source, stream=stream_name, kind=kind,
+                          file=file_name, limit=limit)
+    if as_json:
+        _emit_json(found)
+        return
+    if not found:
+        click.echo(f"nothing is quarantined for {slug}")
+    for row in found:
+        state = " (released)" if row["released_at"] else ""
+        click.echo(f"{row['id']:>8} {row['kind']:8} {row['file']} row {row['row_number']:,}"
+                   f"{state}: {row['reason']}")
+        click.echo(f"{'':17}{row['record']}")
+
+
+@quarantine.command("release")
+@click.argument("slug")
+@click.argument("ids", nargs=-1, type=int)
+@click.option("--all-suspect", is_flag=True, help="Every suspect row (of --source/--stream).")
+@click.option("--source", help="With --all-suspect: only this source.")
+@click.option("--stream", "stream_name", help="With --all-suspect: only this stream.")
+@JSON
+def quarantine_release(slug: str, ids: tuple[int, ...], all_suspect: bool, source: str | None,
+                       stream_name: str | None, as_json: bool) -> None:
+    """Release suspect rows (by id, or --all-suspect): the next `goalpost run` loads them.
+    Invalid rows cannot be released (staging could not read them): fix the file. Exit 1 when
+    a row was refused."""
+    from goalpost.core.warehouse import ready
+    from goalpost.pipelines.files import quarantine as held
+
+    registry.load_client(slug)
+    with ready() as conn:
+        outcome = held.release(conn, slug, list(ids), all_suspect=all_suspect, source=source,
+                               stream=stream_name)
+    if as_json:
+        _emit_json(vars(outcome))
+    else:
+        click.echo(f"released {len(outcome.released):,} row(s)"
+                   + (f", {len(outcome.already):,} already released" if outcome.already else "")
+                   + (f": `goalpost run {slug}` loads them" if outcome.released else ""))
+        for refused in outcome.refused:
+            click.echo(click.style(f"refused {refused}", fg="red"), err=True)
+    if outcome.refused:
+        sys.exit(1)
+
+
 # --- run / status -----------------------------------------------------------------------
 
 
 @cli.command("run")
 @click.argument("slug")
-@click.option("--full-refresh", is_flag=True, help="Reload every source from scratch.")
+@click.option("--full-refresh", is_flag=True,
+              help="Read every file again, not only new ones (each keeps its place in the load "
+                   "order; rows of files no longer found are kept), re-extract every API "
+                   "stream, and rebuild every model.")
 @click.option("--force", is_flag=True,
               help="Let a full read that returns no records empty the table.")
 @click.option("--step-timeout", type=float,
@@ -1353,12 +1462,18 @@ def _print_run(run: dict[str, Any]) -> None:
                      + "".join(f"; {w}" for w in d.get("warnings", [])))
         elif step["kind"] == "extension" and "table" in d:
             extra = f"{d['status']}: {d['rows']:,} rows in {d['table']}"
+        elif step["kind"] == "extract" and step["status"] != "skipped" and d.get("full_refresh"):
+            extra = (f"{step['rows_loaded']:,} rows from {d.get('files_loaded', 0)} file(s) "
+                     f"reloaded (full refresh: every file read again), "
+                     f"{step['rows_quarantined']:,} quarantined")
         elif step["kind"] == "extract" and step["status"] != "skipped":
             extra = (f"{step['rows_loaded']:,} rows from {d.get('files_loaded', 0)} new file(s), "
                      f"{d.get('files_skipped', 0)} already loaded, "
                      f"{step['rows_quarantined']:,} quarantined")
+            if d.get("rows_released"):
+                extra += f", {d['rows_released']:,} released"
         click.echo(f"  {step['status']:9} {step['name']:32} {step['seconds']:7.2f}s  {extra}")
-        if step["kind"] != "extract":
+        if step["kind"] != "extract" or "files_found" in d:
             for warning in d.get("warnings", []):
                 click.echo(click.style(f"            warning: {warning}", fg="yellow"))
         if step["error"]:
@@ -1370,10 +1485,12 @@ def _print_run(run: dict[str, Any]) -> None:
 @cli.command("status")
 @JSON
 def status(as_json: bool) -> None:
-    """Per client: the last run, the next scheduled run, data freshness and recent failures;
-    and the schedulers that are alive."""
+    """Per client: the last run, the next scheduled run, when data was last loaded and how
+    old its newest business date is (the latest sale or stock count), recent failures; and
+    the schedulers that are alive."""
     from datetime import UTC, datetime, timedelta
 
+    from goalpost.app.clients import newest_business_date
     from goalpost.app.scheduler import next_slot
     from goalpost.core.runs import last_runs
     from goalpost.core.warehouse import ready
@@ -1393,8 +1510,11 @@ def status(as_json: bool) -> None:
         schedulers = conn.execute(
             "SELECT instance, host, beat_at FROM goalpost.scheduler_instances WHERE stopped_at "
             "IS NULL AND beat_at > now() - interval '2 minutes' ORDER BY instance").fetchall()
+        slugs = sorted(set(registry.list_slugs()) | set(runs))
+        newest = {slug: newest_business_date(conn, slug) for slug in slugs}
     rows = []
-    for slug in sorted(set(registry.list_slugs()) | set(runs)):
+    today = now.date()
+    for slug in slugs:
         last = runs.get(slug)
         problem = None
         try:
@@ -1412,6 +1532,8 @@ def status(as_json: bool) -> None:
             "error": last["error"] if last else None,
             "next_run": next_run,
             "data_as_of": fresh.get(slug),
+            "newest_business_date": newest[slug],
+            "business_data_age_days": (today - newest[slug]).days if newest[slug] else None,
             "failed_runs_24h": failures.get(slug, 0),
             "missed_runs_24h": missed.get(slug, 0),
             "config_error": problem,
@@ -1425,11 +1547,14 @@ def status(as_json: bool) -> None:
     for row in rows:
         when = row["started_at"].strftime("%Y-%m-%d %H:%M") if row["started_at"] else "-"
         nxt = row["next_run"].strftime("%Y-%m-%d %H:%M") if row["next_run"] else "-"
-        age = (f"{(now - row['data_as_of']) // timedelta(minutes=1):,} min old"
-               if row["data_as_of"] else "no data")
+        age = (f"loaded {(now - row['data_as_of']) // timedelta(minutes=1):,} min ago"
+               if row["data_as_of"] else "nothing loaded")
+        if row["newest_business_date"]:
+            age += (f", data through {row['newest_business_date']} "
+                    f"({row['business_data_age_days']:,} days old)")
         click.echo(f"{row['client']:16} {row['status']:10} last {when:16} "
                    f"{row['seconds'] if row['seconds'] is not None else '-':>6}s  next {nxt} UTC"
-                   f"  data {age}  failed/missed 24h: {row['failed_runs_24h']}/"
+                   f"  {age}  failed/missed 24h: {row['failed_runs_24h']}/"
                    f"{row['missed_runs_24h']}")
         if row["config_error"]:
             click.echo(click.style(f"    not scheduled: {row['config_error']}", fg="red"))

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 import orjson
 import psycopg
+from psycopg import sql
 
 from goalpost.core import registry
 from goalpost.core.errors import ConfigError
-from goalpost.core.identifiers import check_slug
+from goalpost.core.identifiers import check_slug, schema_name
 from goalpost.core.registry.models import Client
 from goalpost.core.warehouse import tenants
 
@@ -85,3 +87,13 @@ def parse_owner(text: str) -> dict[str, str]:
     if "@" in text:
         return {"name": text.split("@")[0], "email": text}
     raise ConfigError(f"owner {text!r} is not 'Name <email>' or an email address")
+
+
+def newest_business_date(conn: psycopg.Connection, slug: str) -> date | None:
+    """The client's newest business date (its latest sale or stock count, as
+    `<slug>_staging.data_as_of` gives it), or None before the first build."""
+    view = sql.SQL("{}.data_as_of").format(sql.Identifier(schema_name(slug, "staging")))
+    if conn.execute("SELECT to_regclass(%s)", (view.as_string(conn),)).fetchone()[0] is None:
+        return None
+    row = conn.execute(sql.SQL("SELECT as_of FROM {}").format(view)).fetchone()
+    return row[0] if row else None

@@ -93,6 +93,8 @@ def run_client(
                            wait_for_lock=wait_for_lock, step_timeout=step_timeout)
     result = RunResult(recorder.run_id, slug, "running")
     say(f"run {recorder.run_id} of {slug}")
+    if full_refresh:
+        say("full refresh: every file is read again, not only new ones, and every model rebuilt")
     try:
         _run_steps(recorder, result, slug, client, url, full_refresh=full_refresh, force=force,
                    say=say)
@@ -248,9 +250,15 @@ def _extract_files(conn: Any, recorder: RunRecorder, result: RunResult, slug: st
                 "files_found": loaded.files_found,
                 "files_loaded": loaded.files_loaded,
                 "files_skipped": loaded.files_skipped,
+                "full_refresh": loaded.full_refresh,
+                "files_missing": loaded.files_missing,
+                "rows_released": loaded.rows_released,
                 "problems": loaded.problems,
+                "warnings": loaded.warnings,
                 "new_columns": loaded.new_columns,
             }
+            for warning in loaded.warnings:
+                say(f"warning: {warning}")
             if loaded.problems:
                 # Files that loaded stay loaded; the step fails so the problem is seen.
                 step.error = "; ".join(loaded.problems)

@@ -11,6 +11,9 @@ through it:
 - slots that pass while nobody could run them (all schedulers down, or the previous run still
   going) are recorded as missed; after a downtime only the latest missed slot is run
   (coalescing), the others stay recorded as missed;
+- clients run side by side, each run in a worker process (goalpost.app.workers), up to a
+  limit that fits the machine's cores and memory, the earliest due slot first, one slot of a
+  client at a time;
 - after each slot's run, the client's business review of the period that has closed (the
   week, on Monday after the morning run) goes to whoever has not had it: once per period and
   recipient, whichever scheduler gets there (goalpost.alerts.review.deliver).
@@ -38,6 +41,7 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.date import DateTrigger
 
+from goalpost.app.workers import DEFAULT_TARGET, RunFailed, WorkerDied, WorkerPool, default_limit
 from goalpost.core import registry, schedules
 from goalpost.core.errors import GoalpostError
 from goalpost.core.masking import install_log_masking, mask
@@ -95,9 +99,12 @@ class Scheduler:
                  retry_backoff: float = 30.0, heartbeat_seconds: float = 10.0,
                  step_timeout: float | None = 7200.0,
                  run: Callable[..., Any] | None = None,
-                 virtual_start: datetime | None = None) -> None:
-        from goalpost.app.orchestrator import run_client
-
+                 virtual_start: datetime | None = None, workers: int | None = None,
+                 worker_target: str = DEFAULT_TARGET) -> None:
+        """`workers`: how many clients run at once, each in a worker process (default: what
+        the machine's cores and memory fit, goalpost.app.workers.default_limit). `run`, when
+        given, replaces the worker pool: called in the scheduler's own threads as
+        run(slug, due=..., trigger=..., wait_for_lock=..., step_timeout=...)."""
         self.url = url
         # Schedulers sharing a warehouse under acceleration share `clock_start`, so that they
         # agree on what time it is.
@@ -107,12 +114,20 @@ class Scheduler:
         self.retries, self.retry_backoff = retries, retry_backoff
         self.heartbeat_seconds = heartbeat_seconds
         self.step_timeout = step_timeout
-        self.run = run or run_client
+        self.workers = WorkerPool(workers or default_limit(), worker_target)
+        self.run = run or self._run_in_worker
         self.stopping = threading.Event()
         self.schedules: dict[str, tuple[str, str]] = {}
+        self._files: dict[str, tuple[tuple[int, int], tuple[str, str] | None]] = {}
         self._lock = threading.Lock()
+        # A slot's thread mostly waits (for a worker, or between retries): more threads than
+        # workers, so that the slots due first are the ones queued for the next free worker.
+        threads = max(8, 4 * self.workers.size)
         self.aps = BackgroundScheduler(
-            timezone=UTC, executors={"default": ThreadPoolExecutor(4)},
+            timezone=UTC, executors={"default": ThreadPoolExecutor(threads),
+                                     # its own thread: slots queued for workers never delay
+                                     # the heartbeat that says this scheduler is alive
+                                     "heartbeat": ThreadPoolExecutor(1)},
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None})
 
     # --- lifecycle ------------------------------------------------------------------------
@@ -127,13 +142,16 @@ class Scheduler:
         if self.backup_schedule:
             self._arm(BACKUP_JOB, self.clock.now())
         self.aps.add_job(self.heartbeat, "interval", seconds=self.heartbeat_seconds,
-                         id="heartbeat", next_run_time=datetime.now(UTC))
-        log.info("scheduler %s started (%d clients)", self.instance, len(self.schedules))
+                         id="heartbeat", executor="heartbeat", next_run_time=datetime.now(UTC))
+        log.info("scheduler %s started (%d clients, up to %d at once)", self.instance,
+                 len(self.schedules), self.workers.size)
 
     def stop(self) -> None:
         """Stop taking new work; the running runs finish (their steps commit or roll back)."""
         self.stopping.set()
+        self.workers.close()  # slots waiting for a worker give up; running ones finish
         self.aps.shutdown(wait=True)
+        self.workers.join()
         with ready(self.url) as conn:
             conn.execute("UPDATE goalpost.scheduler_instances SET stopped_at = clock_timestamp()"
                          " WHERE instance = %s", (self.instance,))
@@ -158,13 +176,9 @@ class Scheduler:
         """Arm new clients, re-arm changed schedules, drop removed clients."""
         wanted: dict[str, tuple[str, str]] = {}
         for slug in registry.list_slugs():
-            try:
-                client = registry.load_client(slug)
-            except GoalpostError as exc:
-                # A broken file must not stop the other clients; `client validate` names it.
-                log.error("client %s is not scheduled: %s", slug, exc)
-                continue
-            wanted[slug] = (client.schedule, client.timezone)
+            spec = self._schedule_of(slug)
+            if spec is not None:
+                wanted[slug] = spec
         with self._lock:
             for slug in set(self.schedules) - set(wanted):
                 if self.aps.get_job(f"client:{slug}"):
@@ -178,6 +192,28 @@ class Scheduler:
                 log.exception("client %s is not scheduled", slug)
                 with self._lock:
                     self.schedules.pop(slug, None)
+
+    def _schedule_of(self, slug: str) -> tuple[str, str] | None:
+        """The client's (schedule, time zone), None if its file is broken; a file is parsed
+        again only when it changed (with a thousand clients, parsing every file at every
+        heartbeat would keep a core busy)."""
+        try:
+            stat = registry.client_path(slug).stat()
+        except OSError:
+            return None
+        signature = (stat.st_mtime_ns, stat.st_size)
+        known = self._files.get(slug)
+        if known is not None and known[0] == signature:
+            return known[1]
+        try:
+            client = registry.load_client(slug)
+            spec: tuple[str, str] | None = (client.schedule, client.timezone)
+        except GoalpostError as exc:
+            # A broken file must not stop the other clients; `client validate` names it.
+            log.error("client %s is not scheduled: %s", slug, exc)
+            spec = None
+        self._files[slug] = (signature, spec)
+        return spec
 
     def _catch_up_or_arm(self, slug: str) -> None:
         """Arm the next slot; after a downtime, run the latest missed slot now and record the
@@ -217,6 +253,8 @@ class Scheduler:
     # --- running a slot -----------------------------------------------------------------------
 
     def _fire(self, slug: str, due: datetime) -> None:
+        if self.stopping.is_set():
+            return  # not claimed: the next scheduler to start catches it up
         try:
             if slug == BACKUP_JOB:
                 self._backup(due)
@@ -256,15 +294,27 @@ class Scheduler:
         with ready(self.url) as conn:
             if not self._claim(conn, slug, due):
                 return  # another scheduler has this slot
+            (runs_before,) = conn.execute("SELECT coalesce(max(id), 0) FROM goalpost.runs"
+                                          ).fetchone()
         status, run_id, note = "failed", None, None
         try:
             for attempt in range(self.retries + 1):
                 try:
-                    result = self.run(slug, trigger="scheduler", wait_for_lock=30.0,
+                    result = self.run(slug, due=due, trigger="scheduler", wait_for_lock=30.0,
                                       step_timeout=self.step_timeout)
                 except GoalpostError as exc:
                     status, note = "missed", str(exc).splitlines()[0]
                     break
+                except WorkerDied as exc:
+                    # Its run is marked failed ('interrupted') once its lock is free.
+                    status, run_id = "failed", self._last_run(slug, runs_before) or run_id
+                    log.error("slot %s of %s: %s", due, slug, exc)
+                    if self.stopping.is_set() or attempt == self.retries:
+                        note = str(exc)
+                        break
+                    note = f"retried: {exc}"
+                    self.stopping.wait(self.retry_backoff * 2 ** attempt)
+                    continue
                 run_id, status = result.run_id, result.status
                 if status == "succeeded":
                     log.info("run %s of %s (slot %s) succeeded", run_id, slug, due)
@@ -276,6 +326,10 @@ class Scheduler:
                     break
                 note = f"retried after run {run_id} failed"
                 self.stopping.wait(self.retry_backoff * 2 ** attempt)
+        except RunFailed as exc:
+            status, note = "failed", f"the run stopped on an error: {exc}"
+            log.error("run of %s for the slot %s stopped, in its worker:\n%s", slug, due,
+                      exc.remote_traceback)
         except Exception as exc:  # noqa: BLE001 - recorded on the slot, logged, and the next
             # slots of this client and the others still run
             status, note = "failed", f"the run stopped on an error: {type(exc).__name__}: {exc}"
@@ -287,6 +341,15 @@ class Scheduler:
                     "finished_at = clock_timestamp() WHERE client = %s AND due_at = %s",
                     (status, run_id, mask(note), slug, due))
         self._review(slug)
+
+    def _run_in_worker(self, slug: str, *, due: datetime, **kwargs: Any) -> Any:
+        return self.workers.run(slug, due, **kwargs)
+
+    def _last_run(self, slug: str, after: int) -> int | None:
+        """The latest scheduled run of the client begun after run id `after`."""
+        with ready(self.url) as conn:
+            return conn.execute("SELECT max(id) FROM goalpost.runs WHERE client = %s AND "
+                                "trigger = 'scheduler' AND id > %s", (slug, after)).fetchone()[0]
 
     def _review(self, slug: str) -> None:
         """After a slot's run: the review of the period that closed, to whoever has not had
@@ -330,7 +393,7 @@ class Scheduler:
 
 def serve(url: str, *, acceleration: float = 1.0, instance: str | None = None,
           clock_start: float | None = None, backup_schedule: str | None = "0 3 * * *",
-          step_timeout: float | None = 7200.0,
+          step_timeout: float | None = 7200.0, workers: int | None = None,
           stop_event: threading.Event | None = None) -> None:
     """Run a scheduler until SIGTERM/SIGINT (or `stop_event`), then stop cleanly."""
     import signal
@@ -341,7 +404,7 @@ def serve(url: str, *, acceleration: float = 1.0, instance: str | None = None,
         signal.signal(sig, lambda *_: stop.set())
     scheduler = Scheduler(url, acceleration=acceleration, instance=instance,
                           clock_start=clock_start, backup_schedule=backup_schedule,
-                          step_timeout=step_timeout)
+                          step_timeout=step_timeout, workers=workers)
     scheduler.start()
     try:
         stop.wait()

@@ -156,6 +156,27 @@ def source_of(client: Client, slug: str, name: str):  # noqa: ANN201 - Source
     return found
 
 
+# Column names that exports commonly give each canonical field (compared folded: case,
+# spaces and underscores aside), to suggest a mapping; a suggestion is never applied unasked.
+LIKELY_COLUMNS: dict[str, tuple[str, ...]] = {
+    "order_id": ("invoice", "invoiceno", "receipt", "receiptno", "ticket", "order", "orderno",
+                 "ordernumber", "transaction", "transactionid", "sale", "saleid"),
+    "ordered_at": ("invoicedate", "date", "datetime", "timestamp", "orderdate", "soldat",
+                   "saledate", "created", "createdat", "time"),
+    "location_id": ("shop", "shopid", "store", "storeid", "location", "outlet", "branch",
+                    "site", "warehouse"),
+    "product_id": ("stockcode", "sku", "product", "productcode", "item", "itemcode", "article",
+                   "code", "ean", "barcode"),
+    "quantity": ("qty", "quantity", "units", "count"),
+    "unit_price": ("price", "unitprice", "priceeach", "rate"),
+    "line_total": ("total", "amount", "linetotal", "net", "value", "revenue", "sales"),
+    "customer_id": ("customer", "customerid", "client", "clientid", "member", "account"),
+    "name": ("name", "label", "title", "description"),
+    "counted_on": ("date", "countdate", "countedat", "day"),
+    "on_hand": ("stock", "onhand", "qty", "quantity", "level", "available"),
+}
+
+
 def fields_feeding_nothing(client: Client, entity: str, mapping: dict[str, str]) -> list[str]:
     """The mapped fields of `entity` that no mart reads and no dimension of the client uses:
     they would stay in staging, which the reader role and Metabase cannot see."""
@@ -167,18 +188,56 @@ def fields_feeding_nothing(client: Client, entity: str, mapping: dict[str, str])
 
 def missing_required(entity: str, mapping: dict[str, str], columns: list[str]) -> list[str]:
     """Required canonical fields that neither the mapping (a column or an `=constant`), a
-    same-named column, nor a derivation from present fields provides."""
-    present = set(columns)
+    column of their name (compared as the loader does: case and spacing aside), nor a
+    derivation from present fields provides."""
+    from goalpost.pipelines.files.dialect import missing_fields, resolve_columns
 
-    def has(name: str) -> bool:
-        wanted = mapping.get(name, name)
-        return wanted.startswith("=") or wanted in present
+    resolved, _ = resolve_columns(entity, columns, mapping)
+    return [f.name for f in missing_fields(entity, resolved)]
 
-    return [
-        f.name for f in ENTITIES[entity]
-        if f.required and not has(f.name)
-        and not (f.derived_from and all(has(source) for source in f.derived_from))
-    ]
+
+def likely_column(field_name: str, columns: list[str], taken: set[str]) -> str | None:
+    """A column of the file that exports commonly use for the field, if one is there."""
+    from goalpost.pipelines.files.dialect import fold
+
+    by_fold = {fold(c): c for c in columns if c not in taken}
+    return next((by_fold[name] for name in LIKELY_COLUMNS.get(field_name, ())
+                 if name in by_fold), None)
+
+
+def missing_fields_problem(entity: str, missing: list[str], mapping: dict[str, str],
+                           columns: list[str]) -> ConfigError:
+    """One error listing every required field the files lack, each with what the loader
+    knows (a column that looks right, a total computed from the price, a constant), and a
+    command line to try."""
+    taken = set(mapping.values())
+    lines, maps = [], []
+    for name in missing:
+        guess = likely_column(name, columns, taken)
+        if guess:
+            taken.add(guess)
+        line = f"  {name}: --map {name}=<column>" + (f" (perhaps {guess!r})" if guess else "")
+        if name == "line_total":
+            price = likely_column("unit_price", columns, taken)
+            line += (", or --map unit_price=<column>" + (f" (perhaps {price!r})" if price
+                                                         else "")
+                     + ": line_total is then computed as quantity x unit_price")
+            if guess is None and price:
+                guess, name = price, "unit_price"
+        if name == "location_id":
+            line += (", or a constant for an export with one shop or channel: "
+                     "--map location_id==online")
+            guess = guess or "=online"
+        lines.append(line)
+        if guess:
+            maps.append(f"--map '{name}={guess}'")
+    fields_ = ", ".join(missing)
+    return ConfigError(
+        f"the files lack {len(missing)} required field(s) of {entity}: {fields_} "
+        f"(file columns: {', '.join(columns)})\n" + "\n".join(lines),
+        hint=("add the mappings, e.g. " + " ".join(maps)) if maps else
+        "add --map FIELD=COLUMN for each",
+    )
 
 
 def test_streams(slug: str, client: Client, source_name: str | None) -> list[StreamCheck]:

@@ -24,9 +24,21 @@ class Field:
     # (a required derived field is satisfied when the fields it reads are there).
     derived: str | None = None
     derived_from: tuple[str, ...] = ()
+    # A date that cannot lie ahead of the load (a sale, a count, a sign-up): a later one is a
+    # typo or a misread date, and the files loader quarantines it.
+    past_only: bool = False
     # False for a field no mart reads (it stays in staging, which the reader role and
     # Metabase cannot see) unless the client declares it as a dimension.
     in_marts: bool = True
+    # The values a text field may take (compared trimmed and in lower case, as staging
+    # reads them); empty: any.
+    choices: tuple[str, ...] = ()
+
+
+# What an order (a receipt) is, in staging.orders: only sales and returns reach the sales
+# marts and kpi_daily; an adjustment (a stock write-off, a bad-debt entry) moves no goods for
+# money and is kept out of every sales figure.
+ORDER_KINDS = ("sale", "return", "adjustment")
 
 
 ENTITIES: dict[str, tuple[Field, ...]] = {
@@ -51,12 +63,13 @@ ENTITIES: dict[str, tuple[Field, ...]] = {
         Field("email", "text"),
         Field("phone", "text"),
         Field("country", "text"),
-        Field("created_at", "timestamp", description="when the customer was first recorded"),
+        Field("created_at", "timestamp", description="when the customer was first recorded",
+              past_only=True),
     ),
     "order_lines": (
         Field("order_id", "text", True, "receipt or order number"),
         Field("line_number", "integer"),
-        Field("ordered_at", "timestamp", True, "local wall time of the sale"),
+        Field("ordered_at", "timestamp", True, "local wall time of the sale", past_only=True),
         Field("location_id", "text", True),
         Field("channel", "text", description="e.g. in-store, delivery, online"),
         Field("customer_id", "text", description="empty for anonymous sales"),
@@ -77,10 +90,11 @@ ENTITIES: dict[str, tuple[Field, ...]] = {
                           "line of an order); else the receipt is classified by its money and "
                           "goods: money in (or priced goods given away) is a sale, money out "
                           "with goods back a return, anything else (goods at price 0, money "
-                          "without goods) an adjustment"),
+                          "without goods) an adjustment",
+              choices=ORDER_KINDS),
     ),
     "inventory_levels": (
-        Field("counted_on", "date", True),
+        Field("counted_on", "date", True, past_only=True),
         Field("location_id", "text", True),
         Field("product_id", "text", True),
         Field("on_hand", "number", True),
@@ -103,11 +117,21 @@ ENTITIES: dict[str, tuple[Field, ...]] = {
 
 ENTITY_NAMES = tuple(ENTITIES)
 
+# The fields that name a record of an entity whose staging holds one row per record (a shop,
+# a product, a customer, a product's count at a location on a day): what identifies a file
+# row of it, so that a newer export replaces the older record rather than adding a second one
+# (which staging's uniqueness audits would refuse, stopping every build).
+IDENTITY: dict[str, tuple[str, ...]] = {
+    "locations": ("location_id",),
+    "products": ("product_id",),
+    "customers": ("customer_id",),
+    "inventory_levels": ("counted_on", "location_id", "product_id"),
+}
+
+# What one record of each such entity is, for messages.
+RECORD_NOUNS = {"locations": "shop", "products": "product", "customers": "customer",
+                "inventory_levels": "stock count"}
+
 
 def fields(entity: str) -> tuple[Field, ...]:
     return ENTITIES[entity]
-
-# What an order (a receipt) is, in staging.orders: only sales and returns reach the sales
-# marts and kpi_daily; an adjustment (a stock write-off, a bad-debt entry) moves no goods for
-# money and is kept out of every sales figure.
-ORDER_KINDS = ("sale", "return", "adjustment")

@@ -29,8 +29,12 @@ _YEAR_FIRST = ("%Y/%m/%d", "%Y.%m.%d")
 _TIMES = ("", " %H:%M", " %H:%M:%S", " %H:%M:%S.%f", "T%H:%M:%S")
 _PG_CODES = {"%d": "DD", "%m": "MM", "%Y": "YYYY", "%y": "YY", "%H": "HH24", "%M": "MI",
              "%S": "SS", "%f": "US", "%I": "HH12", "%p": "AM", "%b": "Mon", "%B": "Month"}
-_ISO_START = re.compile(r"^\d{4}-\d{2}-\d{2}")
+_ISO = re.compile(
+    r"([0-9]{4})-([0-9]{2})-([0-9]{2})"
+    r"(?:[T ]([0-9]{2}):([0-9]{2})(?::([0-9]{2})(?:\.([0-9]{1,6}))?)?"
+    r"(Z|[+-][0-9]{2}(?::?[0-9]{2})?)?)?")
 
+_FOLD = re.compile(r"[\s_\-.]+")
 _COMMA_DECIMAL = re.compile(r"^[+-]?\d{1,3}(?:[. \u00a0\u202f]\d{3})*,\d+$|^[+-]?\d+,\d+$")
 _DOT_DECIMAL = re.compile(r"^[+-]?\d{1,3}(?:[, \u00a0\u202f']\d{3})*\.\d+$|^[+-]?\d+\.\d+$")
 _GROUPED = re.compile(r"^[+-]?\d{1,3}(?:([. ,'\u00a0\u202f])\d{3})+(?:[.,]\d+)?$")
@@ -49,6 +53,8 @@ class Dialect:
     header: list[str] = field(default_factory=list)
     columns: dict[str, str] = field(default_factory=dict)
     date_formats: dict[str, dict[str, str | None]] = field(default_factory=dict)
+    # How the rows are keyed (keys.Identity.as_json): a full refresh compares it.
+    identity: dict[str, Any] = field(default_factory=dict)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -62,17 +68,23 @@ class Dialect:
             "positions": {name: index for index, name in enumerate(self.header)},
             "columns": self.columns,
             "date_formats": self.date_formats,
+            "identity": self.identity,
         }
 
 
 def detect_encoding(head: bytes) -> str:
-    """utf-8 (with or without BOM) when the bytes mostly read as UTF-8, else cp1252.
+    """utf-8 (with or without BOM) when the bytes mostly read as UTF-8, else cp1252;
+    UTF-16 and UTF-32 when the file starts with their byte-order mark.
 
     A file that is UTF-8 but for a few bad bytes stays UTF-8, so that its good rows load and
     the bad ones are quarantined, rather than every accent turning into mojibake.
     """
     if head.startswith(codecs.BOM_UTF8):
         return "utf-8-sig"
+    if head.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):
+        return "utf-32"
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
     decoder = codecs.getincrementaldecoder("utf-8")("strict")
     try:
         decoder.decode(head, final=False)
@@ -127,10 +139,15 @@ def resolve_columns(
     no column (and no way to derive them).
 
     A field is read from the column the registry maps it to, else from a column of its own
-    name; header names match exactly, then ignoring case and spaces. A mapping `=value` gives
-    the field that constant for every row (a single-shop export has no shop column).
+    name; header names match exactly, else ignoring case, spaces, underscores, hyphens and
+    dots (`Customer ID` is customer_id), unless two columns then look alike. A mapping
+    `=value` gives the field that constant for every row (a single-shop export has no shop
+    column).
     """
-    folded = {name.strip().lower(): name for name in header}
+    folded: dict[str, str | None] = {}
+    for name in header:
+        key = fold(name)
+        folded[key] = None if key in folded else name  # None: two columns fold alike
     present = set(header)
     columns: dict[str, str] = {}
     for f in ENTITIES[entity]:
@@ -138,19 +155,28 @@ def resolve_columns(
         if wanted.startswith("="):
             columns[f.name] = wanted
             continue
-        found = wanted if wanted in present else folded.get(wanted.strip().lower())
+        found = wanted if wanted in present else folded.get(fold(wanted))
         if found is not None:
             columns[f.name] = found
     problems: list[str] = []
-    for f in ENTITIES[entity]:
-        if f.name in columns or not f.required:
-            continue
-        if f.derived_from and all(source in columns for source in f.derived_from):
-            continue  # computed in staging from the fields it is derived from
+    for f in missing_fields(entity, columns):
         wanted = mapping.get(f.name, f.name)
         via = f"column {wanted!r}" if f.name in mapping else f"a column named {f.name!r}"
         problems.append(f"no {via} for required field {f.name}")
     return columns, problems
+
+
+def missing_fields(entity: str, columns: dict[str, str]) -> list[Field]:
+    """The required fields of the entity that `columns` (as resolve_columns gives them)
+    leaves without a value: no column, no constant, and no way to compute them."""
+    return [f for f in ENTITIES[entity]
+            if f.required and f.name not in columns
+            and not (f.derived_from and all(name in columns for name in f.derived_from))]
+
+
+def fold(name: str) -> str:
+    """A column name compared loosely: `Customer ID`, `customer_id` and `CUSTOMER-ID` match."""
+    return _FOLD.sub("", name.strip().lower())
 
 
 def detect_decimal(values: Sequence[str], delimiter: str | None) -> tuple[str, str]:
@@ -189,14 +215,27 @@ def postgres_format(python_format: str) -> str:
     return "".join(out)
 
 
-def is_iso(value: str) -> bool:
-    if not _ISO_START.match(value):
-        return False
+def parse_iso(value: str) -> datetime | None:
+    """The local date and time an ISO 8601 cell gives, in the forms Postgres casts to DATE
+    and TIMESTAMP (None otherwise): a date, optionally a time of day (minutes at least), and
+    after it optionally an offset, which is checked but not applied (staging converts it)."""
+    match = _ISO.fullmatch(value)
+    if match is None:
+        return None
+    year, month, day, hour, minute, second, fraction, offset = match.groups()
+    if offset and offset != "Z":
+        digits = offset[1:].replace(":", "")
+        if int(digits[:2]) > 15 or (len(digits) > 2 and int(digits[2:]) > 59):
+            return None
     try:
-        datetime.fromisoformat(value)
+        return datetime(int(year), int(month), int(day), int(hour or 0), int(minute or 0),
+                        int(second or 0), int((fraction or "0").ljust(6, "0")))
     except ValueError:
-        return False
-    return True
+        return None
+
+
+def is_iso(value: str) -> bool:
+    return parse_iso(value) is not None
 
 
 def parses(value: str, python_format: str) -> bool:

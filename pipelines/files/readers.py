@@ -3,6 +3,11 @@
 CSV (plain or gzip'd, told apart by their first bytes rather than their names) and XLSX both
 come out as: a header, the first rows (for detecting the dialect) and an iterator over every
 row, read as a stream so that memory does not grow with the file.
+
+Whatever the bytes, reading ends in rows or in a FileProblem naming what is wrong: a line or
+a cell longer than MAX_LINE_CHARS (a file that is not a table export, or a quote never
+closed) is refused as soon as it is seen, so reading stays linear, and the step's time limit
+is checked at every block read.
 """
 
 from __future__ import annotations
@@ -13,13 +18,18 @@ import glob
 import gzip
 import io
 import itertools
-import zipfile
+import zlib
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any
 
+import psycopg
+
+from goalpost.core.errors import GoalpostError
+from goalpost.core.runs import check_deadline
 from goalpost.pipelines.files.dialect import (
     Dialect,
     clean_header,
@@ -30,14 +40,52 @@ from goalpost.pipelines.files.dialect import (
 SUFFIXES = (".csv", ".tsv", ".txt", ".gz", ".xlsx", ".xlsm")
 SAMPLE_ROWS = 1000
 HEAD_BYTES = 1 << 20
+# A line (or a quoted cell) of a table export is at most a few kilobytes; a mebibyte is a
+# file that is something else, or a quote that is never closed.
+MAX_LINE_CHARS = 1 << 20
 GZIP_MAGIC = b"\x1f\x8b"
 ZIP_MAGIC = b"PK\x03\x04"
+OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # Excel 97-2003 (.xls) and other OLE files
 
-csv.field_size_limit(max(csv.field_size_limit(), 1 << 24))
+csv.field_size_limit(MAX_LINE_CHARS)
 
 
 class FileProblem(Exception):
     """A file that cannot be read at all (empty, truncated, not a table): nothing of it loads."""
+
+
+class LineTooLong(FileProblem):
+    """A line or a cell longer than MAX_LINE_CHARS; `at` says where it starts."""
+
+    def __init__(self, what: str = "line") -> None:
+        self.what = what
+        super().__init__(self.at(None))
+
+    def at(self, line: int | None) -> str:
+        where = f" at line {line:,}" if line else ""
+        return (f"has a {self.what} longer than {MAX_LINE_CHARS:,} characters{where}: this is "
+                "not a table export (or a quote is never closed, or lines end with a lone "
+                "carriage return); nothing of it was loaded")
+
+
+@contextmanager
+def file_errors() -> Iterator[None]:
+    """Whatever a reader raises on a file's bytes becomes a FileProblem naming the error, so
+    one odd file is reported as such and never stops the files and steps after it; the
+    warehouse's own errors and a step's time limit pass through."""
+    try:
+        yield
+    except (FileProblem, GoalpostError, psycopg.Error, KeyboardInterrupt):
+        raise
+    except (PermissionError, FileNotFoundError, IsADirectoryError) as exc:
+        raise FileProblem(f"cannot be opened ({exc.strerror}); nothing of it was loaded") \
+            from None
+    except (EOFError, OSError, zlib.error) as exc:
+        raise FileProblem(f"is truncated or corrupt ({exc}); nothing of it was loaded") \
+            from None
+    except Exception as exc:
+        raise FileProblem(f"cannot be read ({type(exc).__name__}: {exc}); nothing of it was "
+                          "loaded") from None
 
 
 class Unreadable(list):
@@ -82,6 +130,8 @@ def sniff_format(path: Path) -> tuple[str, str | None]:
         return "csv", "gzip"
     if magic.startswith(ZIP_MAGIC):
         return "xlsx", None
+    if magic == OLE_MAGIC[:4]:
+        return "xls", None
     return "csv", None
 
 
@@ -136,6 +186,7 @@ class _Lines:
         self.extra_lines = 0  # lines the parser pulled beyond the first line of a record
 
     def refill(self) -> bool:
+        check_deadline()
         block = self._text.read(HEAD_BYTES)
         if not block:
             if not self._tail:
@@ -144,6 +195,9 @@ class _Lines:
         else:
             lines = (self._tail + block).split("\n")
             self._tail = lines.pop()
+            # Only the first line can span blocks, and only the tail can keep growing.
+            if len(self._tail) > MAX_LINE_CHARS or (lines and len(lines[0]) > MAX_LINE_CHARS):
+                raise LineTooLong()
         self.parts = iter(lines)
         return True
 
@@ -187,11 +241,30 @@ def _csv_rows(lines: _Lines, delimiter: str) -> Iterator[list[str]]:
                 yield next(parser)
             except csv.Error as exc:
                 lines.pending = None
+                if "field larger than field limit" in str(exc):
+                    raise LineTooLong("cell") from None
                 yield Unreadable(f"cannot be parsed as CSV: {exc}")
             except StopIteration:
                 return
         if lines.parts is parts and not lines.refill():
             return
+
+
+def _refuse_binary(head: bytes, encoding: str) -> None:
+    """A FileProblem for bytes that are not text in a single-byte or UTF-8 encoding: UTF-16
+    without a byte-order mark (a NUL beside every ASCII character) names the encoding to set;
+    other NULs mean a binary file."""
+    if encoding.startswith("utf-16") or encoding.startswith("utf-32") or b"\x00" not in head:
+        return
+    even, odd = head[0::2].count(0), head[1::2].count(0)
+    if max(even, odd) > 0.3 * (len(head) / 2) and min(even, odd) < 0.05 * (len(head) / 2):
+        order = "utf-16-le" if odd > even else "utf-16-be"
+        raise FileProblem(f"is encoded in UTF-16 ({order.upper()[7:]}, without a byte-order "
+                          f"mark): set `encoding: {order}` on the stream, or export it as "
+                          "UTF-8")
+    if head.count(0) > max(16, len(head) // 100):  # a stray NUL only quarantines its row
+        raise FileProblem(f"is not a text table: it holds binary data ({head.count(0):,} NUL "
+                          "bytes in its first MiB); export the table as CSV or XLSX")
 
 
 def open_csv(path: Path, *, encoding: str, delimiter: str, compression: str | None) -> OpenedFile:
@@ -205,6 +278,7 @@ def open_csv(path: Path, *, encoding: str, delimiter: str, compression: str | No
         raise FileProblem("is empty")
     if encoding == "auto":
         encoding = detect_encoding(head)
+        _refuse_binary(head, encoding)
     else:
         encoding = codecs.lookup(encoding).name
         if encoding == "utf-8" and head.startswith(codecs.BOM_UTF8):
@@ -225,19 +299,26 @@ def open_csv(path: Path, *, encoding: str, delimiter: str, compression: str | No
     text_stream = io.TextIOWrapper(binary, encoding=encoding, errors="surrogateescape", newline="")
     lines = _Lines(text_stream)
     reader = _csv_rows(lines, delimiter)
+    sample: list[list[str]] = []
     try:
         header = next(reader)
         while not header:
             header = next(reader)  # blank lines before the header
         if isinstance(header, Unreadable):
             raise FileProblem(f"has a header that {header.reason}")
-        sample = list(itertools.islice(reader, SAMPLE_ROWS))
+        sample.extend(itertools.islice(reader, SAMPLE_ROWS))
+    except LineTooLong as exc:
+        text_stream.close()
+        raise FileProblem(exc.at(2 + len(sample) + lines.extra_lines)) from None
     except StopIteration:
         text_stream.close()
         raise FileProblem("is empty") from None
     except (EOFError, OSError, gzip.BadGzipFile) as exc:
         text_stream.close()
         raise FileProblem(f"is truncated or corrupt ({exc})") from None
+    except BaseException:
+        text_stream.close()
+        raise
     dialect = Dialect(format="csv", encoding=encoding, compression=compression,
                       delimiter=delimiter, header=clean_header(header))
     return OpenedFile(path, dialect, dialect.header, sample, itertools.chain(sample, reader),
@@ -262,26 +343,39 @@ def _cell(value: Any) -> str:
 
 
 def _xlsx_rows(sheet: Any, width: int) -> Iterator[list[str]]:
-    for values in sheet.iter_rows(min_row=2, values_only=True):
-        row = [_cell(v) for v in values]
-        while len(row) > width and row[-1] == "":
-            row.pop()
-        if not any(row):
-            yield []
-            continue
-        if len(row) < width:
-            row.extend([""] * (width - len(row)))
-        yield row
+    try:
+        for values in sheet.iter_rows(min_row=2, values_only=True):
+            row = [_cell(v) for v in values]
+            while len(row) > width and row[-1] == "":
+                row.pop()
+            if not any(row):
+                yield []
+                continue
+            if len(row) < width:
+                row.extend([""] * (width - len(row)))
+            yield row
+    except Exception as exc:  # openpyxl raises many kinds on a damaged sheet
+        raise _not_a_workbook(exc) from None
+
+
+def _not_a_workbook(exc: Exception) -> FileProblem:
+    return FileProblem(f"is not a readable XLSX workbook ({type(exc).__name__}: {exc}); "
+                       "open it in a spreadsheet and save it again as .xlsx or CSV")
 
 
 def open_xlsx(path: Path, *, sheet: str | None) -> OpenedFile:
-    """Open an XLSX workbook's sheet (the first one unless named) in streaming mode."""
+    """Open an XLSX workbook's sheet (the first one unless named) in streaming mode.
+
+    The workbook is read from an open file, so its name does not matter (a workbook saved
+    as `sales.csv` reads as what it is)."""
     from openpyxl import load_workbook
 
+    handle = open(path, "rb")  # noqa: SIM115 - closed by OpenedFile
     try:
-        workbook = load_workbook(path, read_only=True, data_only=True)
-    except (zipfile.BadZipFile, OSError, KeyError, ValueError) as exc:
-        raise FileProblem(f"is not a readable XLSX workbook ({exc})") from None
+        workbook = load_workbook(handle, read_only=True, data_only=True)
+    except Exception as exc:  # a ZIP that is no workbook: KeyError, BadZipFile, XML errors...
+        handle.close()
+        raise _not_a_workbook(exc) from None
     try:
         if sheet is not None and sheet not in workbook.sheetnames:
             raise FileProblem(f"has no sheet {sheet!r} (sheets: {', '.join(workbook.sheetnames)})")
@@ -297,13 +391,15 @@ def open_xlsx(path: Path, *, sheet: str | None) -> OpenedFile:
         sample = list(itertools.islice(rows, SAMPLE_ROWS))
     except FileProblem:
         workbook.close()
+        handle.close()
         raise
-    except (zipfile.BadZipFile, OSError, KeyError, ValueError, EOFError) as exc:
+    except Exception as exc:
         workbook.close()
-        raise FileProblem(f"is not a readable XLSX workbook ({exc})") from None
+        handle.close()
+        raise _not_a_workbook(exc) from None
     dialect = Dialect(format="xlsx", header=header)
     return OpenedFile(path, dialect, header, sample, itertools.chain(sample, rows),
-                      _closers=[workbook.close])
+                      _closers=[handle.close, workbook.close])
 
 
 def open_table(path: Path, *, format: str = "auto", encoding: str = "auto",
@@ -312,10 +408,16 @@ def open_table(path: Path, *, format: str = "auto", encoding: str = "auto",
     if path.stat().st_size == 0:
         raise FileProblem("is empty (0 bytes)")
     detected, compression = sniff_format(path)
+    if detected == "xls":
+        raise FileProblem("is an Excel 97-2003 workbook (.xls), which Goalpost does not read: "
+                          "save it as .xlsx or CSV")
     if format == "auto":
         format = detected
     if format == "xlsx":
         if detected != "xlsx":
             raise FileProblem("is not an XLSX workbook (set `format: csv` if it is a CSV)")
         return open_xlsx(path, sheet=sheet)
+    if detected == "xlsx":
+        raise FileProblem("is an XLSX workbook, not a CSV: set `format: auto` (or xlsx) on the "
+                          "stream, or export the sheet as CSV")
     return open_csv(path, encoding=encoding, delimiter=delimiter, compression=compression)

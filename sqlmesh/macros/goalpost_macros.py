@@ -112,8 +112,13 @@ def goalpost_blueprints(evaluator: MacroEvaluator, connector: t.Any = None) -> l
     return blueprints
 
 
+# An ISO 8601 cell whose time of day carries an offset (Z, +02, +0200, +02:00).
+_OFFSET_PATTERN = "[0-9]:[0-9]{2}(:[0-9]{2}([.][0-9]+)?)?(Z|[+-][0-9]{2}(:?[0-9]{2})?)$"
+
+
 def _parsed_stream(
-    slug: str, stream: dict[str, t.Any], fields: list[tuple[str, str]], since: str | None = None
+    slug: str, stream: dict[str, t.Any], fields: list[tuple[str, str]], since: str | None = None,
+    zone: str = "UTC",
 ) -> str:
     """One file stream's raw rows with every canonical field cast from the file's dialect.
 
@@ -123,6 +128,8 @@ def _parsed_stream(
     the row has that column (so a fixed mapping replays over files already loaded), else from
     the column recorded in the dialect, else from a column named like the field. Empty cells
     are NULL. With `since` (SQL giving a timestamp or NULL), only rows loaded after it are read.
+    An ISO timestamp with an offset is an instant: it is shown as wall time in `zone`, the
+    client's; one without is the wall time written.
     """
     source, name = stream["source"], stream["stream"]
     mapping: dict[str, str] = stream.get("columns") or {}
@@ -130,11 +137,13 @@ def _parsed_stream(
         "raw._key",
         "raw._loaded_at",
         "raw._file",
+        "raw._file_id",
         "raw._row",
         "COALESCE(JSONB_EXTRACT_PATH_TEXT(f.dialect, 'thousands'), '') AS _thousands",
         "COALESCE(NULLIF(JSONB_EXTRACT_PATH_TEXT(f.dialect, 'decimal'), ''), '.') AS _decimal",
     ]
-    outer = [f"{_lit(source)} AS source", "r._key", "r._loaded_at", "r._file", "r._row"]
+    outer = [f"{_lit(source)} AS source", "r._key", "r._loaded_at", "r._file", "r._file_id",
+             "r._row"]
     def cell(column: str) -> str:
         # Raw file rows are arrays of cells; the file's header gives each column's position.
         return (f"JSONB_EXTRACT_PATH_TEXT(raw.data, "
@@ -172,8 +181,10 @@ def _parsed_stream(
             # the session's TimeZone (no DST gaps or shifts).
             parsed = f"TO_TIMESTAMP({value} || ' +00:00', {fmt} || ' TZH:TZM') AT TIME ZONE 'UTC'"
             typ = SQL_TYPES[kind]
+            instant = (f"CAST(CAST({value} AS TIMESTAMPTZ) AT TIME ZONE {_lit(zone)} AS {typ})")
             typed = (
-                f"CASE WHEN {fmt} IS NULL THEN CAST({value} AS {typ}) "
+                f"CASE WHEN {fmt} IS NULL AND {value} ~ {_lit(_OFFSET_PATTERN)} THEN {instant} "
+                f"WHEN {fmt} IS NULL THEN CAST({value} AS {typ}) "
                 f"ELSE CAST({parsed} AS {typ}) END"
             )
         elif kind in ("number", "integer"):
@@ -199,8 +210,9 @@ def _parsed_stream(
 def files_staging(evaluator: MacroEvaluator, client: t.Any, entity: t.Any,
                   since: exp.Expr | None = None) -> exp.Query:
     """The query of `stg_files__<entity>`: the client's file streams of that entity, typed,
-    unioned and deduplicated by (source, _key) keeping the latest load (ties: the later file
-    name, then the later row); an empty, typed result when the client has no such stream.
+    unioned and deduplicated by (source, _key) keeping the row of the file loaded last (the
+    file's id in goalpost.source_files is the load order, which a full refresh keeps; within a
+    file, the later row); an empty, typed result when the client has no such stream.
     `since` (a scalar subquery: an incremental model's latest _loaded_at) reads only the rows
     loaded after it."""
     slug, entity_name = _name(client), _name(entity)
@@ -227,12 +239,14 @@ def files_staging(evaluator: MacroEvaluator, client: t.Any, entity: t.Any,
         return t.cast(exp.Query, evaluator.parse_one(f"SELECT {nulls} WHERE FALSE"))
 
     after = since.sql(dialect="postgres") if since is not None else None
-    union = " UNION ALL ".join(_parsed_stream(slug, stream, fields, after) for stream in streams)
+    zone = (evaluator.var("goalpost_timezones") or {}).get(slug, "UTC")
+    union = " UNION ALL ".join(_parsed_stream(slug, stream, fields, after, zone)
+                               for stream in streams)
     parsed_columns = ", ".join(_ident(c) for c, _ in columns if c != "currency")
     sql = (
         f"SELECT {', '.join(output(c, typ, _ident(c)) for c, typ in columns)} FROM ("
         f"SELECT {parsed_columns}, ROW_NUMBER() OVER (PARTITION BY source, _key "
-        "ORDER BY _loaded_at DESC, _file DESC, _row DESC) AS _rank "
+        "ORDER BY _file_id DESC NULLS LAST, _row DESC) AS _rank "
         f"FROM ({union}) AS parsed) AS ranked WHERE _rank = 1"
     )
     return t.cast(exp.Query, evaluator.parse_one(sql))

@@ -27,7 +27,7 @@ from pydantic import (
     model_validator,
 )
 
-from goalpost.core import formatting, schedules, vocabulary
+from goalpost.core import countries, formatting, money, schedules, vocabulary
 from goalpost.core.canonical import ENTITIES, ENTITY_NAMES
 from goalpost.core.dimensions import Dimension, dimension_names
 from goalpost.core.errors import GoalpostError
@@ -43,6 +43,8 @@ from goalpost.core.registry.alert_rules import (
 )
 
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+# ISO 4217 codes that name no money a business is paid in.
+NOT_MONEY = {"XXX": "transactions without a currency", "XTS": "testing"}
 
 Name = Annotated[str, Field(pattern=NAME_RE.pattern, max_length=40)]
 
@@ -597,16 +599,19 @@ class Client(_Strict):
     @field_validator("currency")
     @classmethod
     def _currency(cls, value: str) -> str:
-        if not re.fullmatch(r"[A-Za-z]{3}", value):
-            raise ValueError(f"{value!r} is not an ISO 4217 currency code (e.g. EUR, GBP, USD)")
-        return value.upper()
+        code = money.check_currency(value)
+        if code in NOT_MONEY:
+            raise ValueError(f"{value!r} is ISO 4217's code for {NOT_MONEY[code]}, not a "
+                             "currency a business is paid in (e.g. EUR, GBP, USD)")
+        return code
 
     @field_validator("country")
     @classmethod
     def _country(cls, value: str) -> str:
-        if not re.fullmatch(r"[A-Za-z]{2}", value):
+        code = value.strip().upper()
+        if code not in countries.countries():
             raise ValueError(f"{value!r} is not an ISO 3166 country code (e.g. FR, GB, US)")
-        return value.upper()
+        return code
 
     @field_validator("language")
     @classmethod
