@@ -16,15 +16,21 @@ bench/anomaly_nab.py measures them). On top of the detector:
   selling is not a drop;
 - a series at 0 on more than a tenth of its past `zero_window` days (refunds, a channel
   barely used) has no daily baseline to speak of and is not judged;
-- for each anomaly, the contributors are the slices one level down, each against what the
-  detector expected of it: the locations, channels, products and other dimension values of
-  a total; the channels and products of a location; the locations of a channel (from
-  daily_sales and product_sales_daily). They are ranked by their deviation in the anomaly's
-  direction; share = the slice's part of its dimension's deviations in that direction.
+- a metric whose rhythm is the week or the month (marketing spend from a monthly sheet, a
+  formula over it such as cac) is judged at its rhythm, on its complete periods from
+  kpi_values (the shared loader of _kpi_tools), never spread over days: a period is judged
+  once the series has `min_periods_week` weeks or `min_periods_month` months before it;
+- for each anomaly of a daily series, the contributors are the slices one level down, each
+  against what the detector expected of it: the locations, channels, products and other
+  dimension values of a total; the channels and products of a location; the locations of a
+  channel (from daily_sales and product_sales_daily). They are ranked by their deviation in the
+  anomaly's direction; share = the slice's part of its dimension's deviations in that
+  direction.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, fields
 from datetime import date, datetime
 from typing import Any
@@ -34,6 +40,7 @@ import numpy as np
 import pandas as pd
 
 from goalpost.core.errors import GoalpostError
+from goalpost.extensions._kpi_tools import KPI_VALUES_ROWS, periodic, values_frame
 from goalpost.extensions.api import DISTINCT_SERIES, Column, Extension, Inputs, JobContext
 from goalpost.extensions.detector import Detection, detect_series
 from goalpost.extensions.detector import Settings as DetectorSettings
@@ -43,11 +50,14 @@ TOP_CONTRIBUTORS = 3
 CHOICE_DAYS = 364  # days over which a series' candidate expected values compete
 MAX_ZERO_SHARE = 0.1
 SEVERITY_ORDER = ("low", "medium", "high")
+PERIOD_FREQUENCY = {"week": "W", "month": "MS"}  # the detector's calendar for each rhythm
 
 # kpi_daily in total and per dimension value (a dimension with a single value is the total
 # again and is left out: DISTINCT_SERIES); the marts' own figures per location x channel and
 # per product for the metrics whose standard definition they share (a client overriding a
-# metric keeps kpi_daily's slices only).
+# metric keeps kpi_daily's slices only); and every metric's complete weeks and months from
+# kpi_values, with the grain as their source and their own dimension and dimension value (run
+# keeps those of the metrics whose rhythm the grain is).
 SLICES_SQL = """
 SELECT 'kpi' AS source, metric, date,
        CASE WHEN dimension = 'location' THEN dimension_value END AS location,
@@ -78,6 +88,12 @@ FROM {marts}.product_sales_daily AS p
 CROSS JOIN LATERAL (VALUES
     ('revenue', CAST(p.revenue AS double precision)),
     ('items', CAST(p.units_sold AS double precision))) AS m(metric, value)
+UNION ALL
+SELECT v.grain, v.metric, v.date, NULL, NULL, NULL, v.dimension, v.dimension_value,
+       CAST(v.value AS double precision)
+FROM (""" + KPI_VALUES_ROWS + """) AS v
+WHERE v.grain <> 'day' AND v.complete AND """ + DISTINCT_SERIES.replace(
+    "dimension", "v.dimension", 2) + """
 ORDER BY 1, 2, 4, 5, 6, 7, 8, 3
 """
 ZERO_WHEN_ABSENT = {"revenue", "orders", "items", "customers"}
@@ -88,8 +104,8 @@ COLUMNS = (
     Column("metric", "text"),
     Column("dimension", "text", "'all', 'location', 'channel' or another dimension"),
     Column("dimension_value", "text", "'all' for the total"),
-    Column("date", "date"),
-    Column("value", "number", "what the day was"),
+    Column("date", "date", "the day, or the first day of a weekly or monthly metric's period"),
+    Column("value", "number", "what the day (or period) was"),
     Column("expected", "number", "what its past said it would be"),
     Column("lower", "number", "the usual range's low end (99% of prediction errors)"),
     Column("upper", "number", "the usual range's high end"),
@@ -114,6 +130,10 @@ class Settings:
     gap: int = 7  # days over which a baseline's level gap is followed
     min_severity: str = "low"  # the lowest severity reported
     zero_window: int = 91  # days over which the share of zero days is measured
+    # Periods a weekly or monthly metric needs before its periods are judged: the detector
+    # measures its band on at least 20 past errors and finds a yearly season in two years.
+    min_periods_week: int = 26
+    min_periods_month: int = 24
     festive: str = "12-20/01-03"  # MM-DD/MM-DD judged with a wider band; "" for none
 
     def festive_days(self) -> tuple[int, int] | None:
@@ -168,10 +188,61 @@ class _Series:
 
 def run(job: JobContext) -> pd.DataFrame:
     settings = Settings.from_dict(job.settings)
-    return detect(job.data, country=job.client.country,
-                  standard=_standard_metrics(job.client.metric_registry()), settings=settings,
-                  last_complete=last_complete_day(job.last_complete, job.now,
-                                                  job.client.timezone))
+    registry = job.client.metric_registry()
+    data = job.data
+    by_period = data["source"].isin(list(PERIOD_FREQUENCY)) if not data.empty else \
+        pd.Series(dtype=bool)
+    daily = detect(data[~by_period] if not data.empty else data, country=job.client.country,
+                   standard=_standard_metrics(registry), settings=settings,
+                   last_complete=last_complete_day(job.last_complete, job.now,
+                                                   job.client.timezone))
+    periods = detect_periodic(data[by_period] if not data.empty else data, registry, settings)
+    if periods.empty:
+        return daily
+    if daily.empty:
+        return periods
+    return pd.concat([daily, periods], ignore_index=True).sort_values(
+        ["metric", "dimension", "dimension_value", "date"], ignore_index=True)
+
+
+def periodic_detections(data: pd.DataFrame, registry: dict[str, Any], settings: Settings
+                        ) -> Iterator[tuple[str, str, str, pd.Series, Detection]]:
+    """(metric, dimension, value, series, detection) of each metric whose rhythm is the week
+    or the month, judged at that rhythm on its complete periods (SLICES_SQL's rows whose
+    source is the grain)."""
+    if data.empty:
+        return
+    frame = values_frame(data.rename(columns={"source": "grain"}).assign(complete=True))
+    for metric, grain, dimension, value, series in periodic(frame, registry, None):
+        warmup = settings.min_periods_week if grain == "week" else settings.min_periods_month
+        if series.notna().sum() <= warmup:
+            continue
+        yield metric, dimension, value, series, detect_series(
+            series.to_numpy(float), frequency=PERIOD_FREQUENCY[grain],
+            settings=DetectorSettings(warmup=warmup, relative=True))
+
+
+def detect_periodic(data: pd.DataFrame, registry: dict[str, Any],
+                    settings: Settings) -> pd.DataFrame:
+    """Anomalies of the weekly and monthly metrics (periodic_detections), one row per period
+    reported at `min_severity` or above."""
+    columns = [c.name for c in COLUMNS]
+    wanted = SEVERITY_ORDER[SEVERITY_ORDER.index(settings.min_severity):]
+    rows = []
+    for metric, dimension, value, series, found in periodic_detections(data, registry,
+                                                                       settings):
+        report = found.alert & np.isin(found.severity, wanted)
+        for t in np.flatnonzero(report):
+            rows.append({
+                "metric": metric, "dimension": dimension, "dimension_value": value,
+                "date": series.index[t].date(), "value": float(series.iloc[t]),
+                "expected": round(float(found.expected[t]), 4),
+                "lower": round(float(found.lower[t]), 4),
+                "upper": round(float(found.upper[t]), 4),
+                "score": round(float(found.score[t]), 4), "severity": found.severity[t],
+                "direction": "spike" if found.direction[t] > 0 else "drop",
+                "contributors": [], "method": "extreme" if found.extreme[t] else "error"})
+    return pd.DataFrame(rows, columns=columns)
 
 
 def last_complete_day(marts_say: date | None, now: datetime, timezone: str) -> date:
@@ -404,7 +475,7 @@ EXTENSION = Extension(
                 "dimension value, judged on their past only by a causal detector (seasons "
                 "found from the data, calibrated severities), with the locations, channels, "
                 "products and dimension values that moved it",
-    version="3",
+    version="4",
     table="anomalies",
     columns=COLUMNS,
     inputs=Inputs(sql=SLICES_SQL),

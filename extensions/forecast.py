@@ -1,9 +1,10 @@
-"""Built-in extension: forecasts of every metric per dimension value, daily and monthly.
+"""Built-in extension: forecasts of every metric per dimension value, at its grain.
 
-Reads kpi_daily and writes `<slug>_insights.forecasts`: per metric, dimension and dimension
-value, the next `horizon_days` days and `horizon_months` months, with 80% and 95% intervals,
-the model chosen by a rolling-origin backtest (goalpost.forecasting) and its backtest sMAPE
-and MASE. Series are forecast in parallel, one process per core, when there is enough work.
+Reads every metric at its grain (kpi_values, through _kpi_tools' shared loader) and writes
+`<slug>_insights.forecasts`: per metric, dimension and dimension value, the next `horizon_days`
+days and `horizon_months` months, with 80% and 95% intervals, the model chosen by a rolling-
+origin backtest (goalpost.forecasting) and its backtest sMAPE and MASE. Series are forecast in
+parallel, one process per core, when there is enough work.
 
 - Daily series run from the series' first day to the last day in kpi_daily. A day missing
   from kpi_daily had no orders: it counts as 0 for additive metrics (sum, count_distinct)
@@ -16,6 +17,10 @@ and MASE. Series are forecast in parallel, one process per core, when there is e
   drivers define as a product (revenue = orders * average_ticket) recomputed from those
   parts, average_ticket = revenue / orders, since a month's ratio is not the mean of its
   days'. Other ratios, averages and distinct counts are forecast daily only. Period 12.
+- A metric whose rhythm is the week or the month (marketing spend from a monthly sheet, staff
+  hours entered each week, a formula over them such as cac) is forecast from its own
+  complete periods only, never spread over days: period 12 for months, 52.18 for weeks; a
+  period without a value is interpolated. Horizons horizon_months and horizon_weeks.
 - Whatever the grain, a forecast is published only if it backtests at least as well as
   seasonal naive (naive without a cycle); otherwise seasonal naive is, and the row's `note`
   says why. With fewer than two seasons of history (a year of months) no trend is
@@ -28,7 +33,7 @@ and MASE. Series are forecast in parallel, one process per core, when there is e
   includes it (it does by default).
 
 Settings (`extension_settings: {forecast: {...}}` in the client's YAML): horizon_days,
-horizon_months, models, backtest_origins, prophet_min_days, prophet_dimensions,
+horizon_months, horizon_weeks, models, backtest_origins, prophet_min_days, prophet_dimensions,
 dimensions (which of all/location/channel to forecast; default every one), workers (default:
 one process per core when the work is long enough to pay for starting them, see
 workers_for), and per_metric ({revenue: {horizon_days: 120, horizon_months: 18}}).
@@ -44,7 +49,14 @@ import numpy as np
 import pandas as pd
 
 from goalpost.core.errors import ConfigError
-from goalpost.extensions.api import Column, Extension, JobContext
+from goalpost.extensions._kpi_tools import (
+    GRAIN_FREQUENCY,
+    KPI_VALUES_SQL,
+    daily_rows,
+    periodic,
+    values_frame,
+)
+from goalpost.extensions.api import Column, Extension, Inputs, JobContext
 from goalpost.extensions.forecasting import (
     GUARD_ORIGINS,
     MODELS,
@@ -58,6 +70,7 @@ LEVELS = (80, 95)
 DEFAULTS: dict[str, Any] = {
     "horizon_days": 90,
     "horizon_months": 12,
+    "horizon_weeks": 26,
     "models": list(MODELS),
     "backtest_origins": 2,
     "prophet_min_days": 730,
@@ -69,12 +82,15 @@ DEFAULTS: dict[str, Any] = {
 ADDITIVE = {"sum", "count_distinct"}  # a missing day is a zero
 DAILY_PERIODS = (7.0, 365.25)  # the week and the year, in days
 MONTHLY_PERIODS = (12.0,)
+PERIODS = {"week": (52.18,), "month": MONTHLY_PERIODS}  # a periodic metric's cycle, in periods
+HORIZON_KEY = {"day": "horizon_days", "week": "horizon_weeks", "month": "horizon_months"}
 
 
 @dataclass(frozen=True)
 class Settings:
     horizon_days: int
     horizon_months: int
+    horizon_weeks: int
     models: tuple[str, ...]
     backtest_origins: int
     prophet_min_days: int
@@ -84,7 +100,7 @@ class Settings:
     per_metric: dict[str, dict[str, int]]
 
     def horizon(self, metric: str, frequency: str) -> int:
-        key = "horizon_days" if frequency == "day" else "horizon_months"
+        key = HORIZON_KEY[frequency]
         return int(self.per_metric.get(metric, {}).get(key, getattr(self, key)))
 
 
@@ -118,14 +134,15 @@ def settings(raw: dict[str, Any]) -> Settings:
         raise ConfigError(f"{where}.per_metric must map metrics to their horizons, e.g. "
                           "{revenue: {horizon_days: 120}}")
     for metric, values in per_metric.items():
-        if not isinstance(values, dict) or set(values) - {"horizon_days", "horizon_months"}:
-            raise ConfigError(f"{where}.per_metric.{metric} may only set horizon_days and "
-                              f"horizon_months (got {values!r})")
+        if not isinstance(values, dict) or set(values) - set(HORIZON_KEY.values()):
+            raise ConfigError(f"{where}.per_metric.{metric} may only set horizon_days, "
+                              f"horizon_weeks and horizon_months (got {values!r})")
         for key, value in values.items():
             count(f"per_metric.{metric}.{key}", value)
     return Settings(
         horizon_days=count("horizon_days", merged["horizon_days"]),
         horizon_months=count("horizon_months", merged["horizon_months"]),
+        horizon_weeks=count("horizon_weeks", merged["horizon_weeks"]),
         models=models,
         backtest_origins=count("backtest_origins", merged["backtest_origins"], 0),
         prophet_min_days=count("prophet_min_days", merged["prophet_min_days"]),
@@ -144,8 +161,8 @@ class Job:
     metric: str
     dimension: str
     dimension_value: str
-    frequency: str  # day or month
-    start: pd.Timestamp  # the first forecast date (a month's first day for months)
+    frequency: str  # day, week or month
+    start: pd.Timestamp  # the first forecast date (a period's first day for weeks, months)
     values: np.ndarray
     periods: tuple[float, ...]
     horizon: int
@@ -253,11 +270,28 @@ def build_jobs(data: pd.DataFrame, registry: dict[str, Any], options: Settings,
     return jobs
 
 
+def periodic_jobs(frame: pd.DataFrame, registry: dict[str, Any],
+                  options: Settings) -> list[Job]:
+    """The series of the metrics whose rhythm is the week or the month, at their rhythm (a
+    values_frame's complete periods), in a stable order."""
+    monthly_models = tuple(m for m in options.models if m != "prophet") or ("seasonal_naive",)
+    jobs = []
+    for metric, grain, dimension, value, series in periodic(frame, registry, None):
+        if options.dimensions is not None and dimension not in options.dimensions:
+            continue
+        filled = series.interpolate(limit_direction="both")
+        if filled.isna().all():
+            continue
+        first = filled.index.max() + pd.tseries.frequencies.to_offset(GRAIN_FREQUENCY[grain])
+        jobs.append(Job(metric, dimension, value, grain, first, filled.to_numpy(float),
+                        PERIODS[grain], options.horizon(metric, grain), monthly_models,
+                        options.backtest_origins, None))
+    return jobs
+
+
 def _rows(job: Job, result: Forecast) -> pd.DataFrame:
-    if job.frequency == "day":
-        dates = pd.date_range(job.start, periods=job.horizon, freq="D")
-    else:
-        dates = pd.date_range(job.start, periods=job.horizon, freq="MS")
+    dates = pd.date_range(job.start, periods=job.horizon,
+                          freq=GRAIN_FREQUENCY.get(job.frequency, "D"))
     columns: dict[str, Any] = {
         "metric": job.metric, "dimension": job.dimension,
         "dimension_value": job.dimension_value, "frequency": job.frequency,
@@ -306,7 +340,10 @@ def workers_for(jobs: list[Job], setting: int | None) -> int:
 
 def run(job: JobContext) -> pd.DataFrame:
     options = settings(job.settings)
-    jobs = build_jobs(job.data, job.client.metric_registry(), options, job.client.country)
+    frame = values_frame(job.data)
+    registry = job.client.metric_registry()
+    jobs = (build_jobs(daily_rows(frame), registry, options, job.client.country)
+            + periodic_jobs(frame, registry, options))
     names = [c.name for c in COLUMNS]
     if not jobs:
         return pd.DataFrame(columns=names)
@@ -325,8 +362,8 @@ COLUMNS = (
     Column("metric", "text"),
     Column("dimension", "text", "all, location or channel"),
     Column("dimension_value", "text"),
-    Column("frequency", "text", "day or month"),
-    Column("date", "date", "the day, or the month's first day"),
+    Column("frequency", "text", "day, week or month"),
+    Column("date", "date", "the day, or the week's or month's first day"),
     Column("yhat", "number", "the forecast (a month's total for summed metrics)"),
     Column("yhat_lower_80", "number"),
     Column("yhat_upper_80", "number"),
@@ -340,17 +377,18 @@ COLUMNS = (
     Column("benchmark_smape", "number", "the benchmark's sMAPE on the same backtest"),
     Column("benchmark_mase", "number", "the benchmark's MASE on the same backtest"),
     Column("note", "text", "why the benchmark was published instead of the best model"),
-    Column("history_points", "integer", "days or complete months forecast from"),
+    Column("history_points", "integer", "days, weeks or months forecast from"),
 )
 
 EXTENSION = Extension(
     name="forecast",
-    description="Forecasts of every metric per dimension value, daily and monthly, with 80% "
-                "and 95% intervals, the backtest error of the published model and of the "
-                "seasonal-naive benchmark it must beat",
-    version="2",
+    description="Forecasts of every metric per dimension value at its grain (daily metrics "
+                "also by month), with 80% and 95% intervals, the backtest error of the "
+                "published model and of the seasonal-naive benchmark it must beat",
+    version="3",
     table="forecasts",
     columns=COLUMNS,
+    inputs=Inputs(sql=KPI_VALUES_SQL),
     key=("metric", "dimension", "dimension_value", "frequency", "date"),
     run=run,
     builtin=True,

@@ -29,8 +29,14 @@ import math
 import numpy as np
 import pandas as pd
 
+from goalpost.core.metrics.grains import period_start
 from goalpost.core.registry.models import Goal
-from goalpost.extensions._kpi_tools import kpi_frame, last_complete_day
+from goalpost.extensions._kpi_tools import (
+    KPI_VALUES_ROWS,
+    last_complete_day,
+    period_end,
+    values_frame,
+)
 from goalpost.extensions.api import Column, Extension, Inputs, JobContext
 
 RUN_RATE_DAYS = 28
@@ -44,23 +50,24 @@ FORECAST_FIELDS = ("yhat", "yhat_lower_80", "yhat_upper_80", "yhat_lower_95", "y
 # saying whether the table exists. The goals themselves come from the client's YAML (part of
 # the fingerprint the runner compares, so an edited goal is recomputed).
 SQL = """
-SELECT 'actual' AS source, metric, dimension, dimension_value, date, value, NULL::jsonb AS row
-FROM {marts}.kpi_daily
+SELECT 'actual' AS source, metric, grain, dimension, dimension_value, date, value, complete,
+       NULL::jsonb AS row
+FROM (""" + KPI_VALUES_ROWS + """) AS v
 UNION ALL
-SELECT 'forecast', j->>'metric', j->>'dimension', j->>'dimension_value', (j->>'date')::date,
-       NULL, j - 'run_id' - 'computed_at'
+SELECT 'forecast', j->>'metric', coalesce(j->>'frequency', 'day'), j->>'dimension',
+       j->>'dimension_value', (j->>'date')::date, NULL, NULL, j - 'run_id' - 'computed_at'
 FROM goalpost.rows_if_exists('{insights}.forecasts') AS j
-WHERE coalesce(j->>'frequency', 'day') = 'day'
 UNION ALL
-SELECT 'forecasts_table', NULL, NULL, NULL, NULL, NULL, NULL
+SELECT 'forecasts_table', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
 WHERE to_regclass('{insights}.forecasts') IS NOT NULL
-ORDER BY 1, 2, 3, 4, 5
+ORDER BY 1, 2, 3, 4, 5, 6
 """
 
 
-def forecast_frame(data: pd.DataFrame) -> pd.DataFrame:
-    """The forecasts' daily rows: metric, dimension, dimension_value, date and the fields."""
-    rows = data.loc[data["source"] == "forecast", "row"]
+def forecast_frame(data: pd.DataFrame, grain: str = "day") -> pd.DataFrame:
+    """The forecasts' rows of one frequency (day, week, month): metric, dimension,
+    dimension_value, date and the fields."""
+    rows = data.loc[(data["source"] == "forecast") & (data["grain"] == grain), "row"]
     table = pd.DataFrame([dict(row) for row in rows],
                          columns=["metric", "dimension", "dimension_value", "date",
                                   *FORECAST_FIELDS])
@@ -150,7 +157,9 @@ def meets(value: float, target: float, direction: str) -> bool:
 
 def track(goal: Goal, series: pd.Series, forecasts: pd.DataFrame, as_of: pd.Timestamp,
           direction: str, has_table: bool) -> dict[str, object]:
-    """One goal's row as of the last complete day."""
+    """One goal's row as of the last complete day: a total over the period (a target, a
+    change against a baseline, or a bound on the total of a metric that adds up: `max` reads
+    as a direction down, `min` up)."""
     start, deadline = (pd.Timestamp(d) for d in goal.window(as_of.date()))
     days_total = (deadline - start).days + 1
     row: dict[str, object] = {
@@ -158,8 +167,9 @@ def track(goal: Goal, series: pd.Series, forecasts: pd.DataFrame, as_of: pd.Time
         "dimension_value": goal.value or "all", "period_start": start.date(),
         "deadline": deadline.date(), "as_of": as_of.date(), "days_total": days_total,
         "days_elapsed": int(min(max((as_of - start).days + 1, 0), days_total)),
-        "change_pct": goal.change_pct, "target": goal.target, "status": "unknown",
-        "method": None, "note": ""}
+        "change_pct": goal.change_pct, "status": "unknown", "method": None, "note": "",
+        "target": goal.bound[1] if goal.bound else goal.target, "grain": "day",
+        "bound": goal.bound[0] if goal.bound else None}
     if series.empty:
         row["note"] = f"no data for {goal.metric} at {row['dimension_value']}"
         return row
@@ -207,31 +217,116 @@ def track(goal: Goal, series: pd.Series, forecasts: pd.DataFrame, as_of: pd.Time
     return row
 
 
+def period_series(actuals: pd.DataFrame, metric: str, grain: str, dimension: str,
+                  value: str, as_of: pd.Timestamp) -> pd.Series:
+    """The metric's complete periods of `grain` ended by `as_of`, by their first day."""
+    rows = actuals[(actuals["metric"] == metric) & (actuals["grain"] == grain)
+                   & (actuals["dimension"] == dimension) & (actuals["dimension_value"] == value)
+                   & actuals["complete"]]
+    ends = np.array([period_end(d, grain) <= as_of for d in rows["date"]], dtype=bool)
+    return rows.loc[ends].set_index("date")["value"].sort_index()
+
+
+def track_level(goal: Goal, values: pd.Series, forecasts: pd.DataFrame, as_of: pd.Timestamp,
+                grain: str, has_table: bool) -> dict[str, object]:
+    """A bound on a metric that does not add up (a ratio, an average: CAC under 12): its
+    value in the period of its rhythm that contains the deadline, against `max` or `min`.
+    Before that period is over: the latest complete period's value (actual_to_date) and the
+    forecast of the deadline's period with its 80% and 95% bounds."""
+    kind, limit = goal.bound  # type: ignore[misc]
+    start, deadline = (pd.Timestamp(d) for d in goal.window(as_of.date()))
+    last = pd.Timestamp(period_start(deadline.date(), grain))
+    direction = "down" if kind == "max" else "up"
+    row: dict[str, object] = {
+        "goal": goal.key(), "metric": goal.metric, "dimension": goal.dimension or "all",
+        "dimension_value": goal.value or "all", "period_start": start.date(),
+        "deadline": deadline.date(), "as_of": as_of.date(),
+        "days_total": (deadline - start).days + 1,
+        "days_elapsed": int(min(max((as_of - start).days + 1, 0), (deadline - start).days + 1)),
+        "target": limit, "bound": kind, "grain": grain, "status": "unknown", "method": None,
+        "note": ""}
+    values = values.dropna()
+    if values.empty:
+        row["note"] = f"no complete {grain} of {goal.metric} at {row['dimension_value']}"
+        return row
+    row["actual_to_date"] = float(values.iloc[-1])
+    row["progress_pct"] = float(values.iloc[-1]) / limit * 100 if limit else math.nan
+    if period_end(last, grain) <= as_of:
+        if last not in values.index:
+            row["note"] = f"no value of {goal.metric} for the {grain} of {last.date()}"
+            return row
+        final = float(values[last])
+        row.update(forecast_at_deadline=final, method="final",
+                   status="achieved" if meets(final, limit, direction) else "missed",
+                   note=f"its value for the {grain} of {last.date()}",
+                   **{f"forecast_{side}_{b}": final for b in BOUNDS
+                      for side in ("lower", "upper")})
+        return row
+    found = forecasts[forecasts["date"] == last]
+    if found.empty or not math.isfinite(float(found["yhat"].iloc[0])):
+        why = "no forecasts table yet" if not has_table else (
+            f"no forecast of {goal.metric} by {grain} for {last.date()}")
+        point = float(values.iloc[-1])
+        row.update(method="last_value", forecast_at_deadline=point,
+                   note=f"{why}: its latest value ({values.index[-1].date()}) stands for the "
+                        "deadline's",
+                   status="on-track" if meets(point, limit, direction) else "off-track")
+        return row
+    forecast = found.iloc[0]
+    row.update(method="forecast", forecast_at_deadline=float(forecast["yhat"]),
+               note=f"the forecast of the {grain} of {last.date()}",
+               **{f"forecast_{side}_{b}": float(forecast[f"yhat_{side}_{b}"])
+                  for b in BOUNDS for side in ("lower", "upper")})
+    hopeful = float(forecast["yhat_lower_80" if direction == "down" else "yhat_upper_80"])
+    if meets(float(forecast["yhat"]), limit, direction):
+        row["status"] = "on-track"
+    elif math.isfinite(hopeful) and meets(hopeful, limit, direction):
+        row["status"] = "at-risk"
+    else:
+        row["status"] = "off-track"
+    return row
+
+
 def run(job: JobContext) -> pd.DataFrame:
     columns = [c.name for c in EXTENSION.columns]
     data = job.data
-    actuals = kpi_frame(data[data["source"] == "actual"])
-    as_of = last_complete_day(actuals["date"], job.now, job.client.timezone,
-                              job.last_complete)
+    if "grain" not in data:  # kpi_daily's shape
+        data = data.assign(grain=np.where(data["source"] == "actual", "day", None),
+                           complete=None)
+    actuals = values_frame(data[data["source"] == "actual"])
+    as_of = last_complete_day(actuals.loc[actuals["grain"] == "day", "date"], job.now,
+                              job.client.timezone, job.last_complete)
     if not job.client.goals or as_of is None:
         return pd.DataFrame(columns=columns)
-    forecasts = forecast_frame(data)
     has_table = bool((data["source"] == "forecasts_table").any())
     registry = job.client.metric_registry()
     actuals = actuals[actuals["date"] <= as_of]
     # A dimension with one value is the total: its forecasts are the total's (DISTINCT_SERIES).
-    values = actuals[actuals["dimension"] != "all"].groupby("dimension")["dimension_value"]
+    daily = actuals[actuals["grain"] == "day"]
+    values = daily[daily["dimension"] != "all"].groupby("dimension")["dimension_value"]
     single = {d: set(v) for d, v in values.unique().items() if len(v) == 1}
     rows = []
     for goal in job.client.goals:
         dimension, value = goal.dimension or "all", goal.value or "all"
-        series = daily_series(actuals, goal.metric, dimension, value)
+        spec = registry[goal.metric]
+        grain = spec.rhythm
         forecast_of = ("all", "all") if value in single.get(dimension, ()) else (dimension, value)
-        mine = forecasts[(forecasts["metric"] == goal.metric)
-                         & (forecasts["dimension"] == forecast_of[0])
-                         & (forecasts["dimension_value"] == forecast_of[1])]
-        rows.append(track(goal, series, mine, as_of, registry[goal.metric].direction,
-                          has_table))
+        table = forecast_frame(data, grain)
+        mine = table[(table["metric"] == goal.metric) & (table["dimension"] == forecast_of[0])
+                     & (table["dimension_value"] == forecast_of[1])]
+        if goal.bound is not None and spec.aggregation != "sum":
+            series = period_series(actuals, goal.metric, grain, dimension, value, as_of)
+            rows.append(track_level(goal, series, mine, as_of, grain, has_table))
+            continue
+        if grain == "day":
+            series = daily_series(daily, goal.metric, dimension, value)
+        else:
+            series = period_series(actuals, goal.metric, grain, dimension, value, as_of)
+        direction = spec.direction if goal.bound is None else (
+            "down" if goal.bound[0] == "max" else "up")
+        row = track(goal, series, mine, as_of, direction, has_table)
+        row["grain"] = grain
+        rows.append(row)
     return pd.DataFrame(rows, columns=columns)
 
 
@@ -239,7 +334,7 @@ EXTENSION = Extension(
     name="goals",
     description="each goal of the client's YAML: actual to date, forecast at the deadline "
                 "and on-track, at-risk or off-track",
-    version="1",
+    version="2",
     table="goal_progress",
     columns=(
         Column("goal", "text", "the goal's name, or its metric, value and period"),
@@ -252,8 +347,14 @@ EXTENSION = Extension(
         Column("baseline_start", "date"), Column("baseline_end", "date"),
         Column("baseline_value", "number", "the metric's total over the baseline period"),
         Column("change_pct", "number"),
-        Column("target", "number", "the total to reach by the deadline"),
-        Column("actual_to_date", "number"),
+        Column("bound", "text", "max or min for a bound; empty for a target to reach"),
+        Column("grain", "text", "the metric's rhythm: day, week or month"),
+        Column("target", "number", "the total to reach by the deadline, or the bound: the "
+                                   "period's total for a metric that adds up, else its "
+                                   "value in the deadline's period"),
+        Column("actual_to_date", "number", "the total so far; for a bound on a metric that "
+                                           "does not add up, its latest complete period's "
+                                           "value"),
         Column("progress_pct", "number", "actual to date over target"),
         Column("needed_per_day", "number", "what each remaining day must bring on average"),
         Column("forecast_remaining", "number", "the remaining days' projected total"),
@@ -261,7 +362,7 @@ EXTENSION = Extension(
         Column("forecast_lower_80", "number"), Column("forecast_upper_80", "number"),
         Column("forecast_lower_95", "number"), Column("forecast_upper_95", "number"),
         Column("status", "text", "on-track, at-risk, off-track, achieved, missed or unknown"),
-        Column("method", "text", "forecast, run_rate, forecast+run_rate or final"),
+        Column("method", "text", "forecast, run_rate, forecast+run_rate, last_value or final"),
         Column("note", "text", "why a run rate was used, or why the status is unknown"),
     ),
     inputs=Inputs(sql=SQL),

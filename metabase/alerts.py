@@ -95,11 +95,12 @@ def threshold_sql(rule: ThresholdRule, slug: str, client: Client) -> str:
                 "ORDER BY location_id, product_id")
     columns, join = _dimension_columns(rule.dimension)
     names = f", names AS ({_names(marts)})" if join else ""
+    operator, level = rule.limit(client.metric_registry().get(rule.metric))
     return (f"WITH latest AS ({_latest_day(marts, rule.metric, client)}){names}\n"
-            f"SELECT k.date, {columns}k.value AS {rule.metric}, {_number(rule.value)} AS "
+            f"SELECT k.date, {columns}k.value AS {rule.metric}, {_number(level)} AS "
             f"threshold\nFROM {marts}.kpi_daily AS k JOIN latest ON k.date = latest.day\n{join}"
             f"WHERE k.metric = {_literal(rule.metric)} AND k.dimension = "
-            f"{_literal(rule.dimension)} AND k.value {rule.operator} {_number(rule.value)}\n"
+            f"{_literal(rule.dimension)} AND k.value {operator} {_number(level)}\n"
             "ORDER BY k.dimension_value")
 
 

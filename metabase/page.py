@@ -54,6 +54,8 @@ td { padding: 0 6px; height: @ROWpx; line-height: 13px; border-bottom: 1px solid
      white-space: nowrap; }
 th.num, td.num { text-align: right; font-variant-numeric: tabular-nums; }
 .more { color: #74838F; font-size: 11px; padding: 3px 6px; font-style: italic; }
+figure.drawing { margin: 0 0 12px; background: #FFFFFF; border: 1px solid #E6E9EE;
+                 border-radius: 8px; padding: @PADpx; overflow-x: auto; }
 footer { width: @WIDTHpx; margin: 0 auto 24px; color: #A5B1BA; font-size: 11px; }
 """.replace("@WIDTH", str(PAGE_WIDTH)).replace("@HEAD", str(TABLE_HEAD_HEIGHT)).replace(
     "@ROW", str(TABLE_ROW_HEIGHT)).replace("@PAD", str(CARD_PADDING)).replace(
@@ -81,6 +83,7 @@ class DashboardView:
     description: str = ""
     filters: list[tuple[str, str]] = field(default_factory=list)
     cards: list[CardView] = field(default_factory=list)
+    figure: str = ""  # a drawing above the cards (the metric map's SVG)
 
 
 def card_box(col: int, row: int, size_x: int, size_y: int) -> tuple[float, float, float, float]:
@@ -117,9 +120,11 @@ def _dashboard(dashboard: DashboardView) -> str:
     description = (f'<div class="meta">{escape(dashboard.description)}</div>'
                    if dashboard.description else "")
     cards = "".join(_card(card) for card in dashboard.cards)
+    figure = (f'<figure class="drawing" data-title="{escape(dashboard.name)} drawing">'
+              f'<div class="body">{dashboard.figure}</div></figure>' if dashboard.figure else "")
     return (f'<section class="dashboard" data-name="{escape(dashboard.name)}">'
             f"<h2>{escape(dashboard.name)}</h2>{description}"
-            f'<div class="filters">{filters}</div>'
+            f'<div class="filters">{filters}</div>{figure}'
             f'<div class="grid" style="height:{rows * ROW_HEIGHT:.0f}px">{cards}</div></section>')
 
 

@@ -29,7 +29,7 @@ from goalpost.core.registry.models import Client
 from goalpost.core.warehouse import database_url
 from goalpost.core.warehouse.connection import redact
 from goalpost.core.warehouse.tenants import reader_password
-from goalpost.metabase import charts, fit, page
+from goalpost.metabase import charts, fit, metric_map, page
 from goalpost.metabase.template import (
     CardSpec,
     DashboardTemplate,
@@ -41,7 +41,9 @@ from goalpost.metabase.template import (
 )
 
 # Dashboards in the order a reader meets them; templates not listed follow by name.
-PAGE_ORDER = ("sales_overview", "customers", "inventory", "forecasts_anomalies", "goals_kpis")
+PAGE_ORDER = ("sales_overview", "customers", "inventory", "forecasts_anomalies", "goals_kpis",
+              "metric_map")
+MAP_DASHBOARD, MAP_NODES, MAP_EDGES = "metric_map", "metric_nodes", "metric_edges"
 STATEMENT_TIMEOUT_MS = 60_000
 LOCATION_FILTER = "location"
 
@@ -215,6 +217,7 @@ def render_dashboard(conn: psycopg.Connection, client: Client, slug: str,
         dashboard.name, dashboard.description or "",
         [(spec.name, describe_filter(spec, values[spec.key], today, counted_from))
          for spec in dashboard.filters])
+    results: dict[str, charts.Result] = {}
     for placed in layout(dashboard):
         card = placed.card
         shown = page.CardView(card.name, card.display, placed.col, placed.row, placed.size_x,
@@ -227,13 +230,26 @@ def render_dashboard(conn: psycopg.Connection, client: Client, slug: str,
             shown.error = str(exc).strip().splitlines()[0]
             report.errors.append(CardError(dashboard.name, card.name, shown.error))
             continue
+        results[card.key] = result
         settings = card_settings(card, targets)
         formats = column_formats(card, settings, client)
         width, height = page.body_size(placed.size_x, placed.size_y)
         shown.body = charts.render(result, card.display, settings, formats, width, height)
         if not result.rows:
             report.empty.append(f"{dashboard.name} / {card.name}")
+    if dashboard.key == MAP_DASHBOARD and MAP_NODES in results and MAP_EDGES in results:
+        view.figure = draw_map(results[MAP_NODES], results[MAP_EDGES])
     return view
+
+
+def draw_map(nodes: charts.Result, edges: charts.Result) -> str:
+    """The metric map's SVG from the rows of the Metric map dashboard's two cards."""
+    def records(result: charts.Result) -> list[dict[str, Any]]:
+        return [dict(zip(result.columns, row, strict=True)) for row in result.rows]
+
+    found = metric_map.nodes_from(records(nodes))
+    return metric_map.render(found, metric_map.edges_from(records(edges),
+                                                          {n.metric for n in found}))
 
 
 def build_report(slug: str, *, options: Options | None = None, out: Path | None = None,

@@ -21,8 +21,12 @@ from goalpost.extensions.anomalies import (
     Settings,
     _standard_metrics,
     detect,
+    detect_periodic,
     last_complete_day,
+    periodic_detections,
 )
+from goalpost.extensions.anomalies import run as run_anomalies
+from goalpost.extensions.api import JobContext
 from goalpost.extensions.runner import run_extension
 from goalpost.sandbox.demo import run as demo_run
 from goalpost.sandbox.demo.apis import demo_apis
@@ -115,6 +119,43 @@ def test_short_or_sparse_series_are_not_judged() -> None:
                            "location": None, "channel": None, "product": None,
                            "value": refunds})
     assert detect(sparse).empty
+
+
+def test_a_monthly_metric_is_judged_on_its_months() -> None:
+    client = Client.model_validate({"name": "Shop", "extensions": [], "metrics": {
+        "marketing_spend": {"label": "Marketing spend", "unit": "currency",
+                            "aggregation": "sum", "rhythm": "month", "dimensions": []}}})
+    registry = client.metric_registry()
+    rng = np.random.default_rng(3)
+    months = pd.date_range("2020-01-01", periods=60, freq="MS")
+    spend = 1000 * np.array([1.3, 1, 1, 1, 1, 1, 0.6, 0.5, 1.4, 1, 1, 1.5])[months.month - 1]
+    spend = spend * np.exp(rng.normal(0, 0.03, 60))
+    spend[54] *= 3  # July 2024: a campaign three times the usual
+    monthly = pd.DataFrame({"source": "month", "metric": "marketing_spend", "date": months.date,
+                            "location": None, "channel": None, "product": None,
+                            "dimension": "all", "dimension_value": "all", "value": spend})
+    # Its weeks are not its rhythm: not judged.
+    weekly = monthly.assign(source="week", value=1.0)
+    periods = pd.concat([monthly, weekly], ignore_index=True)
+    [(metric, dimension, value, series, found)] = periodic_detections(periods, registry,
+                                                                     Settings())
+    assert (metric, dimension, value, len(series)) == ("marketing_spend", "all", "all", 60)
+    # Judged month by month from the 25th on, on the months before each; the campaign's
+    # month has the strongest evidence of them all, and the yearly season is found.
+    assert np.flatnonzero(found.judged).tolist() == list(range(24, 60))
+    assert int(np.argmax(found.score)) == 54 and found.direction[54] == 1
+    assert (12.0,) in [p for _, p in found.periods]
+    reported = detect_periodic(periods, registry, Settings())
+    assert set(reported["severity"]) <= {"low", "medium", "high"}
+    # run: the daily series as before, beside the months; none of them spread over days.
+    data = pd.concat([shop_data(days=120), periods], ignore_index=True)
+    every = run_anomalies(JobContext(slug="shop", client=client, data=data,
+                                     now=datetime(2025, 6, 1, tzinfo=UTC)))
+    daily = detect(shop_data(days=120), last_complete=date(2025, 5, 5))
+    assert len(every[every["metric"] != "marketing_spend"]) == len(daily)
+    assert (every["metric"] == "marketing_spend").sum() == len(reported)
+    # Too few months to judge: nothing said.
+    assert list(periodic_detections(monthly.iloc[:24], registry, Settings())) == []
 
 
 def test_settings_are_checked() -> None:

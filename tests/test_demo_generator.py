@@ -103,7 +103,7 @@ def test_files_and_headers(demo: tuple[Path, GroundTruth, list[str]]) -> None:
         assert all(re.fullmatch(r"-?\d+,\d\d", v) for v in fields[9:])
     with gzip.open(out / "stock_counts_2024-11.csv.gz", "rt", encoding="utf-8") as f:
         assert f.readline() == "count_date,shop_id,sku,on_hand\n"
-    assert truth.counts["files"] == 3 + 2 * len(months)
+    assert truth.counts["files"] == 5 + 2 * len(months)
     assert any(m.startswith("sales 2024-12: ") and m.endswith(" lines") for m in messages)
     data = json.loads((out / "ground_truth.json").read_text(encoding="utf-8"))
     assert data["params"] == {"start": "2024-10-02", "end": "2025-02-28", "days": DAYS,

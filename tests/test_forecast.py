@@ -18,9 +18,11 @@ from goalpost.extensions.forecast import (
     EXTENSION,
     build_jobs,
     estimated_seconds,
+    periodic_jobs,
     settings,
     workers_for,
 )
+from goalpost.extensions.forecast import run as run_forecast
 from goalpost.extensions.forecasting import forecast_series, mase, smape
 from goalpost.extensions.runner import run_extension
 
@@ -187,6 +189,36 @@ def test_monthly_series_are_complete_months_summed_or_recomputed_from_their_part
     shop = daily[("orders", "LYO-01")]
     assert len(shop.values) == 120 and shop.values[np.flatnonzero(shop.values == 0)].size >= 17
     assert shop.start == pd.Timestamp("2025-04-21")
+
+
+def test_a_monthly_metric_is_forecast_from_its_months_and_a_daily_one_from_its_days() -> None:
+    client = Client.model_validate({"name": "Shop", "extensions": [], "metrics": {
+        "marketing_spend": {"label": "Marketing spend", "unit": "currency",
+                            "aggregation": "sum", "rhythm": "month", "dimensions": []}}})
+    registry = client.metric_registry()
+    months = pd.date_range("2023-01-01", periods=30, freq="MS")
+    spend = 1000 + 300 * np.sin(np.arange(30) * 2 * np.pi / 12)
+    rows = [("marketing_spend", "month", d.date(), "all", "all", v, True)
+            for d, v in zip(months, spend, strict=True)]
+    rows.append(("marketing_spend", "month", date(2025, 7, 1), "all", "all", 5.0, False))
+    rows.pop(10)  # a month nobody entered: interpolated, not a zero
+    rows += [("orders", "day", d.date(), "all", "all", 10.0 + d.dayofweek, None)
+             for d in pd.date_range("2025-04-01", "2025-06-30")]
+    data = pd.DataFrame(rows, columns=["metric", "grain", "date", "dimension",
+                                       "dimension_value", "value", "complete"])
+    chosen = {"horizon_months": 3, "horizon_days": 7, "models": ["seasonal_naive", "ses", "theta"]}
+    [job] = periodic_jobs(data, registry, settings(chosen))
+    # The complete months only (July 2025 is still open), from January 2023 on.
+    assert (job.metric, job.frequency, job.periods) == ("marketing_spend", "month", (12.0,))
+    assert len(job.values) == 30 and job.start == pd.Timestamp("2025-07-01")
+    assert job.values[10] == pytest.approx((spend[9] + spend[11]) / 2)
+    written = run_forecast(JobContext(slug="shop", client=client, data=data,
+                                      now=datetime(2025, 7, 2, 8), settings=chosen))
+    grains = written.groupby(["metric", "frequency"])["date"].agg(["min", "max", "count"])
+    assert grains.loc[("marketing_spend", "month")].tolist() == [
+        date(2025, 7, 1), date(2025, 9, 1), 3]
+    assert ("marketing_spend", "day") not in grains.index  # not spread over days
+    assert grains.loc[("orders", "day")].tolist() == [date(2025, 7, 1), date(2025, 7, 7), 7]
 
 
 @pytest.fixture

@@ -62,7 +62,8 @@ def test_a_single_shop_has_no_per_shop_cards() -> None:
 
 def test_dashboards_need_a_source_for_what_they_show() -> None:
     assert [t.key for t in fit.chosen(shop())] == [
-        "customers", "forecasts_anomalies", "goals_kpis", "sales_overview", "weekly_review"]
+        "customers", "forecasts_anomalies", "goals_kpis", "metric_map", "sales_overview",
+        "weekly_review"]
     stocked = shop(sources=[{"name": "pos", "connector": "files", "streams": [
         STREAM, dict(STREAM, name="stock", entity="inventory_levels")]}])
     assert "inventory" in [t.key for t in fit.chosen(stocked)]

@@ -98,12 +98,14 @@ def test_date_filter_values(value: str, bounds: tuple) -> None:
     assert date_bounds(value, date(2026, 3, 15)) == bounds
 
 
-def test_shipped_templates_are_valid_and_cover_the_six_dashboards() -> None:
+def test_shipped_templates_are_valid_and_cover_the_seven_dashboards() -> None:
     found = templates()
     assert set(found) == {"sales_overview", "customers", "inventory", "forecasts_anomalies",
-                          "goals_kpis", "weekly_review"}
+                          "goals_kpis", "weekly_review", "metric_map"}
     for dashboard in found.values():
-        # date and location, and the client's dimensions where the cards' marts carry them
-        assert {f.key for f in dashboard.filters} - {"dimensions"} == {"date", "location"}
+        # date and location, and the client's dimensions where the cards' marts carry them;
+        # the metric map is of the registry and its latest periods: no filter
+        expected = set() if dashboard.key == "metric_map" else {"date", "location"}
+        assert {f.key for f in dashboard.filters} - {"dimensions"} == expected
         for card in dashboard.cards:
             assert "{{" not in render_sql(card, "acme", {}, filters=dashboard.filters)

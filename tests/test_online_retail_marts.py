@@ -248,7 +248,7 @@ def test_report_fits_the_client_and_its_data(page: tuple[report.Report, str]) ->
     assert "past90days (2010-09-11 to 2010-12-09, counted back from 2010-12-09" in html
     # No stock counts: no Inventory dashboard, no stock card in the review; one shop: no
     # per-shop cards; a card per dimension, and a filter for it.
-    assert made.dashboards == 5 and "Inventory" not in html
+    assert made.dashboards == 6 and "Inventory" not in html
     assert "Stock under its reorder point" not in html
     assert "Revenue per shop" not in html and "Revenue forecast, next 30 days per shop" not in html
     assert 'data-title="Revenue by country"' in html

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
+import chromium
 import httpx
+import openpyxl
 import pandas as pd
 import psycopg
 import pytest
@@ -20,6 +23,7 @@ from goalpost.app.orchestrator import run_client
 from goalpost.core import registry
 from goalpost.core.errors import GoalpostError
 from goalpost.core.warehouse import tenants
+from goalpost.metabase import report
 from goalpost.sandbox.demo import apis
 from goalpost.sandbox.demo import run as demo_run
 from goalpost.sandbox.demo.generator import generate_panpan
@@ -202,3 +206,66 @@ def test_customer_marts_match_pandas(panpan, conn):
         since = (month.year - cohort.year) * 12 + month.month - cohort.month
         assert cohorts[(cohort, since)] == (sizes[cohort], group["customer"].nunique())
     assert len(cohorts) == sales.groupby(["first", "month"]).ngroups
+
+
+@chromium.needed
+def test_metrics_beyond_the_till_and_the_metric_map_in_chromium(panpan, conn, tmp_path):
+    assert run_client("panpan").status == "succeeded"
+    lines = pd.concat(
+        pd.read_csv(path, sep=";", decimal=",", dtype=str)
+        for path in sorted(panpan.glob("sales_*.csv.gz")))
+    lines["day"] = pd.to_datetime(lines["sold_at"], format="%d/%m/%Y %H:%M").dt.date
+    counter = lines[~lines["receipt_no"].str.startswith("RET-")
+                    & (lines["channel"] == "en_boutique")]
+    receipts = counter.groupby(["day", "shop_id"])["receipt_no"].nunique()
+    visitors = pd.read_csv(panpan / "footfall.csv", dtype={"visitors": int})
+    visitors["day"] = pd.to_datetime(visitors["day"]).dt.date
+    visitors = visitors.set_index(["day", "shop_id"])["visitors"]
+    # Footfall per shop and day as the door counters gave it; conversion = the counter's
+    # receipts over those visitors, per shop day and for the whole business.
+    got = {(m, d, v): float(x) for m, d, v, x in conn.execute(
+        "SELECT metric, date, dimension_value, value FROM panpan_marts.kpi_daily "
+        "WHERE metric IN ('footfall', 'conversion') AND dimension = 'location'")}
+    assert len(visitors) > 100
+    for (day, shop), count in visitors.items():
+        assert got[("footfall", day, shop)] == count
+        assert got[("conversion", day, shop)] == pytest.approx(
+            receipts.get((day, shop), 0) / count, abs=1e-4)
+    day = visitors.index[0][0]
+    total = conn.execute("SELECT value FROM panpan_marts.kpi_daily WHERE metric = 'conversion' "
+                         "AND dimension = 'all' AND date = %s", (day,)).fetchone()[0]
+    assert float(total) == pytest.approx(
+        receipts.xs(day, level="day").sum() / visitors.xs(day, level="day").sum(), abs=1e-4)
+    # Marketing spend by month from the sheet; CAC = spend / new customers of the month.
+    sheet = openpyxl.load_workbook(panpan / "marketing_spend.xlsx")["Spend"]
+    spend = {month.date(): value for month, value in sheet.iter_rows(min_row=2,
+                                                                      values_only=True)}
+    monthly = {(m, d): v for m, d, v in conn.execute(
+        "SELECT metric, period_start, value FROM panpan_marts.kpi_values WHERE grain = 'month' "
+        "AND dimension = 'all' AND metric IN ('marketing_spend', 'new_customers', 'cac')")}
+    assert {d: float(v) for (m, d), v in monthly.items() if m == "marketing_spend"} == spend
+    for (metric, month), value in monthly.items():
+        if metric == "cac" and value is not None:
+            assert float(value) == pytest.approx(
+                spend[month] / float(monthly[("new_customers", month)]), abs=1e-3)
+
+    made = report.build_report("panpan", out=tmp_path / "panpan.html")
+    metric_errors = [e for e in made.errors if e.dashboard == "Metric map"]
+    assert metric_errors == []
+    dom = chromium.layout(made.path).dom
+    names = {row[0] for row in conn.execute("SELECT name FROM panpan_marts.metric_dictionary")}
+    edges = set(conn.execute("SELECT source, target, kind FROM "
+                             "panpan_marts.metric_relationships").fetchall())
+    drawn_nodes = set(re.findall(r'<g class="node" data-metric="([^"]+)"', dom))
+    drawn_edges = set(re.findall(r'<g class="edge" data-source="([^"]+)" data-target="([^"]+)" '
+                                 r'data-kind="([^"]+)"', dom))
+    assert {"footfall", "conversion", "marketing_spend", "cac"} <= names
+    assert drawn_nodes == names
+    assert drawn_edges == edges
+    assert ("marketing_spend", "new_customers", "relationship") in edges
+    verdict = re.search(r'data-source="marketing_spend" data-target="new_customers" '
+                        r'data-kind="relationship" data-verdict="([^"]*)"', dom).group(1)
+    measured = conn.execute("SELECT verdict FROM panpan_insights.correlations WHERE "
+                            "relationship = 'marketing_spend -> new_customers' AND "
+                            "dimension = 'all'").fetchone()[0]
+    assert verdict == measured

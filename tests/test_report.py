@@ -124,7 +124,7 @@ def test_filter_values_and_their_sql() -> None:
     assert len(everyone) == len(templates())
     unstocked = report.selected_dashboards(Client.model_validate({"name": "None"}))
     assert [d.key for d in unstocked] == ["sales_overview", "customers", "forecasts_anomalies",
-                                          "goals_kpis", "weekly_review"]
+                                          "goals_kpis", "metric_map", "weekly_review"]
     some = Client.model_validate({"name": "Some", "dashboards": ["inventory", "sales_overview"]})
     assert [d.key for d in report.selected_dashboards(some)] == ["inventory", "sales_overview"]
 
@@ -141,11 +141,12 @@ def test_report_of_a_built_client_in_chromium_and_with_options(
     fitted = report.selected_dashboards(load_client("tiny"))
     cards = sum(len(t.cards) for t in fitted)
     assert [t.key for t in fitted] == ["sales_overview", "customers", "forecasts_anomalies",
-                                       "goals_kpis", "weekly_review"]
-    assert f"{cards} cards on 5 dashboards" in done.output
-    # No insights but goal_progress: the forecast and anomaly cards fail, and say why.
+                                       "goals_kpis", "metric_map", "weekly_review"]
+    assert f"{cards} cards on 6 dashboards" in done.output
+    # No insights but goal_progress: the forecast, anomaly and correlation cards fail, and
+    # say why.
     failed = [line for line in done.output.splitlines()
-              if line.startswith(("  Forecasts", "  Weekly review"))]
+              if line.startswith(("  Forecasts", "  Weekly review", "  Metric map"))]
     assert failed and all("does not exist" in line for line in failed)
     assert not any(line.startswith(("  Sales overview", "  Customers", "  Inventory"))
                    for line in done.output.splitlines())

@@ -160,6 +160,16 @@ def week_figures(conn: psycopg.Connection, start: date, end: date) -> dict[str, 
                              "%s AND %s", start, end)}
 
 
+def own_figure(conn: psycopg.Connection, metric: str, summed: bool, start: date,
+               end: date) -> float | None:
+    """A client metric's week in kpi_daily: its total when it adds up, else its daily mean."""
+    total, average = conn.execute(
+        "SELECT sum(value), avg(value) FROM panpan_marts.kpi_daily WHERE metric = %s AND "
+        "dimension = 'all' AND date BETWEEN %s AND %s", (metric, start, end)).fetchone()
+    found = total if summed else average
+    return None if found is None else float(found)
+
+
 def test_every_figure_of_the_review_is_recomputed_from_the_marts(
         demo: Demo, db: psycopg.Connection) -> None:
     client = registry.load_client("panpan")
@@ -171,7 +181,18 @@ def test_every_figure_of_the_review_is_recomputed_from_the_marts(
     targets = {"revenue": 4200 * 7, "orders": 650 * 7, "average_ticket": 6.5,
                "items_per_order": 2.9}
     expected_money, expected_pct = set(), set()
+    registry_of = client.metric_registry()
     for name, line in ((m.name, m) for m in review.figures.metrics):
+        if name not in now:  # the client's own metrics (footfall, conversion...): a week's
+            # total of a summed metric, else its daily average, in kpi_daily
+            summed = registry_of[name].aggregation == "sum"
+            mine = [own_figure(db, name, summed, *span) for span in (
+                (WEEK.start, WEEK.end), (date(2026, 11, 23), date(2026, 11, 29)),
+                (date(2025, 12, 1), date(2025, 12, 7)))]
+            assert [line.current, line.previous, line.last_year] == pytest.approx(
+                mine, rel=1e-9, nan_ok=True), name
+            expected_pct |= {pct(mine[0] / then - 1) for then in mine[1:] if then}
+            continue
         assert line.current == pytest.approx(now[name], rel=1e-9), name
         assert line.previous == pytest.approx(before[name], rel=1e-9), name
         assert line.last_year == pytest.approx(year[name], rel=1e-9), name

@@ -129,19 +129,21 @@ def threshold(ctx: Context, rule: ThresholdRule) -> RuleResult:
                             "dimension = %s AND date = %s ORDER BY dimension_value").format(
         ctx.table("marts", "kpi_daily")), (rule.metric, rule.dimension, day))
     names = location_names(ctx)
-    label = ctx.lang.metric_label(ctx.client.metric_registry()[rule.metric])
+    metric = ctx.client.metric_registry()[rule.metric]
+    label = ctx.lang.metric_label(metric)
+    operator, limit = rule.limit(metric)  # `warning` or `critical`: the metric's levels
     found = []
     for value_of, value in rows:
-        if value is None or not COMPARE[rule.operator](float(value), float(rule.value)):
+        if value is None or not COMPARE[operator](float(value), float(limit)):
             continue
         where = _dimension_label(ctx, rule.dimension, value_of, names)
         found.append(Observation(
-            key=value_of, label=where, value=float(value), threshold=float(rule.value),
+            key=value_of, label=where, value=float(value), threshold=float(limit),
             as_of=day,
             summary=ctx.lang.gettext("{metric} {value} on {day} is {comparison} {limit} "
                                      "({where})").format(
                 metric=label, value=ctx.num(value), day=day,
-                comparison=_words(ctx, rule.operator), limit=ctx.num(rule.value),
+                comparison=_words(ctx, operator), limit=ctx.num(limit),
                 where=where),
             series={"metric": rule.metric, "dimension": rule.dimension, "value": value_of}))
     return RuleResult(len(rows), found)

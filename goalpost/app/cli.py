@@ -680,37 +680,147 @@ def metrics() -> None:
 @click.argument("slug", required=False)
 @JSON
 def metrics_list(slug: str | None, as_json: bool) -> None:
-    """The metrics of client SLUG (the standard ones when no client is given)."""
+    """The metrics of client SLUG (the standard ones when no client is given): kind, rhythm,
+    unit, category and target."""
     from goalpost.core.metrics import standard_metrics
 
     found = registry.load_client(slug).metric_registry() if slug else standard_metrics()
-    items = [m.model_dump() for m in sorted(found.values(), key=lambda m: m.name)]
+    items = [m.dictionary() for m in sorted(found.values(), key=lambda m: m.name)]
     if as_json:
         _emit_json(items)
         return
     for item in items:
         target = f"  target {item['target']:g}" if item["target"] is not None else ""
-        click.echo(f"{item['name']:20} {item['label']:22} {item['unit']:9} "
-                   f"{item['category']:10} {item['direction']:7}{target}")
+        click.echo(f"{item['name']:22} {item['label']:24} {item['kind']:8} {item['rhythm']:6} "
+                   f"{item['unit'] or '-':9} {item['category']:10} {item['direction']:7}"
+                   f"{target}")
 
 
 @metrics.command("show")
 @click.argument("slug")
-@click.argument("name")
+@click.argument("name", required=False)
 @JSON
-def metrics_show(slug: str, name: str, as_json: bool) -> None:
-    """One metric of a client: its definition and how it decomposes."""
-    found = registry.load_client(slug).metric_registry()
-    if name not in found:
+def metrics_show(slug: str, name: str | None, as_json: bool) -> None:
+    """The metric dictionary of client SLUG (or its metric NAME): what each metric means, how
+    it is computed, its rhythm, type, confidence, hypothesis, owner and thresholds, and the
+    relationships declared from and to it."""
+    client = registry.load_client(slug)
+    found = client.metric_registry()
+    if name is not None and name not in found:
         raise NotFoundError(f"client {slug} has no metric {name!r}",
                             hint=f"see `goalpost metrics list {slug}`")
-    item = found[name].model_dump()
+    chosen = [found[name]] if name else sorted(found.values(), key=lambda m: m.name)
+    items = []
+    for metric in chosen:
+        item = metric.dictionary()
+        item["drivers"] = metric.drivers.model_dump() if metric.drivers else None
+        item["relationships"] = [
+            {"from": r.source, "to": r.target, "direction": r.direction, "lag": r.lag,
+             "confidence": r.confidence, "notes": r.notes, "comments": r.comments}
+            for r in client.relationships if metric.name in (r.source, r.target)]
+        items.append(item)
     if as_json:
-        _emit_json(item)
+        _emit_json(items if name is None else items[0])
         return
-    for key, value in item.items():
-        if value not in (None, [], ""):
-            click.echo(f"{key:12} {value}")
+    for index, item in enumerate(items):
+        if index:
+            click.echo("")
+        for key, value in item.items():
+            if key == "drivers" and value:
+                value = f"{value['formula']} (parts: {', '.join(value['parts'])})"
+            elif key == "thresholds" and value:
+                levels = ", ".join(f"{level} {value[level]:g}" for level in
+                                   ("warning", "critical") if value[level] is not None)
+                value = f"{value['direction']}: {levels}"
+            elif key == "relationships" and value:
+                value = "; ".join(f"{r['from']} -> {r['to']} ({r['direction']}, lag {r['lag']})"
+                                  for r in value)
+            elif isinstance(value, list):
+                value = ", ".join(map(str, value))
+            if value not in (None, [], ""):
+                click.echo(f"{key:13} {value}")
+
+
+@metrics.command("record")
+@click.argument("slug")
+@click.argument("metric")
+@click.argument("day", metavar="DATE")
+@click.argument("value")
+@click.option("--dimension", metavar="NAME=VALUE",
+              help="A value of one dimension (e.g. location=LYO-01); default: the total.")
+@click.option("--by", help="Who gives the value (default: your login and machine).")
+@click.option("--note", help="Why, or where the figure comes from.")
+@JSON
+def metrics_record(slug: str, metric: str, day: str, value: str, dimension: str | None,
+                   by: str | None, note: str | None, as_json: bool) -> None:
+    """Record one value of input metric METRIC for DATE (the day, or the first day of its
+    week or month; YYYY-MM for a monthly metric). A later value for the same point replaces
+    it; every value is kept with who gave it and when (`goalpost metrics history`). The next
+    `goalpost run SLUG` computes with it."""
+    from goalpost.app import metric_points
+    from goalpost.core.warehouse import database_url, ready
+
+    client = registry.load_client(slug)
+    with ready(database_url()) as conn:
+        point = metric_points.record(conn, slug, client, metric, day, value,
+                                     dimension=dimension, by=by, note=note)
+    if as_json:
+        _emit_json(point.__dict__)
+        return
+    click.echo(f"recorded {point.describe()} = {point.value}; `goalpost run {slug}` computes "
+               "with it")
+
+
+@metrics.command("import")
+@click.argument("slug")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--metric", help="The metric of every row, for a file without a metric column.")
+@click.option("--by", help="Who gives the values (default: your login and machine).")
+@click.option("--note", help="Why, or where the figures come from.")
+@JSON
+def metrics_import(slug: str, path: Path, metric: str | None, by: str | None,
+                   note: str | None, as_json: bool) -> None:
+    """Record the values of a CSV or XLSX file (columns metric, date, value, and optionally
+    dimension and dimension_value), all or none: a file with a bad row writes nothing and
+    names each bad row."""
+    from goalpost.app import metric_points
+    from goalpost.core.warehouse import database_url, ready
+
+    client = registry.load_client(slug)
+    with ready(database_url()) as conn:
+        points = metric_points.import_file(conn, slug, client, path, metric=metric, by=by,
+                                           note=note)
+    if as_json:
+        _emit_json({"points": len(points), "metrics": sorted({p.metric for p in points})})
+        return
+    click.echo(f"recorded {len(points)} values of {', '.join(sorted({p.metric for p in points}))}"
+               f" from {path.name}; `goalpost run {slug}` computes with them")
+
+
+@metrics.command("history")
+@click.argument("slug")
+@click.argument("metric", required=False)
+@JSON
+def metrics_history(slug: str, metric: str | None, as_json: bool) -> None:
+    """Every value entered by hand for client SLUG (or one METRIC), newest first per point;
+    `*` marks each point's current value."""
+    from goalpost.app import metric_points
+    from goalpost.core.warehouse import database_url, ready
+
+    registry.load_client(slug)
+    with ready(database_url()) as conn:
+        rows = metric_points.history(conn, slug, metric)
+    if as_json:
+        _emit_json(rows)
+        return
+    if not rows:
+        click.echo("no values entered by hand")
+    for row in rows:
+        where = f" {row['dimension']}={row['dimension_value']}" if row["dimension"] else ""
+        mark = "*" if row["current"] else " "
+        click.echo(f"{mark} {row['metric']} {row['period_start']}{where} = {row['value']}  "
+                   f"by {row['recorded_by']} at {row['recorded_at']:%Y-%m-%d %H:%M} "
+                   f"({row['origin']}){'  ' + row['note'] if row['note'] else ''}")
 
 
 # --- alerts -------------------------------------------------------------------------------

@@ -66,7 +66,8 @@ def remove(conn: psycopg.Connection, slug: str, *, keep_file: bool = False) -> l
         f" (and its grants in {', '.join(elsewhere)})" if elsewhere else ""))
     with conn.transaction():
         for table in ("quarantine", "source_files", "extract_state", "alert_state",
-                      "alert_snoozes", "alert_outbox", "transform_pending"):
+                      "alert_snoozes", "alert_outbox", "transform_pending", "metric_points",
+                      "metric_points_built"):
             conn.execute(f"DELETE FROM goalpost.{table} WHERE client = %s", (slug,))
         conn.execute("DELETE FROM goalpost.clients WHERE slug = %s", (slug,))
     removed.append("control-schema rows")

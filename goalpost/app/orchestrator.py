@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from goalpost.app import clients
+from goalpost.app import clients, metric_points
 from goalpost.core import registry
 from goalpost.core.errors import GoalpostError
 from goalpost.core.freshness import source_freshness
@@ -121,6 +121,10 @@ def _run_steps(recorder: RunRecorder, result: RunResult, slug: str, client: Clie
             else:
                 _extract_api(conn, recorder, result, slug, source, full_refresh, force, say)
 
+    # Values entered by hand since the last build are new data too.
+    entered = metric_points.newest(recorder.conn, slug)
+    if metric_points.unbuilt(recorder.conn, slug):
+        result.changed_tables.add(metric_points.TABLE)
     with recorder.step("transform", "transform") as step:
         restate = full_refresh or bool(result.changed_tables)
         say("transform: SQLMesh plan and apply"
@@ -129,6 +133,7 @@ def _run_steps(recorder: RunRecorder, result: RunResult, slug: str, client: Clie
                              changed=result.changed_tables, full_refresh=full_refresh,
                              run_id=recorder.run_id, progress=say)
         result.models = dict(built.rows)
+        metric_points.mark_built(recorder.conn, slug, entered)
         # Failed blocking audits fail the build itself; these are the non-blocking ones.
         step.details = {"models": built.models, "rows": built.rows,
                         "audit_failures": built.audit_failures, "seconds": built.seconds,

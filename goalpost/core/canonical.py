@@ -102,6 +102,17 @@ ENTITIES: dict[str, tuple[Field, ...]] = {
               description="units under which this location reorders, when the source sets "
                           "one per location (it overrides the product's)"),
     ),
+    "metric_values": (
+        Field("metric", "text", True, "the metric's name in the client's registry (an input "
+              "metric: `goalpost metrics list <client>`)"),
+        Field("period_start", "date", True, "the day, or the first day of the week (Monday) or "
+              "month, at the metric's rhythm"),
+        Field("dimension", "text", description="location, channel or one of the client's "
+              "dimensions; empty for the total"),
+        Field("dimension_value", "text", description="the location's id, the channel... "
+              "(with dimension)"),
+        Field("value", "number", True),
+    ),
 }
 
 ENTITY_NAMES = tuple(ENTITIES)

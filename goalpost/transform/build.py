@@ -50,7 +50,7 @@ from sqlmesh.utils.date import now
 from sqlmesh.utils.errors import NodeAuditsErrors, SQLMeshError
 
 from goalpost.core.canonical import ENTITIES
-from goalpost.core.dimensions import BUILT_IN, MART_COLUMNS
+from goalpost.core.dimensions import MART_COLUMNS
 from goalpost.core.errors import ConfigError, GoalpostError
 from goalpost.core.identifiers import check_slug
 from goalpost.core.money import codes_by_digits
@@ -60,6 +60,7 @@ from goalpost.core.runs import session_tag
 from goalpost.core.warehouse import tenants
 from goalpost.core.warehouse.connection import connect, redact
 from goalpost.transform import PROJECT_DIR, loadable_project_dir
+from goalpost.transform.metric_specs import metric_variables, rest_streams
 
 Progress = Callable[[str], None]
 
@@ -105,7 +106,8 @@ def client_variables(slug: str, client: Client) -> dict[str, dict[str, Any]]:
     staged = staged_entities()
     connectors = sorted({"files"} | {source.connector for source in client.sources})
     staging = {
-        entity: ["files"] + sorted({
+        # Values entered by hand (goalpost metrics record|import) are a source of every client.
+        entity: ["files", *(["manual"] if entity == "metric_values" else [])] + sorted({
             source.connector for source in client.sources
             if source.connector != "files" and entity in source.fed_entities()
             and entity in staged.get(source.connector, ())
@@ -140,17 +142,10 @@ def client_variables(slug: str, client: Client) -> dict[str, dict[str, Any]]:
         for stream in source.streams
         if stream.entity in source.fed_entities()
     ]
-    columns = {name: ["order", column] for name, column in BUILT_IN.items()}
-    columns.update({d.name: ["order" if d.order_level else "line", f"dim_{d.name}"]
-                    for d in dimensions})
-    metrics = [
-        {"name": m.name, "value": m.value,
-         "dimensions": [[d, *columns[d]] for d in m.dimensions or ()]}
-        for m in sorted(client.metric_registry().values(), key=lambda m: m.name)
-    ]
     return {
         "goalpost_clients": {slug: {"connectors": connectors}},
-        "goalpost_metrics": {slug: metrics},
+        **metric_variables(slug, client),
+        "goalpost_rest": {slug: rest_streams(client)},
         "goalpost_dimensions": {slug: [d.spec() for d in dimensions]},
         "goalpost_mart_columns": {slug: {
             mart: [d.name for d in dimensions if d.new_column(mart)] for mart in MART_COLUMNS}},

@@ -26,6 +26,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from ruamel.yaml import YAML
 
+from goalpost.core.canonical import ENTITIES
 from goalpost.core.errors import ConfigError, NotFoundError
 
 MANIFEST_DIR = Path(str(resources.files("goalpost.pipelines.connectors") / "manifests"))
@@ -250,7 +251,28 @@ class Stream(_Strict):
     nested: list[Nested] = Field(default_factory=list)
     description: str = ""
     entity: str | None = None  # the canonical entity its staging model feeds, if any
+    # For a `connector: rest` stream feeding metric_values: each canonical field's dotted path
+    # in the record, or `=value` for a constant (metric: "=google_rating").
+    fields: dict[str, str] = Field(default_factory=dict)
     default: bool = True  # read unless the source lists its streams (false: only if listed)
+
+    @model_validator(mode="after")
+    def _fields(self) -> Stream:
+        if self.fields and self.entity != "metric_values":
+            raise ValueError("`fields` maps the records of a metric_values stream (entity: "
+                             "metric_values)")
+        if self.entity == "metric_values":
+            known = {f.name for f in ENTITIES["metric_values"]}
+            required = {f.name for f in ENTITIES["metric_values"] if f.required}
+            unknown = sorted(set(self.fields) - known)
+            missing = sorted(required - set(self.fields))
+            if unknown or missing:
+                raise ValueError(
+                    "fields of a metric_values stream: "
+                    + (f"unknown {', '.join(unknown)}; " if unknown else "")
+                    + (f"missing {', '.join(missing)}; " if missing else "")
+                    + f"give each of {', '.join(sorted(known))} a record path or =constant")
+        return self
 
 
 class Manifest(_Strict):

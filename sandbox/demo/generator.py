@@ -14,6 +14,11 @@ returned and written to `ground_truth.json`, the answer key that detectors are s
 - `low_stock`: the owner's alert story at the end of the range: one packaged product's last
   delivery to one shop fell short, so its count is under the reorder point (not zero) over
   the last 1-3 days: `goalpost demo` emails it (see _short_delivery).
+
+Beside the till, two sources a bakery keeps outside it: the door counters' daily footfall per
+shop (`footfall.csv`: the in-shop receipts plus the visitors who bought nothing, about 38% of
+them) and the monthly marketing spend sheet (`marketing_spend.xlsx`). They are drawn from
+their own generators (seeded from `seed`), so the POS files are the same with or without them.
 """
 
 from __future__ import annotations
@@ -22,7 +27,9 @@ import csv
 import gzip
 import io
 import json
+import re
 import unicodedata
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -31,6 +38,7 @@ from typing import Any
 
 import holidays
 import numpy as np
+import openpyxl
 
 TIMEZONE = "Europe/Paris"
 CURRENCY = "EUR"
@@ -40,6 +48,9 @@ SALES_HEADER = (
 )
 CHANNELS = ("en_boutique", "livraison")
 DELIVERY = "delivery"
+CONVERSION = (62.0, 38.0)  # Beta parameters of a shop day's share of visitors who buy
+SPEND_BASE = 700.0  # marketing spend in an ordinary month, EUR
+SPEND_SEASON = {1: 1.3, 9: 1.4, 12: 1.5, 7: 0.6, 8: 0.5}  # galettes, la rentrée, Christmas
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1087,9 +1098,57 @@ def _write_csv(path: Path, header: tuple[str, ...], rows: list[tuple[str, ...]])
         writer.writerows(rows)
 
 
+def _write_xlsx(path: Path, sheet: str, header: tuple[str, ...], rows: list[tuple[Any, ...]],
+                stamp: date) -> None:
+    """One sheet as a workbook whose bytes depend on the rows only: the document's dates are
+    `stamp` and every member of the zip has the same fixed time (openpyxl writes now)."""
+    book = openpyxl.Workbook()
+    worksheet = book.active
+    worksheet.title = sheet
+    worksheet.append(list(header))
+    for row in rows:
+        worksheet.append(list(row))
+    raw = io.BytesIO()
+    book.save(raw)
+    moment = f"{stamp.isoformat()}T00:00:00Z".encode()
+    packed = io.BytesIO()
+    with zipfile.ZipFile(raw) as source, zipfile.ZipFile(packed, "w") as target:
+        for info in source.infolist():
+            data = source.read(info.filename)
+            if info.filename == "docProps/core.xml":
+                data = re.sub(rb"(<dcterms:(?:created|modified)[^>]*>)[^<]*", rb"\g<1>" + moment,
+                              data)
+            member = zipfile.ZipInfo(info.filename, date_time=(1980, 1, 1, 0, 0, 0))
+            member.compress_type = zipfile.ZIP_DEFLATED
+            target.writestr(member, data)
+    path.write_bytes(packed.getvalue())
+
+
+def _footfall(seed: int, cal: _Calendar, shop_receipts: np.ndarray) -> list[tuple[str, ...]]:
+    """(day, shop, visitors) of every open shop day: its in-shop receipts plus the visitors
+    who bought nothing, at a conversion drawn around 62% per shop day."""
+    rng = np.random.default_rng([seed, 1])
+    conversion = rng.beta(*CONVERSION, size=shop_receipts.shape)
+    browsers = rng.poisson(shop_receipts * (1 - conversion) / conversion)
+    visitors = shop_receipts + browsers
+    return [(cal.day(d).isoformat(), SHOP_IDS[s], str(int(visitors[d, s])))
+            for d in range(cal.n) for s in range(N_SHOPS) if shop_receipts[d, s] > 0]
+
+
+def _marketing_spend(seed: int, months: list[int]) -> list[tuple[date, float]]:
+    """(first day of the month, spend in EUR) of each month of the range: a base, a season
+    (January's galettes, la rentrée, Christmas; less in summer) and noise, to the ten euros."""
+    rng = np.random.default_rng([seed, 2])
+    noise = rng.normal(0.0, 0.08, size=len(months))
+    return [(date(key // 100, key % 100, 1),
+             float(round(SPEND_BASE * SPEND_SEASON.get(key % 100, 1.0) * (1 + e), -1)))
+            for key, e in zip(months, noise.tolist(), strict=True)]
+
+
 def _clear_previous(out: Path) -> None:
     """Monthly files of an earlier, different range would otherwise be loaded with these."""
-    for pattern in ("sales_*.csv.gz", "stock_counts_*.csv.gz", "ground_truth.json"):
+    for pattern in ("sales_*.csv.gz", "stock_counts_*.csv.gz", "ground_truth.json",
+                    "footfall.csv", "marketing_spend.xlsx"):
         for old in out.glob(pattern):
             old.unlink()
 
@@ -1141,10 +1200,13 @@ def generate_panpan(
     months = np.unique(month_key)
     pending: list[_Lines] = []
     receipts = lines = refunds = 0
+    shop_receipts = np.zeros((cal.n, N_SHOPS), dtype=np.int64)
     for key in months.tolist():
         month_days = np.flatnonzero(month_key == key)
         sales = _month_sales(rng, ctx, month_days)
         np.add.at(sold, (sales.day, sales.shop, sales.sku), sales.quantity)
+        visit = (sales.line_no == 1) & ~sales.is_return & (sales.channel == 0)
+        np.add.at(shop_receipts, (sales.day[visit], sales.shop[visit]), 1)
         pending.append(_refunds(rng, ctx, sales))
         waiting = _Lines.concat(pending)
         due = waiting.day <= month_days[-1]
@@ -1181,6 +1243,12 @@ def generate_panpan(
                ("customer_id", "first_name", "last_name", "email", "phone", "signup_date",
                 "loyalty_opt_in"), customers.rows)
     files += 3
+    visits = _footfall(seed, cal, shop_receipts)
+    _write_csv(out / "footfall.csv", ("day", "shop_id", "visitors"), visits)
+    _write_xlsx(out / "marketing_spend.xlsx", "Spend", ("Month", "Spend"),
+                _marketing_spend(seed, months.tolist()), end)
+    files += 2
+    say(f"footfall: {len(visits):,} shop days; marketing spend: {len(months)} months")
 
     truth = GroundTruth(
         start=start, end=end, days=days, seed=seed, scale=scale,

@@ -342,7 +342,11 @@ def canonical_union(evaluator: MacroEvaluator, client: t.Any, entity: t.Any) -> 
     """The query of a canonical entity: UNION ALL of `stg_<connector>__<entity>` over the
     connectors of the client that stage it (a new connector adds its staging model files,
     nothing here: goalpost.transform.staged_entities finds them)."""
-    slug, entity_name = _name(client), _name(entity)
+    return t.cast(exp.Query, evaluator.parse_one(
+        _union_sql(evaluator, _name(client), _name(entity))))
+
+
+def _union_sql(evaluator: MacroEvaluator, slug: str, entity_name: str) -> str:
     connectors = (evaluator.var("goalpost_staging") or {}).get(slug, {}).get(entity_name, [])
     columns = ", ".join(_ident(column) for column, _ in _columns(evaluator, entity_name))
     parts = [
@@ -352,7 +356,7 @@ def canonical_union(evaluator: MacroEvaluator, client: t.Any, entity: t.Any) -> 
     ]
     if not parts:
         raise ValueError(f"client {slug!r} has no staging model for {entity_name!r}")
-    return t.cast(exp.Query, evaluator.parse_one(" UNION ALL ".join(parts)))
+    return " UNION ALL ".join(parts)
 
 
 # The columns of staging.orders (orders.sql) a metric may read besides items, lines and total.
@@ -551,3 +555,331 @@ def dimension_source(evaluator: MacroEvaluator, client: t.Any, entity: t.Any) ->
     return exp.paren(evaluator.parse_one(
         f"SELECT {_ident(key)}, {columns} FROM {_ident(slug + '_staging')}.{_ident(view)}"),
         copy=False)
+
+
+# -- metrics at their grain -----------------------------------------------------------------
+# `goalpost_metrics`: {slug: [{"name", "kind" (orders, input, formula, sql), "rhythm", "grains"
+# (its rhythm and the coarser grains it is known at), "aggregation", "dimensions": [[name,
+# "order" or "line", column], ...]} with "value" (orders: an aggregate over sales_receipts),
+# "parts" and "expression" (formula: SQL over p0.value, p1.value... of its parts, in that
+# order) or "query" (sql: the consultant's query, its {marts} filled in)]}, formulas after
+# the metrics they read. `goalpost_inputs`: {slug: [{"name", "rhythm", "dimensions"}]}, the
+# input metrics metric values may name. `goalpost_rest`: {slug: [{"source", "stream",
+# "fields": {field: dotted record path or "=constant"}}]}, the `connector: rest` streams of
+# metric values. `goalpost_dictionary`: {slug: {"metrics": [dictionary rows], "edges":
+# [{"source", "target", "kind", "direction", "lag", "confidence", "notes"}]}}.
+BY_HAND = "goalpost metrics"  # the source of values entered with `goalpost metrics record|import`
+GRAIN_ORDER = ("day", "week", "month")
+
+
+def _metrics_of(evaluator: MacroEvaluator, client: t.Any) -> list[dict[str, t.Any]]:
+    return (evaluator.var("goalpost_metrics") or {}).get(_name(client), [])
+
+
+def _text_array(values: t.Iterable[str]) -> str:
+    items = ", ".join(_lit(v) for v in values)
+    return f"CAST(ARRAY[{items}] AS TEXT[])"
+
+
+def _period_end(grain: str, start: str) -> str:
+    """SQL for the last day of the period of `grain` (SQL giving the grain) from `start`."""
+    return (f"CAST(CASE {grain} WHEN 'day' THEN {start} WHEN 'week' THEN {start} + 6 "
+            f"ELSE CAST({start} + INTERVAL '1 month' - INTERVAL '1 day' AS DATE) END AS DATE)")
+
+
+@macro()
+def rest_staging(evaluator: MacroEvaluator, client: t.Any, entity: t.Any) -> exp.Query:
+    """The query of `stg_rest__<entity>`: the records of the client's `connector: rest`
+    streams of that entity, each field read at its record path (or a constant), typed; an
+    empty, typed result when it has none."""
+    slug, entity_name = _name(client), _name(entity)
+    columns = _columns(evaluator, entity_name)
+    kinds = dict(_fields(evaluator, entity_name))
+    parts = []
+    for stream in (evaluator.var("goalpost_rest") or {}).get(slug, []):
+        selected = [f"{_lit(stream['source'])} AS source", "r._key", "r._loaded_at"]
+        for field, kind in kinds.items():
+            path = stream["fields"].get(field)
+            if path is None:
+                value = "NULL"
+            elif path.startswith("="):
+                value = _lit(path[1:])
+            else:
+                value = f"NULLIF(BTRIM(r.data #>> {_lit('{' + ','.join(path.split('.')) + '}')})," \
+                        " '')"
+            selected.append(f"CAST({value} AS {SQL_TYPES[kind]}) AS {_ident(field)}")
+        selected.append("CAST(NULL AS JSONB) AS attributes")
+        parts.append(f"SELECT {', '.join(selected)} FROM {_ident(slug + '_raw')}."
+                     f"{_ident(stream['source'] + '__' + stream['stream'])} AS r "
+                     "WHERE NOT r._deleted")
+    if not parts:
+        nulls = ", ".join(f"CAST(NULL AS {typ}) AS {_ident(c)}" for c, typ in columns)
+        return t.cast(exp.Query, evaluator.parse_one(f"SELECT {nulls} WHERE FALSE"))
+    return t.cast(exp.Query, evaluator.parse_one(" UNION ALL ".join(parts)))
+
+
+@macro()
+def checked_metric_values(evaluator: MacroEvaluator, client: t.Any) -> exp.Query:
+    """The query of staging.metric_values: every source's metric values (files, APIs, by
+    hand), names and dimensions trimmed, each with `problem`: NULL, or why the value cannot
+    count (a metric that is not one of the client's input metrics, a date that does not start
+    the metric's period, a dimension it is not computed per, a dimension without its value)."""
+    slug = _name(client)
+    union = _union_sql(evaluator, slug, "metric_values")
+    inputs = (evaluator.var("goalpost_inputs") or {}).get(slug, [])
+    spec = " UNION ALL ".join(
+        f"SELECT {_lit(m['name'])} AS metric, {_lit(m['rhythm'])} AS rhythm, "
+        f"{_text_array(m['dimensions'])} AS dimensions" for m in inputs) or (
+        "SELECT CAST(NULL AS TEXT) AS metric, CAST(NULL AS TEXT) AS rhythm, "
+        "CAST(NULL AS TEXT[]) AS dimensions WHERE FALSE")
+    sql = (
+        "SELECT v.source, v._key, v._loaded_at, v.metric, v.period_start, v.dimension, "
+        "v.dimension_value, v.value, s.rhythm, CAST(CASE "
+        "WHEN v.metric IS NULL THEN 'no metric' "
+        "WHEN v.period_start IS NULL THEN 'no date' "
+        "WHEN v.value IS NULL THEN 'no value' "
+        "WHEN s.metric IS NULL THEN 'not an input metric of the client (goalpost metrics "
+        "list)' "
+        "WHEN v.period_start <> CAST(DATE_TRUNC(s.rhythm, v.period_start) AS DATE) THEN "
+        "'not the first day of its ' || s.rhythm || ' (' || CAST(CAST(DATE_TRUNC(s.rhythm, "
+        "v.period_start) AS DATE) AS TEXT) || ')' "
+        "WHEN (v.dimension IS NULL) <> (v.dimension_value IS NULL) THEN 'a dimension without "
+        "its value, or a value without its dimension' "
+        "WHEN v.dimension IS NOT NULL AND NOT v.dimension = ANY(s.dimensions) THEN "
+        "'the metric is not computed per ' || v.dimension END AS TEXT) AS problem "
+        "FROM (SELECT u.source, u._key, u._loaded_at, NULLIF(BTRIM(u.metric), '') AS metric, "
+        "u.period_start, NULLIF(BTRIM(u.dimension), '') AS dimension, "
+        "NULLIF(BTRIM(u.dimension_value), '') AS dimension_value, u.value "
+        f"FROM ({union}) AS u) AS v LEFT JOIN ({spec}) AS s ON s.metric = v.metric")
+    return t.cast(exp.Query, evaluator.parse_one(sql))
+
+
+def _receipt_values(evaluator: MacroEvaluator, client: t.Any,
+                    metrics: list[dict[str, t.Any]]) -> tuple[list[str], list[str]]:
+    """(CTEs, SELECTs) of the metrics over receipts: per dimension (the total first), one
+    pass over the receipts (or a line-level dimension's slices) at every grain they need,
+    then one row per metric."""
+    slug = _name(client)
+    staging = _ident(slug + "_staging")
+    receipts = f"{staging}.{_ident('sales_receipts')}"
+    groups: dict[tuple[str, str, str], list[dict[str, t.Any]]] = {("all", "total", ""): metrics}
+    for metric in metrics:
+        for dimension, level, column in metric["dimensions"]:
+            groups.setdefault((dimension, level, column), []).append(metric)
+    ctes, selects = [], []
+    for column in sorted({c for d, level, c in groups if level == "line"}):
+        dims = [f"o.{_ident('dim_' + d['name'])}"
+                for d in _dimensions(evaluator, client, ORDER_LEVEL)]
+        keys = ", ".join([*(f"o.{_ident(c)}" for c in ORDER_COLUMNS), "o.first_sale", *dims])
+        ctes.append(
+            f"{_ident('slices_' + column)} AS (SELECT {keys}, l.{_ident(column)} AS "
+            "dimension_value, SUM(l.quantity) AS items, COUNT(*) AS lines, "
+            f"SUM(l.line_total) AS total FROM {staging}.{_ident('dated_order_lines')} AS l "
+            f"JOIN {receipts} AS o ON o.source = l.source AND o.order_id = l.order_id "
+            f"GROUP BY {keys}, l.{_ident(column)})")
+    for (dimension, level, column), members in groups.items():
+        grains = [g for g in GRAIN_ORDER if any(g in m["grains"] for m in members)]
+        source = (receipts if level == "total" else
+                  _ident("slices_" + column) if level == "line" else receipts)
+        value_of = ("'all'" if level == "total" else "COALESCE(dimension_value, '(none)')"
+                    if level == "line" else f"COALESCE({_ident(column)}, '(none)')")
+        values = ", ".join(f"CAST({m['value']} AS NUMERIC) AS {_ident('v' + str(i))}"
+                           for i, m in enumerate(members))
+        grain_list = ", ".join(f"({_lit(g)})" for g in grains)
+        unpivot = ", ".join(
+            f"({_lit(m['name'])}, a.{_ident('v' + str(i))}, a.grain IN "
+            f"({', '.join(_lit(g) for g in m['grains'])}))" for i, m in enumerate(members))
+        selects.append(
+            f"SELECT m.metric, a.grain, a.period_start, {_lit(dimension)} AS dimension, "
+            "a.dimension_value, m.value, "
+            f"{_period_end('a.grain', 'a.period_start')} <= (SELECT last_complete_date FROM "
+            f"{_ident(slug + '_marts')}.{_ident('data_as_of')}) AS complete "
+            f"FROM (SELECT g.grain, CAST(DATE_TRUNC(g.grain, order_date) AS DATE) AS "
+            f"period_start, {value_of} AS dimension_value, {values} FROM {source} "
+            f"CROSS JOIN (VALUES {grain_list}) AS g(grain) GROUP BY 1, 2, 3) AS a "
+            f"CROSS JOIN LATERAL (VALUES {unpivot}) AS m(metric, value, kept) WHERE m.kept")
+    return ctes, selects
+
+
+def _rolled_up(rows: str, grains: list[str]) -> list[str]:
+    """SELECTs of `rows` (metric, rhythm, aggregation, period_start, dimension,
+    dimension_value, value; a subquery) at each coarser grain their rhythm adds up to: by
+    each metric's aggregation, complete when every period of the rhythm in it has a value
+    (a month of days, a week of days)."""
+    found = []
+    for grain in grains:
+        length = ("7" if grain == "week" else
+                  "EXTRACT(DAY FROM DATE_TRUNC('month', r.period_start) + INTERVAL '1 month' "
+                  "- INTERVAL '1 day')")
+        found.append(
+            f"SELECT r.metric, {_lit(grain)} AS grain, CAST(DATE_TRUNC({_lit(grain)}, "
+            "r.period_start) AS DATE) AS period_start, r.dimension, r.dimension_value, "
+            "CAST(CASE MIN(r.aggregation) WHEN 'sum' THEN SUM(r.value) WHEN 'avg' THEN "
+            "AVG(r.value) WHEN 'min' THEN MIN(r.value) WHEN 'max' THEN MAX(r.value) WHEN "
+            "'last' THEN (ARRAY_AGG(r.value ORDER BY r.period_start DESC))[1] END AS NUMERIC)"
+            f", COUNT(*) = MIN({length}) AS complete FROM {rows} AS r "
+            f"WHERE r.rhythm = 'day' AND r.aggregation IN ('sum', 'avg', 'min', 'max', 'last') "
+            f"GROUP BY r.metric, 3, r.dimension, r.dimension_value")
+    return found
+
+
+def _given_values(evaluator: MacroEvaluator, client: t.Any,
+                  metrics: list[dict[str, t.Any]]) -> tuple[list[str], list[str]]:
+    """(CTEs, SELECTs) of input and SQL metrics: their values at their rhythm (an input
+    metric's sum-total from the values of its one dimension when no total is given), then
+    rolled up to coarser grains."""
+    slug = _name(client)
+    staging = _ident(slug + "_staging")
+    given = [m for m in metrics if m["kind"] in ("input", "sql")]
+    if not given:
+        return [], []
+    spec = " UNION ALL ".join(
+        f"SELECT {_lit(m['name'])} AS metric, {_lit(m['rhythm'])} AS rhythm, "
+        f"{_lit(m['aggregation'])} AS aggregation, "
+        f"{_text_array(d for d, _, _ in m['dimensions'])} AS dimensions" for m in given)
+    parts = [
+        "SELECT p.metric, p.period_start, COALESCE(p.dimension, 'all') AS dimension, "
+        "COALESCE(p.dimension_value, 'all') AS dimension_value, p.value "
+        f"FROM {staging}.{_ident('current_metric_values')} AS p"]
+    for m in given:
+        if m["kind"] != "sql":
+            continue
+        rhythm = _lit(m["rhythm"])
+        agg = {"sum": "SUM(q.value)", "avg": "AVG(q.value)", "min": "MIN(q.value)",
+               "max": "MAX(q.value)",
+               "last": "(ARRAY_AGG(q.value ORDER BY q.date DESC))[1]"}[m["aggregation"]]
+        has_dimensions = bool(m.get("dimensioned"))
+        dimension = ("COALESCE(CAST(q.dimension AS TEXT), 'all')" if has_dimensions
+                     else "'all'")
+        value_of = ("COALESCE(CAST(q.dimension_value AS TEXT), 'all')" if has_dimensions
+                    else "'all'")
+        parts.append(
+            f"SELECT {_lit(m['name'])}, CAST(DATE_TRUNC({rhythm}, CAST(q.date AS DATE)) AS "
+            f"DATE), {dimension}, {value_of}, CAST({agg} AS NUMERIC) FROM ({m['query']}) AS q "
+            "WHERE q.date IS NOT NULL GROUP BY 2, 3, 4")
+    ctes = [
+        f"given_spec AS ({spec})",
+        f"given_points AS ({' UNION ALL '.join(parts)})",
+        # At the rhythm: the values, and for a sum metric the total of a period that has
+        # values of one dimension only, when no total is given.
+        "given AS (SELECT g.metric, s.rhythm, s.aggregation, g.period_start, g.dimension, "
+        "g.dimension_value, g.value FROM given_points AS g JOIN given_spec AS s ON "
+        "s.metric = g.metric WHERE g.dimension = 'all' OR g.dimension = ANY(s.dimensions) "
+        "UNION ALL SELECT g.metric, MIN(s.rhythm), MIN(s.aggregation), g.period_start, 'all', "
+        "'all', SUM(g.value) FROM given_points AS g JOIN given_spec AS s ON s.metric = "
+        "g.metric WHERE s.aggregation = 'sum' AND g.dimension = ANY(s.dimensions) AND NOT "
+        "EXISTS (SELECT 1 FROM given_points AS t WHERE t.metric = g.metric AND "
+        "t.period_start = g.period_start AND t.dimension = 'all') GROUP BY g.metric, "
+        "g.period_start HAVING COUNT(DISTINCT g.dimension) = 1)",
+    ]
+    selects = ["SELECT metric, rhythm AS grain, period_start, dimension, dimension_value, "
+               "value, TRUE AS complete FROM given",
+               *_rolled_up("given", ["week", "month"])]
+    return ctes, selects
+
+
+@macro()
+def kpi_values(evaluator: MacroEvaluator, client: t.Any) -> exp.Query:
+    """The query of `kpi_values`: every metric of the client at each grain it is known at
+    (its rhythm, and the coarser ones its periods add up to), in total (dimension 'all') and
+    per value of its dimensions, with `complete` (a period all in: sales up to the marts'
+    last complete day, every day of a month of values) and the metric's rhythm.
+
+    Metrics over receipts are computed from the receipts at each grain (a month's average
+    ticket is its revenue over its orders); input and SQL metrics come at their rhythm and
+    roll up by their aggregation; a formula is computed per period from its parts' values at
+    that grain, per dimension value where all its parts have one."""
+    metrics = _metrics_of(evaluator, client)
+    receipts = [m for m in metrics if m["kind"] == "orders"]
+    ctes, selects = _receipt_values(evaluator, client, receipts) if receipts else ([], [])
+    given_ctes, given_selects = _given_values(evaluator, client, metrics)
+    ctes += given_ctes
+    selects += given_selects
+    if not selects:
+        selects = ["SELECT CAST(NULL AS TEXT) AS metric, CAST(NULL AS TEXT) AS grain, "
+                   "CAST(NULL AS DATE) AS period_start, CAST(NULL AS TEXT) AS dimension, "
+                   "CAST(NULL AS TEXT) AS dimension_value, CAST(NULL AS NUMERIC) AS value, "
+                   "CAST(NULL AS BOOLEAN) AS complete WHERE FALSE"]
+    ctes.append(f"base AS ({' UNION ALL '.join(selects)})")
+    formula_names = set()
+    for metric in metrics:
+        if metric["kind"] != "formula":
+            continue
+        sources = []
+        for i, part in enumerate(metric["parts"]):
+            table = _ident("f_" + part) if part in formula_names else "base"
+            sources.append(f"(SELECT * FROM {table} WHERE metric = {_lit(part)}) AS p{i}")
+        joins = " ".join(
+            f"JOIN {source} ON p{i}.grain = p0.grain AND p{i}.period_start = p0.period_start "
+            f"AND p{i}.dimension = p0.dimension AND p{i}.dimension_value = p0.dimension_value"
+            for i, source in enumerate(sources) if i)
+        complete = " AND ".join(f"p{i}.complete" for i in range(len(sources)))
+        dims = ", ".join(_lit(d) for d, _, _ in metric["dimensions"])
+        keep_dims = f"p0.dimension = 'all' OR p0.dimension IN ({dims})" if dims else (
+            "p0.dimension = 'all'")
+        ctes.append(
+            f"{_ident('f_' + metric['name'])} AS (SELECT {_lit(metric['name'])} AS metric, "
+            "p0.grain, p0.period_start, p0.dimension, p0.dimension_value, "
+            f"CAST({metric['expression']} AS NUMERIC) AS value, {complete} AS complete "
+            f"FROM {sources[0]} {joins} WHERE p0.grain IN "
+            f"({', '.join(_lit(g) for g in metric['grains'])}) AND ({keep_dims}))")
+        formula_names.add(metric["name"])
+    everything = " UNION ALL ".join(["SELECT * FROM base", *(
+        f"SELECT * FROM {_ident('f_' + name)}" for name in sorted(formula_names))])
+    rhythm = " ".join(f"WHEN {_lit(m['name'])} THEN {_lit(m['rhythm'])}" for m in metrics)
+    rhythm_sql = f"CASE k.metric {rhythm} END" if rhythm else "CAST(NULL AS TEXT)"
+    sql = (
+        f"WITH {', '.join(ctes)} SELECT CAST(k.metric AS TEXT) AS metric, CAST(k.grain AS "
+        "TEXT) AS grain, CAST(k.period_start AS DATE) AS period_start, "
+        f"{_period_end('k.grain', 'k.period_start')} AS period_end, CAST(k.dimension AS TEXT) "
+        "AS dimension, CAST(k.dimension_value AS TEXT) AS dimension_value, CAST(k.value AS "
+        "NUMERIC) AS value, CAST(COALESCE(k.complete, FALSE) AS BOOLEAN) AS complete, "
+        f"CAST({rhythm_sql} AS TEXT) AS rhythm FROM ({everything}) AS k")
+    return t.cast(exp.Query, evaluator.parse_one(sql))
+
+
+def _values_table(rows: list[dict[str, t.Any]], columns: list[tuple[str, str]]) -> str:
+    """A VALUES list of `rows` as typed columns (an empty, typed result without rows)."""
+    def literal(value: t.Any, typ: str) -> str:
+        if value is None:
+            return f"CAST(NULL AS {typ})"
+        if typ == "NUMERIC":
+            return f"CAST({float(value)!r} AS NUMERIC)"
+        return f"CAST({_lit(str(value))} AS {typ})"
+
+    names = ", ".join(_ident(name) for name, _ in columns)
+    if not rows:
+        nulls = ", ".join(f"CAST(NULL AS {typ}) AS {_ident(name)}" for name, typ in columns)
+        return f"SELECT {nulls} WHERE FALSE"
+    values = ", ".join("(" + ", ".join(literal(row.get(name), typ) for name, typ in columns)
+                       + ")" for row in rows)
+    return f"SELECT {names} FROM (VALUES {values}) AS v({names})"
+
+
+DICTIONARY_COLUMNS = [
+    ("name", "TEXT"), ("label", "TEXT"), ("description", "TEXT"), ("kind", "TEXT"),
+    ("type", "TEXT"), ("category", "TEXT"), ("rhythm", "TEXT"), ("unit", "TEXT"),
+    ("value_type", "TEXT"), ("aggregation", "TEXT"), ("direction", "TEXT"),
+    ("confidence", "TEXT"), ("hypothesis", "TEXT"), ("technical", "TEXT"), ("tags", "TEXT"),
+    ("owner", "TEXT"), ("owner_role", "TEXT"), ("target", "NUMERIC"),
+    ("threshold_direction", "TEXT"), ("warning", "NUMERIC"), ("critical", "NUMERIC"),
+    ("dimensions", "TEXT"), ("parts", "TEXT")]
+EDGE_COLUMNS = [("source", "TEXT"), ("target", "TEXT"), ("kind", "TEXT"),
+                ("direction", "TEXT"), ("lag", "TEXT"), ("confidence", "TEXT"),
+                ("notes", "TEXT")]
+
+
+@macro()
+def metric_dictionary(evaluator: MacroEvaluator, client: t.Any) -> exp.Query:
+    """The query of `metric_dictionary`: one row per metric of the client's registry."""
+    found = (evaluator.var("goalpost_dictionary") or {}).get(_name(client), {})
+    return t.cast(exp.Query, evaluator.parse_one(
+        _values_table(found.get("metrics", []), DICTIONARY_COLUMNS)))
+
+
+@macro()
+def metric_edges(evaluator: MacroEvaluator, client: t.Any) -> exp.Query:
+    """The query of `metric_relationships`: the metric map's edges."""
+    found = (evaluator.var("goalpost_dictionary") or {}).get(_name(client), {})
+    return t.cast(exp.Query, evaluator.parse_one(
+        _values_table(found.get("edges", []), EDGE_COLUMNS)))

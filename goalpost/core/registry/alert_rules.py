@@ -208,7 +208,10 @@ class _MetricRule(_Rule):
 
 
 class ThresholdRule(_MetricRule):
-    """A metric's latest value past a number, or (stock) under each product's reorder point."""
+    """A metric's latest value (of its latest complete period, at its rhythm) past a number
+    or past the warning or critical level of its `thresholds` (their direction gives the
+    operator: under a `min` level, over a `max` one), or (stock) under each product's reorder
+    point."""
 
     kind: Literal["threshold"]
     inventory_metrics: ClassVar[bool] = True
@@ -217,20 +220,46 @@ class ThresholdRule(_MetricRule):
         default="all", validate_default=True,
         description="all (the total), location, channel; product (location x product) for "
         "the inventory metrics stock and days_of_cover")
-    operator: Literal["<", "<=", ">", ">="]
-    value: float | Literal["reorder_point"]
+    operator: Literal["<", "<=", ">", ">="] | None = None
+    value: float | Literal["reorder_point", "warning", "critical"]
 
     @field_validator("value")
     @classmethod
     def _value(cls, value: float | str, info: ValidationInfo) -> float | str:
-        if value == "reorder_point" and info.data.get("metric") not in (None, "stock"):
+        metric = info.data.get("metric")
+        if value == "reorder_point" and metric not in (None, "stock"):
             raise ValueError("reorder_point is a threshold for the stock metric only; give a "
                              "number")
+        if value in ("warning", "critical"):
+            metrics = _context().metrics or {}
+            found = metrics.get(metric) if metric else None
+            if metrics and (found is None or found.thresholds is None
+                            or getattr(found.thresholds, value) is None):
+                raise ValueError(f"metric {metric} has no {value} level: give it "
+                                 f"`thresholds: {{direction: min or max, {value}: ...}}` in "
+                                 "metrics:, or give a number")
+            if info.data.get("operator") is not None:
+                raise ValueError(f"the {value} level's direction gives the operator: leave "
+                                 "`operator` out")
+        elif info.data.get("operator") is None and "operator" in info.data:
+            raise ValueError("a number needs an `operator` (<, <=, > or >=)")
         return value
 
+    def limit(self, metric: Metric | None) -> tuple[str, float | str]:
+        """(operator, value): the metric's level and its direction's operator for `warning`
+        and `critical`."""
+        if self.value in ("warning", "critical") and metric is not None \
+                and metric.thresholds is not None:
+            level = getattr(metric.thresholds, str(self.value))
+            return ("<" if metric.thresholds.direction == "min" else ">"), float(level)
+        return str(self.operator), self.value
+
     def describe(self, _: Gettext = _english) -> str:
-        limit = _("the reorder point") if self.value == "reorder_point" else f"{self.value:g}"
-        return f"{self.metric} {self.operator} {limit}, {_per(self.dimension, _)}"
+        limits = {"reorder_point": _("the reorder point"), "warning": _("its warning level"),
+                  "critical": _("its critical level")}
+        limit = limits.get(str(self.value)) or f"{self.value:g}"
+        operator = self.operator or _("past")
+        return f"{self.metric} {operator} {limit}, {_per(self.dimension, _)}"
 
 
 class ChangeRule(_MetricRule):

@@ -33,6 +33,8 @@ from goalpost.core.dimensions import Dimension, dimension_names
 from goalpost.core.errors import GoalpostError
 from goalpost.core.identifiers import NAME_RE
 from goalpost.core.metrics import Metric, MetricOverride, resolve, standard_metrics
+from goalpost.core.metrics import relationships as edges
+from goalpost.core.metrics.relationships import Relationship
 from goalpost.core.registry.alert_rules import (
     ALERT_CONTEXT,
     AlertContext,
@@ -318,17 +320,23 @@ GoalBaseline = Annotated[
 
 
 class Goal(_Strict):
-    """A goal on a metric that adds up over days: a target for its total over a period (a
-    value, or a change in % against a baseline period), judged at the deadline.
+    """A goal on a metric over a period, judged at the deadline: a target for the total of a
+    metric that adds up over days (a value, or a change in % against a baseline period), or a
+    bound (`max`, `min`) on the metric's value: its total over the period for a metric that
+    adds up, else its value in the period that ends at the deadline, at the metric's rhythm
+    ("CAC under 12 by the end of the quarter": the last month's CAC at most 12).
 
     `period: month` or `quarter` without a deadline is a standing goal: it applies to every
     month (quarter) in turn, and is tracked for the one the data has reached."""
 
     name: Name | None = None
     metric: Name
-    dimension: Literal["location", "channel"] | None = None
+    dimension: Name | None = Field(default=None, description="location, channel or one of "
+                                   "the client's dimensions the metric is computed per")
     value: str | None = Field(default=None, min_length=1, validate_default=True,
                               description="the location or channel, e.g. LYO-01")
+    maximum: float | None = Field(default=None, alias="max", description="at most this")
+    minimum: float | None = Field(default=None, alias="min", description="at least this")
     target: float | None = None
     change_pct: float | None = Field(default=None, validate_default=True)
     baseline: GoalBaseline | None = Field(default=None, validate_default=True)
@@ -339,16 +347,9 @@ class Goal(_Strict):
     @classmethod
     def _metric(cls, value: str) -> str:
         metrics = _goal_metrics()
-        if metrics is None:
-            return value
-        if value not in metrics:
+        if metrics is not None and value not in metrics:
             raise ValueError(f"unknown metric {value!r}; the client's metrics are "
                              f"{', '.join(metrics)}")
-        if metrics[value].aggregation != "sum":
-            raise ValueError(
-                f"{value} is a {metrics[value].aggregation} metric; goals track metrics that "
-                "add up over days (aggregation sum, e.g. revenue or orders): set the goal on "
-                "the metrics it is made of")
         return value
 
     @field_validator("dimension")
@@ -373,13 +374,23 @@ class Goal(_Strict):
     @classmethod
     def _change(cls, value: float | None, info: ValidationInfo) -> float | None:
         target = info.data.get("target")
-        if value is None and target is None and "target" in info.data:
-            raise ValueError("give a `target` (the period's total) or a `change_pct` "
-                             "(against a baseline period)")
-        if value is not None and target is not None:
-            raise ValueError("give either `target` or `change_pct`, not both")
+        bounds = [info.data.get(k) for k in ("maximum", "minimum")]
+        given = [v for v in (target, value, *bounds) if v is not None]
+        if not given and "target" in info.data:
+            raise ValueError("give a `target` (the period's total), a `change_pct` (against a "
+                             "baseline period), or a bound: `max` or `min`")
+        if len(given) > 1:
+            raise ValueError("give one of target, change_pct, max and min")
         if value is not None and value <= -100:
             raise ValueError("must be above -100 (a total cannot fall by 100% or more)")
+        metrics, metric = _goal_metrics(), info.data.get("metric")
+        if (target is not None or value is not None) and metrics and metric in metrics \
+                and metrics[metric].aggregation != "sum":
+            raise ValueError(
+                f"{metric} is a {metrics[metric].aggregation} metric; a target or change_pct "
+                "is a total over the period, for metrics that add up (aggregation sum, e.g. "
+                f"revenue or orders): give a bound instead (`max: ...` or `min: ...`: "
+                f"{metric}'s value at the deadline)")
         return value
 
     @field_validator("baseline")
@@ -414,6 +425,15 @@ class Goal(_Strict):
         if deadline < period.start:
             raise ValueError(f"{deadline} is before the period's start ({period.start})")
         return deadline
+
+    @property
+    def bound(self) -> tuple[str, float] | None:
+        """("max", 12.0) or ("min", 0.7) for a bound; None for a target."""
+        if self.maximum is not None:
+            return "max", self.maximum
+        if self.minimum is not None:
+            return "min", self.minimum
+        return None
 
     @property
     def standing(self) -> bool:
@@ -522,6 +542,10 @@ class Client(_Strict):
     metrics: dict[Name, MetricOverride] = Field(
         default_factory=dict, description="overrides of standard metrics (label, direction, "
         "target, ...) and the client's own metrics")
+    relationships: list[Relationship] = Field(
+        default_factory=list, description="expected effects of a metric on another "
+        "(from, to, direction, lag, confidence, notes, comments), measured by the "
+        "correlations extension")
     extensions: list[Name] | None = Field(
         default=None, description="the extensions to run after each build, built-in or the "
         "consultant's own (default: every built-in)")
@@ -634,6 +658,15 @@ class Client(_Strict):
                  info: ValidationInfo) -> dict[str, MetricOverride]:
         # ValueError naming the metric and its field
         resolve(value, dimension_names(info.data.get("dimensions")))
+        return value
+
+    @field_validator("relationships")
+    @classmethod
+    def _relationships(cls, value: list[Relationship],
+                       info: ValidationInfo) -> list[Relationship]:
+        if "metrics" in info.data:  # else the metrics' own error is reported
+            edges.check(value, resolve(info.data["metrics"],
+                                       dimension_names(info.data.get("dimensions"))))
         return value
 
     @field_validator("goals")

@@ -121,9 +121,12 @@ def parse_yaml_model(text: str, path: Path, model: type[M], *, what: str, keys: 
     except ValidationError as exc:
         lines = []
         for error in exc.errors():
-            line = _line_of(document, error["loc"])
+            # A validator's error may say where below its field it is (MetricError.loc).
+            cause = (error.get("ctx") or {}).get("error")
+            loc = (*error["loc"], *getattr(cause, "loc", ()))
+            line = _line_of(document, loc)
             where = f"{shown}:{line}" if line else shown
-            lines.append(f"{where}: {_field_path(error['loc'])}: {_explain(error)}")
+            lines.append(f"{where}: {_field_path(loc)}: {_explain(error)}")
         raise ConfigError(f"{shown} is not a valid {what}:\n  " + "\n  ".join(lines),
                           hint=hint) from None
     return value, document
